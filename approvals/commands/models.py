@@ -1,0 +1,143 @@
+"""Typed command objects: what the parser produces and the request service consumes."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Verb(enum.StrEnum):
+    ISOLATE = "isolate"
+    UNISOLATE = "unisolate"
+    TAG = "tag"
+    UNTAG = "untag"
+    SCAN = "scan"
+    RESTRICT = "restrict"
+    UNRESTRICT = "unrestrict"
+    COLLECT = "collect"
+    DEVICES = "devices"
+    STATUS = "status"
+    CANCEL = "cancel"
+    HISTORY = "history"
+    HELP = "help"
+    APPROVE = "approve"
+    REJECT = "reject"
+
+    @property
+    def is_action(self) -> bool:
+        return self in ACTION_VERBS
+
+
+ACTION_VERBS = frozenset(
+    {
+        Verb.ISOLATE,
+        Verb.UNISOLATE,
+        Verb.TAG,
+        Verb.UNTAG,
+        Verb.SCAN,
+        Verb.RESTRICT,
+        Verb.UNRESTRICT,
+        Verb.COLLECT,
+    }
+)
+
+
+class TargetKind(enum.StrEnum):
+    DEVICE = "device"  # exact computerDnsName (FQDN or short name) or a 40-hex MDE id
+    TAG = "tag"
+    GROUP = "group"  # device group (rbacGroupName), resolved client-side
+    IP = "ip"
+    QUERY = "query"  # advanced hunting KQL returning a DeviceId or DeviceName column
+    INCIDENT = "incident"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    kind: TargetKind
+    value: str
+
+    def __str__(self) -> str:
+        quoted = f'"{self.value}"' if any(c.isspace() for c in self.value) else self.value
+        return f"{self.kind.value}:{quoted}"
+
+
+@dataclass(frozen=True, slots=True)
+class ActionCommand:
+    """isolate | unisolate | tag | untag | scan | restrict | unrestrict | collect."""
+
+    verb: Verb
+    targets: tuple[Target, ...]
+    reason: str | None = None
+    #: isolate only: "Full" | "Selective" | "UnManagedDevice" (mde.models.IsolationType values)
+    isolation_type: str = "Full"
+    #: scan only: "Quick" | "Full"
+    scan_type: str = "Quick"
+    #: tag / untag only: the tag value to add or remove
+    tag_value: str | None = None
+    dry_run: bool = False
+    #: run this many devices first; the rest waits until they succeeded
+    canary: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DevicesCommand:
+    """Preview what a target expression resolves to, without acting."""
+
+    targets: tuple[Target, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StatusCommand:
+    request_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelCommand:
+    request_id: int
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryCommand:
+    limit: int = 10
+    device: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HelpCommand:
+    topic: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionCommand:
+    """approve / reject by text (console, and a fallback when buttons are not available)."""
+
+    approve: bool
+    request_id: int
+    reason: str | None = None
+
+
+Command = (
+    ActionCommand
+    | DevicesCommand
+    | StatusCommand
+    | CancelCommand
+    | HistoryCommand
+    | HelpCommand
+    | DecisionCommand
+)
+
+
+class ParseError(ValueError):
+    """A command that does not parse; ``message`` is shown to the user as is."""
+
+    def __init__(self, message: str, *, token: str | None = None, position: int | None = None,
+                 suggestion: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.token = token
+        self.position = position
+        self.suggestion = suggestion
+
+    def __str__(self) -> str:
+        return self.message

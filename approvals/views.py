@@ -1,0 +1,113 @@
+"""Platform-neutral read models that surfaces render (Block Kit, Adaptive Cards, console text).
+
+The request service builds these from storage; surfaces never query tables themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRow:
+    machine_id: str
+    name: str
+    os_platform: str | None = None
+    health_status: str | None = None
+    last_seen: datetime | None = None
+    tags: tuple[str, ...] = ()
+    group: str | None = None
+    #: per-device execution state: "queued" | "submitted" | "Pending" | "InProgress" | "Succeeded" |
+    #: "Failed" | "TimeOut" | "Cancelled" | "skipped"
+    state: str | None = None
+    action_id: str | None = None
+    error: str | None = None
+    #: a warning that did not exclude the device (e.g. "Hyper-V host: isolating it cuts off its guests")
+    warning: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExclusionRow:
+    """A device the target matched but the request will not touch, and why."""
+
+    name: str
+    reason: str  # human sentence: "protected: tagged 'Restricted security operations'"
+    machine_id: str | None = None
+    kind: str = "excluded"  # protected | unsupported | already | inactive | ambiguous | duplicate | not_found
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRow:
+    actor_label: str
+    approve: bool
+    at: datetime
+    reason: str | None = None
+    break_glass: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressView:
+    total: int
+    submitted: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    skipped: int = 0
+    cancelled: int = 0
+    eta_seconds: float | None = None
+
+    @property
+    def done(self) -> int:
+        return self.succeeded + self.failed + self.skipped + self.cancelled
+
+    def sentence(self) -> str:
+        text = f"{self.submitted} of {self.total} submitted, {self.done} finished"
+        if self.failed:
+            text += f" ({self.failed} failed)"
+        if self.eta_seconds is not None and self.done < self.total:
+            minutes = max(1, round(self.eta_seconds / 60))
+            text += f", about {minutes} min left"
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class RequestView:
+    id: int
+    action: str  # the verb: isolate, unisolate, tag, ...
+    action_label: str  # "Isolate (Full)", "Add tag 'Compromised'"
+    state: str  # approvals.requests.states.RequestState value
+    requester_label: str
+    reason: str | None
+    target_text: str  # the target expression as typed
+    devices: tuple[DeviceRow, ...]
+    exclusions: tuple[ExclusionRow, ...]
+    required_approvals: int
+    decisions: tuple[DecisionRow, ...]
+    created_at: datetime
+    expires_at: datetime | None
+    progress: ProgressView | None = None
+    dry_run: bool = False
+    canary: int | None = None
+    incident_id: str | None = None
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def approvals_given(self) -> int:
+        return sum(1 for d in self.decisions if d.approve)
+
+    @property
+    def short_id(self) -> str:
+        return f"#{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What a surface shows in answer to a command or a button click."""
+
+    text: str
+    #: shown only to the person who asked (help, previews, errors, refused clicks)
+    ephemeral: bool = True
+    #: set when the reply is a request card to post publicly (and keep updating)
+    request: RequestView | None = None
+    #: a refusal or error (surfaces may style it differently)
+    error: bool = False

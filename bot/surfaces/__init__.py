@@ -1,0 +1,1 @@
+"""The thin port every chat platform implements; see ``base.ChatSurface``."""

@@ -1,0 +1,1 @@
+"""Microsoft Defender for Endpoint: a typed async client and a faithful local simulator."""

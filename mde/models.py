@@ -1,0 +1,187 @@
+"""Typed records for the MDE resources the bot uses.
+
+Documented field names are mapped once, here, at the boundary (``from_api``/``to_api``). The rest of
+the code base only sees snake_case attributes.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+class ActionType(enum.StrEnum):
+    ISOLATE = "Isolate"
+    UNISOLATE = "Unisolate"
+    RUN_AV_SCAN = "RunAntiVirusScan"
+    RESTRICT_CODE_EXECUTION = "RestrictCodeExecution"
+    UNRESTRICT_CODE_EXECUTION = "UnrestrictCodeExecution"
+    COLLECT_INVESTIGATION_PACKAGE = "CollectInvestigationPackage"
+    OFFBOARD = "Offboard"
+    STOP_AND_QUARANTINE_FILE = "StopAndQuarantineFile"
+    LIVE_RESPONSE = "LiveResponse"
+
+
+class ActionStatus(enum.StrEnum):
+    PENDING = "Pending"
+    IN_PROGRESS = "InProgress"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    TIMEOUT = "TimeOut"
+    CANCELLED = "Cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in _FINAL
+
+
+_FINAL = {ActionStatus.SUCCEEDED, ActionStatus.FAILED, ActionStatus.TIMEOUT, ActionStatus.CANCELLED}
+
+
+class IsolationType(enum.StrEnum):
+    FULL = "Full"
+    SELECTIVE = "Selective"
+    UNMANAGED_DEVICE = "UnManagedDevice"
+
+
+class ScanType(enum.StrEnum):
+    QUICK = "Quick"
+    FULL = "Full"
+
+
+class TagAction(enum.StrEnum):
+    ADD = "Add"
+    REMOVE = "Remove"
+
+
+class HealthStatus(enum.StrEnum):
+    ACTIVE = "Active"
+    INACTIVE = "Inactive"
+    IMPAIRED_COMMUNICATION = "ImpairedCommunication"
+    NO_SENSOR_DATA = "NoSensorData"
+    NO_SENSOR_DATA_IMPAIRED_COMMUNICATION = "NoSensorDataImpairedCommunication"
+    UNKNOWN = "Unknown"
+
+
+def parse_datetime(value: Any) -> datetime | None:
+    """Parse MDE's ISO 8601 timestamps (7 fractional digits, trailing ``Z``)."""
+    if not value:
+        return None
+    text = str(value).replace("Z", "+00:00")
+    if "." in text:
+        head, _, rest = text.partition(".")
+        digits = "".join(ch for ch in rest if ch.isdigit())
+        tz = rest[len(digits):]
+        text = f"{head}.{digits[:6].ljust(6, '0')}{tz}"
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def format_datetime(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
+
+
+@dataclass(frozen=True, slots=True)
+class Machine:
+    id: str
+    computer_dns_name: str
+    os_platform: str | None = None
+    version: str | None = None
+    os_build: int | None = None
+    health_status: str | None = None
+    onboarding_status: str | None = None
+    rbac_group_id: int | None = None
+    rbac_group_name: str | None = None
+    machine_tags: tuple[str, ...] = ()
+    last_seen: datetime | None = None
+    first_seen: datetime | None = None
+    last_ip_address: str | None = None
+    last_external_ip_address: str | None = None
+    risk_score: str | None = None
+    exposure_level: str | None = None
+    device_value: str | None = None
+    aad_device_id: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> Machine:
+        group = data.get("rbacGroupId")
+        try:
+            group_id = int(group) if group is not None and str(group) != "" else None
+        except (TypeError, ValueError):
+            group_id = None
+        build = data.get("osBuild")
+        return cls(
+            id=str(data["id"]),
+            computer_dns_name=str(data.get("computerDnsName") or ""),
+            os_platform=data.get("osPlatform"),
+            version=data.get("version"),
+            os_build=int(build) if isinstance(build, int | str) and str(build).isdigit() else None,
+            health_status=data.get("healthStatus"),
+            onboarding_status=data.get("onboardingStatus") or data.get("onboardingstatus"),
+            rbac_group_id=group_id,
+            rbac_group_name=data.get("rbacGroupName"),
+            machine_tags=tuple(data.get("machineTags") or ()),
+            last_seen=parse_datetime(data.get("lastSeen")),
+            first_seen=parse_datetime(data.get("firstSeen")),
+            last_ip_address=data.get("lastIpAddress"),
+            last_external_ip_address=data.get("lastExternalIpAddress"),
+            risk_score=data.get("riskScore"),
+            exposure_level=data.get("exposureLevel"),
+            device_value=data.get("deviceValue"),
+            aad_device_id=data.get("aadDeviceId"),
+            raw=dict(data),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MachineAction:
+    id: str
+    type: str
+    status: ActionStatus
+    machine_id: str
+    computer_dns_name: str | None = None
+    scope: str | None = None
+    requestor: str | None = None
+    requestor_comment: str | None = None
+    external_id: str | None = None
+    creation_date_time_utc: datetime | None = None
+    last_update_date_time_utc: datetime | None = None
+    cancellation_requestor: str | None = None
+    cancellation_comment: str | None = None
+    title: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> MachineAction:
+        # The docs use both spellings: lastUpdateDateTimeUtc (resource page) and lastUpdateTimeUtc (list).
+        updated = data.get("lastUpdateDateTimeUtc") or data.get("lastUpdateTimeUtc")
+        return cls(
+            id=str(data["id"]),
+            type=str(data.get("type") or ""),
+            status=ActionStatus(data.get("status") or "Pending"),
+            machine_id=str(data.get("machineId") or ""),
+            computer_dns_name=data.get("computerDnsName"),
+            scope=data.get("scope"),
+            requestor=data.get("requestor"),
+            requestor_comment=data.get("requestorComment"),
+            external_id=data.get("externalID") or data.get("externalId"),
+            creation_date_time_utc=parse_datetime(data.get("creationDateTimeUtc")),
+            last_update_date_time_utc=parse_datetime(updated),
+            cancellation_requestor=data.get("cancellationRequestor"),
+            cancellation_comment=data.get("cancellationComment"),
+            title=data.get("title"),
+            raw=dict(data),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class HuntingResult:
+    schema: list[dict[str, str]]
+    results: list[dict[str, Any]]
