@@ -1,0 +1,1 @@
+"""Durable execution: stored jobs, a worker pool that claims them, submission and polling."""

@@ -1,0 +1,276 @@
+"""Job storage: enqueue on approval, claim, record submissions and outcomes, finalize.
+
+Claims use ``FOR UPDATE SKIP LOCKED`` on PostgreSQL so several replicas share one queue without
+handing a job to two workers; SQLite has one writer at a time, which gives the same guarantee.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from approvals.audit.service import audit
+from approvals.execution.actions import TAG_VERBS
+from approvals.execution.models import Job, JobKind, JobState, WorkerRecord
+from approvals.identity import SYSTEM
+from approvals.outbox.models import EventKind
+from approvals.outbox.service import emit
+from approvals.requests.models import RequestDevice, RequestRecord
+from approvals.requests.states import RequestState, transition
+
+TAG_CHUNK = 500
+LIVE_JOB_STATES = (JobState.HELD, JobState.QUEUED, JobState.SUBMITTING, JobState.SUBMITTED)
+FINAL_DEVICE_STATES = {"Succeeded", "Failed", "TimeOut", "Cancelled", "skipped"}
+
+
+async def enqueue_jobs(session: AsyncSession, record: RequestRecord, *, include_protected: bool,
+                       now: datetime) -> int:
+    """Store the work for an approved request; protected devices are skipped unless break-glass approved."""
+    devices = list(
+        await session.scalars(
+            select(RequestDevice).where(RequestDevice.request_id == record.id).order_by(RequestDevice.name)
+        )
+    )
+    runnable: list[RequestDevice] = []
+    for device in devices:
+        if device.protection == "protected" and not include_protected:
+            device.state, device.error = "skipped", "protected device: needs a break-glass approval"
+        else:
+            runnable.append(device)
+        device.updated_at = now
+    if record.verb in TAG_VERBS:
+        for start in range(0, len(runnable), TAG_CHUNK):
+            chunk = runnable[start : start + TAG_CHUNK]
+            session.add(Job(request_id=record.id, kind=JobKind.TAG_CHUNK.value,
+                            machine_ids=[d.machine_id for d in chunk], state=JobState.QUEUED.value,
+                            next_attempt_at=now, created_at=now))
+            for device in chunk:
+                device.state = "queued"
+        return len(runnable)
+    canary = record.canary or 0
+    for index, device in enumerate(runnable):
+        in_canary = canary > 0 and index < canary
+        state = JobState.HELD if canary > 0 and not in_canary else JobState.QUEUED
+        session.add(Job(request_id=record.id, kind=JobKind.DEVICE.value, machine_ids=[device.machine_id],
+                        state=state.value, canary=in_canary, next_attempt_at=now, created_at=now))
+        device.state = "held" if state is JobState.HELD else "queued"
+    return len(runnable)
+
+
+def _alive_owners(now: datetime, stale: timedelta):  # type: ignore[no-untyped-def]
+    return select(WorkerRecord.owner).where(WorkerRecord.heartbeat_at >= now - stale)
+
+
+async def heartbeat(session: AsyncSession, owner: str, *, now: datetime) -> None:
+    result = await session.execute(
+        update(WorkerRecord).where(WorkerRecord.owner == owner).values(heartbeat_at=now)
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        session.add(WorkerRecord(owner=owner, started_at=now, heartbeat_at=now))
+
+
+async def claim_jobs(
+    session: AsyncSession, owner: str, *, limit: int, now: datetime, stale: timedelta, is_postgres: bool
+) -> list[Job]:
+    """Claim queued jobs, and submitting jobs whose worker stopped heartbeating (it died mid-call)."""
+    due = or_(
+        (Job.state == JobState.QUEUED.value) & (Job.next_attempt_at <= now),
+        (Job.state == JobState.SUBMITTING.value) & Job.owner.not_in(_alive_owners(now, stale)),
+    )
+    query = select(Job.id).where(due).order_by(Job.canary.desc(), Job.id).limit(limit)
+    if is_postgres:
+        query = query.with_for_update(skip_locked=True)
+    ids = list(await session.scalars(query))
+    if not ids:
+        return []
+    await session.execute(
+        update(Job)
+        .where(Job.id.in_(ids), due)
+        .values(state=JobState.SUBMITTING.value, owner=owner, attempts=Job.attempts + 1)
+        .execution_options(synchronize_session=False)
+    )
+    rows = await session.scalars(
+        select(Job).where(Job.id.in_(ids), Job.owner == owner, Job.state == JobState.SUBMITTING.value)
+    )
+    return list(rows)
+
+
+async def set_devices(session: AsyncSession, job: Job, *, state: str, now: datetime,
+                      action_id: str | None = None, error: str | None = None) -> None:
+    values: dict[str, object] = {"state": state, "updated_at": now, "error": error}
+    if action_id is not None:
+        values["action_id"] = action_id
+    await session.execute(
+        update(RequestDevice)
+        .where(RequestDevice.request_id == job.request_id, RequestDevice.machine_id.in_(job.machine_ids))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def record_submitted(session: AsyncSession, job_id: int, owner: str, *, action_id: str, status: str,
+                           now: datetime) -> Job | None:
+    job = await session.get(Job, job_id)
+    if job is None or job.owner != owner or job.state != JobState.SUBMITTING.value:
+        return None
+    job.state, job.action_id, job.mde_status = JobState.SUBMITTED.value, action_id, status
+    job.submitted_at = now
+    await set_devices(session, job, state=status, action_id=action_id, now=now)
+    return job
+
+
+async def record_final(session: AsyncSession, job: Job, *, outcome: str, now: datetime,
+                       error: str | None = None) -> None:
+    job.state, job.outcome, job.mde_status, job.error, job.finished_at = (
+        JobState.DONE.value, outcome, outcome, error, now)
+    await set_devices(session, job, state=outcome, now=now, error=error)
+    if outcome != "Succeeded":
+        names = list(
+            await session.scalars(
+                select(RequestDevice.name).where(
+                    RequestDevice.request_id == job.request_id, RequestDevice.machine_id.in_(job.machine_ids)
+                )
+            )
+        )
+        emit(session, job.request_id, EventKind.DEVICE_FAILED, devices=names, outcome=outcome, error=error)
+
+
+async def requeue(session: AsyncSession, job: Job, *, at: datetime, error: str) -> None:
+    job.state, job.next_attempt_at, job.error, job.owner = JobState.QUEUED.value, at, error, None
+
+
+async def cancel_unsubmitted(session: AsyncSession, request_id: int, *, now: datetime) -> list[str]:
+    """Stop what has not been submitted; return this request's MDE action ids that are not final yet."""
+    await session.execute(
+        update(Job)
+        .where(Job.request_id == request_id, Job.state.in_([JobState.HELD.value, JobState.QUEUED.value]))
+        .values(state=JobState.CANCELLED.value, outcome="Cancelled", finished_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        update(RequestDevice)
+        .where(RequestDevice.request_id == request_id, RequestDevice.state.in_(["held", "queued"]))
+        .values(state="Cancelled", error="cancelled before submission", updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    rows = await session.scalars(
+        select(Job.action_id).where(
+            Job.request_id == request_id, Job.state == JobState.SUBMITTED.value, Job.action_id.is_not(None)
+        )
+    )
+    return [a for a in rows if a]
+
+
+async def submitted_jobs(session: AsyncSession, owner: str, *, now: datetime, stale: timedelta,
+                         limit: int = 10000) -> list[Job]:
+    """Jobs to poll: this worker's, and any whose worker stopped heartbeating (taken over)."""
+    query = select(Job).where(
+        Job.state == JobState.SUBMITTED.value,
+        or_(Job.owner == owner, Job.owner.is_(None), Job.owner.not_in(_alive_owners(now, stale))),
+    ).order_by(Job.submitted_at).limit(limit)
+    jobs = list(await session.scalars(query))
+    for job in jobs:
+        job.owner = owner
+    return jobs
+
+
+async def live_job_counts(session: AsyncSession, request_id: int) -> dict[str, int]:
+    rows = await session.execute(
+        select(Job.state, func.count()).where(Job.request_id == request_id).group_by(Job.state)
+    )
+    return {state: count for state, count in rows.all()}
+
+
+async def release_canary(session: AsyncSession, request_id: int, *, now: datetime) -> str | None:
+    """After the canary batch: release the rest if every canary succeeded, else stop with a report."""
+    canary = list(await session.scalars(select(Job).where(Job.request_id == request_id, Job.canary.is_(True))))
+    held = await session.scalar(
+        select(func.count()).where(Job.request_id == request_id, Job.state == JobState.HELD.value)
+    )
+    if not canary or not held or any(j.state != JobState.DONE.value for j in canary):
+        return None
+    failed = [j for j in canary if j.outcome != "Succeeded"]
+    if failed:
+        await session.execute(
+            update(Job).where(Job.request_id == request_id, Job.state == JobState.HELD.value)
+            .values(state=JobState.CANCELLED.value, outcome="skipped", finished_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        await session.execute(
+            update(RequestDevice).where(RequestDevice.request_id == request_id, RequestDevice.state == "held")
+            .values(state="skipped", error="not attempted: the canary batch failed", updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        text = f"Canary batch failed on {len(failed)} of {len(canary)} device(s); the other {held} were not attempted."
+        emit(session, request_id, EventKind.NOTE, text=text)
+        return text
+    await session.execute(
+        update(Job).where(Job.request_id == request_id, Job.state == JobState.HELD.value)
+        .values(state=JobState.QUEUED.value, next_attempt_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        update(RequestDevice).where(RequestDevice.request_id == request_id, RequestDevice.state == "held")
+        .values(state="queued", updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    text = f"Canary batch of {len(canary)} succeeded; releasing the other {held} device(s)."
+    emit(session, request_id, EventKind.NOTE, text=text)
+    return text
+
+
+async def finalize_if_done(session: AsyncSession, request_id: int, *, now: datetime) -> str | None:
+    """Close a request whose jobs are all settled; returns the final state if this call closed it."""
+    record = await session.get(RequestRecord, request_id)
+    if record is None or record.summarized_at is not None:
+        return None
+    counts = await live_job_counts(session, request_id)
+    if any(counts.get(s.value, 0) for s in LIVE_JOB_STATES):
+        return None
+    outcomes = dict(
+        (await session.execute(
+            select(RequestDevice.state, func.count()).where(RequestDevice.request_id == request_id)
+            .group_by(RequestDevice.state)
+        )).all()
+    )
+    succeeded = outcomes.get("Succeeded", 0)
+    failed = sum(n for s, n in outcomes.items() if s in ("Failed", "TimeOut"))
+    state = RequestState(record.state)
+    if state is RequestState.CANCELLED:
+        final = state
+    else:
+        final = (
+            RequestState.SUCCEEDED if succeeded and not failed
+            else RequestState.FAILED if not succeeded
+            else RequestState.PARTIALLY_FAILED
+        )
+        if not await transition(session, request_id, final, now=now):
+            return None
+    claimed = await session.execute(
+        update(RequestRecord)
+        .where(RequestRecord.id == request_id, RequestRecord.summarized_at.is_(None))
+        .values(summarized_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if not claimed.rowcount:  # type: ignore[attr-defined]
+        return None
+    emit(session, request_id, EventKind.FINISHED, state=final.value, succeeded=succeeded, failed=failed)
+    ids = list(await session.scalars(select(Job.action_id).where(Job.request_id == request_id,
+                                                                  Job.action_id.is_not(None))))
+    audit(session, "request.finished", SYSTEM, request_id=request_id, verb=record.verb, outcome=final.value,
+          action_ids=[a for a in ids if a], succeeded=succeeded, failed=failed, counts=outcomes)
+    return final.value
+
+
+async def active_request_ids(session: AsyncSession) -> Sequence[int]:
+    rows = await session.scalars(
+        select(RequestRecord.id).where(
+            RequestRecord.state.in_([RequestState.APPROVED.value, RequestState.EXECUTING.value,
+                                     RequestState.CANCELLED.value]),
+            RequestRecord.summarized_at.is_(None),
+        )
+    )
+    return list(rows)

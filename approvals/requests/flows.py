@@ -1,0 +1,272 @@
+"""Multi-step request flows: create, decide, cancel, expire. Each runs in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from approvals.audit.service import audit
+from approvals.db import Database, utcnow
+from approvals.execution.service import cancel_unsubmitted, enqueue_jobs
+from approvals.identity import Actor, Origin
+from approvals.outbox.models import EventKind
+from approvals.outbox.service import emit
+from approvals.policy import Policy
+from approvals.requests import service
+from approvals.requests.models import Decision, RequestRecord
+from approvals.requests.states import RequestState, transition
+from approvals.resolution.flows import Resolution
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    ok: bool
+    message: str
+    request_id: int | None = None
+
+
+class RequestFlows:
+    def __init__(self, db: Database, policy: Policy, clock: Clock = utcnow) -> None:
+        self.db = db
+        self.policy = policy
+        self.clock = clock
+
+    async def create(
+        self,
+        *,
+        actor: Actor,
+        origin: Origin,
+        verb: str,
+        params: dict[str, Any],
+        reason: str | None,
+        target_text: str,
+        resolution: Resolution,
+        canary: int | None,
+        incident_id: str | None = None,
+    ) -> RequestRecord:
+        now = self.clock()
+        count = len(resolution.devices)
+        warnings = sorted(
+            {p.reason for p in resolution.protection.values() if p.level == "warn" and p.reason}
+        )
+        async with self.db.transaction() as session:
+            record = await service.insert_request(
+                session,
+                actor=actor,
+                origin=origin,
+                verb=verb,
+                params=params,
+                reason=reason,
+                target_text=target_text,
+                resolution=resolution,
+                required_approvals=self.policy.required_approvals(verb, count),
+                created_at=now,
+                expires_at=now + self.policy.expiry_for(verb),
+                canary=canary,
+                incident_id=incident_id,
+                warnings=warnings,
+            )
+            emit(session, record.id, EventKind.CREATED)
+            audit(
+                session,
+                "request.created",
+                actor,
+                request_id=record.id,
+                verb=verb,
+                channel_id=origin.channel_id,
+                surface=origin.surface,
+                devices=[m.id for m in resolution.devices],
+                text=reason,
+                target=target_text,
+                params=params,
+                excluded=[{"name": e.name, "kind": e.kind, "reason": e.reason} for e in resolution.exclusions],
+            )
+        return record
+
+    async def _lock(self, session: AsyncSession, request_id: int) -> RequestRecord | None:
+        """Take the request's row lock first (PostgreSQL row lock, SQLite write lock), then read it."""
+        await session.execute(
+            update(RequestRecord)
+            .where(RequestRecord.id == request_id)
+            .values(updated_at=self.clock())
+            .execution_options(synchronize_session=False)
+        )
+        return await service.get_request(session, request_id)
+
+    async def _expire_if_due(self, session: AsyncSession, record: RequestRecord) -> bool:
+        if record.state == RequestState.PENDING and record.expires_at and record.expires_at <= self.clock():
+            if await transition(session, record.id, RequestState.EXPIRED, now=self.clock()):
+                emit(session, record.id, EventKind.STATE, state=RequestState.EXPIRED.value)
+                audit(session, "request.expired", _system(), request_id=record.id, verb=record.verb)
+            return True
+        return False
+
+    async def decide(
+        self, actor: Actor, request_id: int, *, approve: bool, reason: str | None, break_glass: bool
+    ) -> Outcome:
+        async with self.db.transaction() as session:
+            record = await self._lock(session, request_id)
+            if record is None:
+                return Outcome(False, f"There is no request #{request_id}.")
+            if await self._expire_if_due(session, record):
+                return Outcome(False, f"Request #{request_id} expired before it was approved; ask again.")
+            if record.state != RequestState.PENDING:
+                label = RequestState(record.state).label.lower()
+                return Outcome(False, f"Request #{request_id} is no longer waiting for approval ({label}).")
+            decisions = await service.decisions_for(session, request_id)
+            refusal = self._refusal(actor, record, decisions, approve, reason, break_glass)
+            if refusal:
+                audit(session, "decision.refused", actor, request_id=request_id, verb=record.verb,
+                      outcome="refused", text=refusal)
+                return Outcome(False, refusal, request_id)
+            try:
+                async with session.begin_nested():
+                    session.add(
+                        Decision(
+                            request_id=request_id,
+                            actor_key=actor.key,
+                            actor_label=actor.label(),
+                            actor_email=actor.email,
+                            approve=approve,
+                            reason=reason,
+                            break_glass=break_glass,
+                            at=self.clock(),
+                        )
+                    )
+            except IntegrityError:
+                return Outcome(False, f"You already decided on request #{request_id}.", request_id)
+            audit(
+                session,
+                "request.approved_by" if approve else "request.rejected_by",
+                actor,
+                request_id=request_id,
+                verb=record.verb,
+                text=reason,
+                break_glass=break_glass,
+            )
+            if not approve:
+                await transition(session, request_id, RequestState.REJECTED, now=self.clock(),
+                                 outcome_note=reason)
+                emit(session, request_id, EventKind.STATE, state=RequestState.REJECTED.value, by=actor.label())
+                return Outcome(True, f"You rejected request #{request_id}.", request_id)
+            approvals = sum(1 for d in decisions if d.approve) + 1
+            if break_glass:
+                record.break_glass_by = actor.key
+            if approvals < record.required_approvals:
+                emit(session, request_id, EventKind.DECISION, by=actor.label(), approvals=approvals)
+                return Outcome(
+                    True,
+                    f"Approval recorded ({approvals} of {record.required_approvals}) for request #{request_id}.",
+                    request_id,
+                )
+            moved = await transition(
+                session, request_id, RequestState.APPROVED, now=self.clock(), approved_at=self.clock(),
+                break_glass_by=record.break_glass_by,
+            )
+            if not moved:
+                return Outcome(False, f"Request #{request_id} was decided by someone else a moment ago.")
+            include_protected = record.break_glass_by is not None
+            await enqueue_jobs(session, record, include_protected=include_protected, now=self.clock())
+            emit(session, request_id, EventKind.STATE, state=RequestState.APPROVED.value, by=actor.label())
+            audit(session, "request.approved", actor, request_id=request_id, verb=record.verb,
+                  outcome="approved", break_glass=include_protected)
+            return Outcome(True, f"Request #{request_id} approved; execution is starting.", request_id)
+
+    def _refusal(
+        self,
+        actor: Actor,
+        record: RequestRecord,
+        decisions: list[Decision],
+        approve: bool,
+        reason: str | None,
+        break_glass: bool,
+    ) -> str | None:
+        if any(d.actor_key == actor.key for d in decisions):
+            return f"You already decided on request #{record.id}."
+        if not approve and not (reason and reason.strip()):
+            return "A rejection needs a reason."
+        if break_glass:
+            if not (reason and reason.strip()):
+                return "A break-glass approval needs a reason."
+            if not self.policy.can_break_glass(actor):
+                return "You do not hold the break-glass role, so you cannot approve protected devices."
+        prior = {d.actor_key for d in decisions if d.approve}
+        prior |= {f"email:{d.actor_email.lower()}" for d in decisions if d.approve and d.actor_email}
+        decision = self.policy.can_approve(
+            actor,
+            verb=record.verb,
+            requester_key=record.requester_key,
+            requester_email=record.requester_email,
+            surface=record.origin_surface,
+            channel_id=record.origin_channel,
+            already_approved_by=prior,
+            touches_protected=record.touches_protected and approve,
+            break_glass=break_glass,
+        )
+        if not decision.allowed:
+            if not approve and actor.key == record.requester_key:
+                return f"{decision.reason} To withdraw your own request, use: cancel {record.id}"
+            return decision.reason
+        return None
+
+    async def cancel(self, actor: Actor, request_id: int, reason: str | None) -> tuple[Outcome, list[str]]:
+        """Cancel a request; returns the MDE action ids (of this request only) still to cancel in MDE."""
+        async with self.db.transaction() as session:
+            record = await self._lock(session, request_id)
+            if record is None:
+                return Outcome(False, f"There is no request #{request_id}."), []
+            is_requester = actor.key == record.requester_key
+            may = is_requester or self.policy.can_approve(
+                actor, verb=record.verb, requester_key="", requester_email=None, surface=record.origin_surface,
+                channel_id=record.origin_channel, already_approved_by=(), touches_protected=False,
+                break_glass=False,
+            ).allowed
+            if not may:
+                return Outcome(False, "Only the requester or an approver for this action can cancel it."), []
+            if RequestState(record.state).is_final:
+                label = RequestState(record.state).label.lower()
+                return Outcome(False, f"Request #{request_id} has already finished ({label})."), []
+            if not await transition(session, request_id, RequestState.CANCELLED, now=self.clock(),
+                                    outcome_note=reason):
+                return Outcome(False, f"Request #{request_id} could not be cancelled in its current state."), []
+            pending_actions = await cancel_unsubmitted(session, request_id, now=self.clock())
+            emit(session, request_id, EventKind.STATE, state=RequestState.CANCELLED.value, by=actor.label())
+            audit(session, "request.cancelled", actor, request_id=request_id, verb=record.verb, text=reason,
+                  action_ids=pending_actions)
+        note = f" Cancelling {len(pending_actions)} pending MDE action(s) of this request." if pending_actions else ""
+        return Outcome(True, f"Request #{request_id} cancelled.{note}", request_id), pending_actions
+
+    async def expire_due(self) -> int:
+        """Move every pending request past its expiry to expired; returns how many."""
+        from sqlalchemy import select
+
+        now = self.clock()
+        async with self.db.transaction() as session:
+            ids = list(
+                await session.scalars(
+                    select(RequestRecord.id).where(
+                        RequestRecord.state == RequestState.PENDING.value, RequestRecord.expires_at <= now
+                    )
+                )
+            )
+            moved = 0
+            for request_id in ids:
+                if await transition(session, request_id, RequestState.EXPIRED, now=now):
+                    emit(session, request_id, EventKind.STATE, state=RequestState.EXPIRED.value)
+                    audit(session, "request.expired", _system(), request_id=request_id)
+                    moved += 1
+        return moved
+
+
+def _system() -> Actor:
+    from approvals.identity import SYSTEM
+
+    return SYSTEM

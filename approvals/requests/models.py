@@ -1,0 +1,100 @@
+"""Tables for requests, their frozen device snapshot, exclusions and decisions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from approvals.db import Base, UTCDateTime, utcnow
+
+
+class RequestRecord(Base):
+    __tablename__ = "requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    verb: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    state: Mapped[str] = mapped_column(String(32), index=True)
+    requester_key: Mapped[str] = mapped_column(String(200))
+    requester_label: Mapped[str] = mapped_column(String(200))
+    requester_email: Mapped[str | None] = mapped_column(String(320))
+    origin_surface: Mapped[str] = mapped_column(String(32))
+    origin_channel: Mapped[str] = mapped_column(String(200))
+    origin_context: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    target_text: Mapped[str] = mapped_column(Text)
+    required_approvals: Mapped[int] = mapped_column(Integer, default=1)
+    touches_protected: Mapped[bool] = mapped_column(Boolean, default=False)
+    break_glass_by: Mapped[str | None] = mapped_column(String(200))
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    canary: Mapped[int | None] = mapped_column(Integer)
+    incident_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    warnings: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: when the final summary was emitted (a cancelled request is summarized once its actions settle)
+    summarized_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outcome_note: Mapped[str | None] = mapped_column(Text)
+
+
+class RequestDevice(Base):
+    """One device of the frozen snapshot the approvers saw; execution writes its result here."""
+
+    __tablename__ = "request_devices"
+    __table_args__ = (
+        UniqueConstraint("request_id", "machine_id"),
+        Index("ix_request_devices_request_state", "request_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"))
+    machine_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(300))
+    os_platform: Mapped[str | None] = mapped_column(String(64))
+    health_status: Mapped[str | None] = mapped_column(String(64))
+    last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    group_name: Mapped[str | None] = mapped_column(String(300))
+    #: "none" | "warn" | "protected"
+    protection: Mapped[str] = mapped_column(String(16), default="none")
+    warning: Mapped[str | None] = mapped_column(Text)
+    #: queued | held | submitting | submitted | Pending | InProgress | Succeeded | Failed | TimeOut |
+    #: Cancelled | skipped; NULL before approval
+    state: Mapped[str | None] = mapped_column(String(32))
+    action_id: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RequestExclusion(Base):
+    """A device the target matched but the request will not touch, with the human reason."""
+
+    __tablename__ = "request_exclusions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"), index=True)
+    machine_id: Mapped[str | None] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class Decision(Base):
+    __tablename__ = "decisions"
+    __table_args__ = (UniqueConstraint("request_id", "actor_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"), index=True)
+    actor_key: Mapped[str] = mapped_column(String(200))
+    actor_label: Mapped[str] = mapped_column(String(200))
+    actor_email: Mapped[str | None] = mapped_column(String(320))
+    approve: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str | None] = mapped_column(Text)
+    break_glass: Mapped[bool] = mapped_column(Boolean, default=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,223 @@
+"""Storage queries for requests: insert the snapshot, read views, list history. No chat, no HTTP."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from approvals.identity import Actor, Origin
+from approvals.requests.labels import action_label
+from approvals.requests.models import Decision, RequestDevice, RequestExclusion, RequestRecord
+from approvals.requests.states import RequestState
+from approvals.resolution.flows import Resolution
+from approvals.views import DecisionRow, DeviceRow, ExclusionRow, ProgressView, RequestView
+
+SUCCESS_STATES = {"Succeeded"}
+FAILED_STATES = {"Failed", "TimeOut"}
+SUBMITTED_STATES = {"submitted", "Pending", "InProgress", "Succeeded", "Failed", "TimeOut", "Cancelled"}
+
+
+async def insert_request(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    origin: Origin,
+    verb: str,
+    params: dict[str, Any],
+    reason: str | None,
+    target_text: str,
+    resolution: Resolution,
+    required_approvals: int,
+    created_at: datetime,
+    expires_at: datetime,
+    canary: int | None,
+    incident_id: str | None = None,
+    warnings: list[str] | None = None,
+) -> RequestRecord:
+    record = RequestRecord(
+        verb=verb,
+        params=params,
+        state=RequestState.PENDING.value,
+        requester_key=actor.key,
+        requester_label=actor.label(),
+        requester_email=actor.email,
+        origin_surface=origin.surface,
+        origin_channel=origin.channel_id,
+        origin_context=origin.context,
+        reason=reason,
+        target_text=target_text,
+        required_approvals=required_approvals,
+        touches_protected=bool(resolution.protected),
+        canary=canary,
+        incident_id=incident_id,
+        warnings=warnings or [],
+        created_at=created_at,
+        updated_at=created_at,
+        expires_at=expires_at,
+    )
+    session.add(record)
+    await session.flush()
+    for machine in resolution.devices:
+        protection = resolution.protection[machine.id]
+        session.add(
+            RequestDevice(
+                request_id=record.id,
+                machine_id=machine.id,
+                name=machine.computer_dns_name,
+                os_platform=machine.os_platform,
+                health_status=machine.health_status,
+                last_seen=machine.last_seen,
+                tags=list(machine.machine_tags),
+                group_name=machine.rbac_group_name,
+                protection=protection.level,
+                warning=protection.reason if protection.level != "none" else None,
+            )
+        )
+    for row in resolution.exclusions:
+        session.add(
+            RequestExclusion(
+                request_id=record.id, machine_id=row.machine_id, name=row.name, kind=row.kind, reason=row.reason
+            )
+        )
+    await session.flush()
+    return record
+
+
+async def get_request(session: AsyncSession, request_id: int, *, for_update: bool = False) -> RequestRecord | None:
+    query = select(RequestRecord).where(RequestRecord.id == request_id)
+    if for_update:
+        query = query.with_for_update()
+    return await session.scalar(query)
+
+
+async def decisions_for(session: AsyncSession, request_id: int) -> list[Decision]:
+    rows = await session.scalars(select(Decision).where(Decision.request_id == request_id).order_by(Decision.id))
+    return list(rows)
+
+
+async def devices_for(session: AsyncSession, request_id: int) -> list[RequestDevice]:
+    rows = await session.scalars(
+        select(RequestDevice).where(RequestDevice.request_id == request_id).order_by(RequestDevice.name)
+    )
+    return list(rows)
+
+
+async def progress_for(session: AsyncSession, request_id: int, eta_seconds: float | None = None) -> ProgressView:
+    counts: dict[str | None, int] = {
+        state: count
+        for state, count in (
+            await session.execute(
+                select(RequestDevice.state, func.count())
+                .where(RequestDevice.request_id == request_id)
+                .group_by(RequestDevice.state)
+            )
+        ).all()
+    }
+    total = sum(counts.values())
+    return ProgressView(
+        total=total,
+        submitted=sum(n for s, n in counts.items() if s in SUBMITTED_STATES),
+        succeeded=sum(n for s, n in counts.items() if s in SUCCESS_STATES),
+        failed=sum(n for s, n in counts.items() if s in FAILED_STATES),
+        skipped=counts.get("skipped", 0),
+        cancelled=counts.get("Cancelled", 0) + counts.get("cancelled", 0),
+        eta_seconds=eta_seconds,
+    )
+
+
+def _device_row(device: RequestDevice, record: RequestRecord) -> DeviceRow:
+    return DeviceRow(
+        machine_id=device.machine_id,
+        name=device.name,
+        os_platform=device.os_platform,
+        health_status=device.health_status,
+        last_seen=device.last_seen,
+        tags=tuple(device.tags or ()),
+        group=device.group_name,
+        state=device.state,
+        action_id=device.action_id,
+        error=device.error,
+        warning=device.warning,
+    )
+
+
+async def build_view(
+    session: AsyncSession, request_id: int, *, eta_seconds: float | None = None
+) -> RequestView | None:
+    record = await get_request(session, request_id)
+    if record is None:
+        return None
+    devices = await devices_for(session, request_id)
+    exclusions = list(
+        await session.scalars(
+            select(RequestExclusion).where(RequestExclusion.request_id == request_id).order_by(RequestExclusion.id)
+        )
+    )
+    decisions = await decisions_for(session, request_id)
+    protected_pending = record.touches_protected and not record.break_glass_by
+    rows = []
+    excl = [ExclusionRow(name=e.name, machine_id=e.machine_id, kind=e.kind, reason=e.reason) for e in exclusions]
+    for device in devices:
+        if device.protection == "protected" and protected_pending:
+            excl.append(
+                ExclusionRow(
+                    name=device.name,
+                    machine_id=device.machine_id,
+                    kind="protected",
+                    reason=f"protected: {device.warning}; only a break-glass approval with a reason includes it",
+                )
+            )
+            continue
+        rows.append(_device_row(device, record))
+    state = RequestState(record.state)
+    progress = None
+    if state not in (RequestState.PENDING, RequestState.REJECTED, RequestState.EXPIRED) or record.approved_at:
+        progress = await progress_for(session, request_id, eta_seconds)
+    return RequestView(
+        id=record.id,
+        action=record.verb,
+        action_label=action_label(record.verb, record.params or {}),
+        state=record.state,
+        requester_label=record.requester_label,
+        reason=record.reason,
+        target_text=record.target_text,
+        devices=tuple(rows),
+        exclusions=tuple(excl),
+        required_approvals=record.required_approvals,
+        decisions=tuple(
+            DecisionRow(
+                actor_label=d.actor_label, approve=d.approve, at=d.at, reason=d.reason, break_glass=d.break_glass
+            )
+            for d in decisions
+        ),
+        created_at=record.created_at,
+        expires_at=record.expires_at,
+        progress=progress,
+        dry_run=record.dry_run,
+        canary=record.canary,
+        incident_id=record.incident_id,
+        warnings=tuple(record.warnings or ()),
+    )
+
+
+async def recent_requests(
+    session: AsyncSession, *, limit: int = 10, device: str | None = None
+) -> list[RequestRecord]:
+    query = select(RequestRecord).order_by(RequestRecord.id.desc()).limit(limit)
+    if device:
+        sub = select(RequestDevice.request_id).where(
+            func.lower(RequestDevice.name).startswith(device.lower()) | (RequestDevice.machine_id == device.lower())
+        )
+        query = query.where(RequestRecord.id.in_(sub))
+    return list(await session.scalars(query))
+
+
+async def open_requests(session: AsyncSession, limit: int = 20) -> list[RequestRecord]:
+    live = [RequestState.PENDING.value, RequestState.APPROVED.value, RequestState.EXECUTING.value]
+    rows = await session.scalars(
+        select(RequestRecord).where(RequestRecord.state.in_(live)).order_by(RequestRecord.id.desc()).limit(limit)
+    )
+    return list(rows)

@@ -1,0 +1,1 @@
+"""Turn a target expression into a frozen device set, with every exclusion explained."""

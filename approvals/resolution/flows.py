@@ -1,0 +1,217 @@
+"""Resolve targets against MDE into the frozen device snapshot a request carries.
+
+Safety rules (peers.md §3.2): exact names only, never "contains"; two devices with one name are shown,
+never guessed; a target that matches nothing is an error with a suggestion, not a silent no-op.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from approvals.commands.models import Target, TargetKind
+from approvals.policy import Policy, Protection
+from approvals.resolution.catalog import CatalogCache, did_you_mean
+from approvals.resolution.exclusions import (
+    inactive_reason,
+    isolation_reason,
+    isolation_states,
+    unsupported_reason,
+)
+from approvals.views import ExclusionRow
+from mde import odata
+from mde.client import MdeClient
+from mde.errors import NotFound
+from mde.models import Machine
+
+MDE_ID = re.compile(r"^[0-9a-fA-F]{40}$")
+ID_CHUNK = 25
+MAX_QUERY_NAMES = 500
+
+#: incident id -> the MDE device ids / DNS names its entities name (issue 6 wires the store)
+IncidentLookup = Callable[[str], Awaitable[tuple[list[str], list[str]]]]
+
+
+class ResolutionError(Exception):
+    """A target that cannot be resolved; the message is shown to the user as is."""
+
+
+@dataclass
+class Resolution:
+    devices: list[Machine] = field(default_factory=list)
+    protection: dict[str, Protection] = field(default_factory=dict)
+    exclusions: list[ExclusionRow] = field(default_factory=list)
+    matched_by: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def protected(self) -> list[Machine]:
+        return [m for m in self.devices if self.protection[m.id].level == "protected"]
+
+
+class Resolver:
+    def __init__(
+        self,
+        client: MdeClient,
+        policy: Policy,
+        *,
+        catalog: CatalogCache | None = None,
+        incidents: IncidentLookup | None = None,
+    ) -> None:
+        self._client = client
+        self._policy = policy
+        self._catalog = catalog or CatalogCache(client)
+        self._incidents = incidents
+
+    async def resolve(
+        self, targets: Sequence[Target], *, verb: str, isolation_type: str = "Full"
+    ) -> Resolution:
+        result = Resolution()
+        seen: dict[str, Machine] = {}
+        for target in targets:
+            matched = await self._match(target, result)
+            for machine in matched:
+                result.matched_by.setdefault(machine.id, []).append(str(target))
+                seen.setdefault(machine.id, machine)
+        await self._apply_exclusions(list(seen.values()), result, verb=verb, isolation_type=isolation_type)
+        return result
+
+    async def _match(self, target: Target, result: Resolution) -> list[Machine]:
+        kind, value = target.kind, target.value
+        if kind is TargetKind.DEVICE:
+            return await self._by_device(value, result)
+        if kind is TargetKind.TAG:
+            found = [m async for m in self._client.iter_machines_by_tag(value)]
+            if not found:
+                catalog = await self._catalog.get()
+                hint = did_you_mean(value, catalog.tags)
+                raise ResolutionError(
+                    f"No device has the tag '{value}'." + (f" Did you mean tag:\"{hint}\"?" if hint else "")
+                )
+            return found
+        if kind is TargetKind.GROUP:
+            found = [m async for m in self._client.iter_machines_in_group(value)]
+            if not found:
+                catalog = await self._catalog.get()
+                hint = did_you_mean(value, catalog.groups)
+                raise ResolutionError(
+                    f"No device group is named '{value}'."
+                    + (f" Did you mean group:\"{hint}\"?" if hint else "")
+                )
+            return found
+        if kind is TargetKind.IP:
+            ipaddress.ip_address(value)
+            found = await self._client.find_machines_by_ip(value, datetime.now(UTC))
+            if not found:
+                raise ResolutionError(f"No device was seen with IP {value} in the last 15 minutes.")
+            return found
+        if kind is TargetKind.QUERY:
+            return await self._by_query(value)
+        if kind is TargetKind.INCIDENT:
+            return await self._by_incident(value, result)
+        raise ResolutionError(f"Unknown target kind {kind}.")
+
+    async def _by_device(self, value: str, result: Resolution) -> list[Machine]:
+        if MDE_ID.match(value):
+            try:
+                return [await self._client.get_machine(value.lower())]
+            except NotFound:
+                raise ResolutionError(f"No device has the MDE id {value}.") from None
+        found = await self._client.find_machines_by_name(value)
+        if not found:
+            catalog = await self._catalog.get()
+            hint = did_you_mean(value, catalog.names)
+            raise ResolutionError(
+                f"No device is named '{value}'." + (f" Did you mean device:{hint}?" if hint else "")
+            )
+        if len(found) > 1:
+            for machine in found:
+                result.exclusions.append(
+                    ExclusionRow(
+                        name=machine.computer_dns_name,
+                        machine_id=machine.id,
+                        kind="ambiguous",
+                        reason=f"{len(found)} devices are named '{value}'; target one by device:{machine.id}",
+                    )
+                )
+            return []
+        return found
+
+    async def _by_ids(self, ids: Sequence[str]) -> list[Machine]:
+        out: list[Machine] = []
+        unique = sorted({i.lower() for i in ids if MDE_ID.match(i)})
+        for start in range(0, len(unique), ID_CHUNK):
+            chunk = unique[start : start + ID_CHUNK]
+            expr = " or ".join(f"id eq {odata.quote(i)}" for i in chunk)
+            out.extend([m async for m in self._client.iter_machines(filter=expr)])
+        return out
+
+    async def _by_names(self, names: Sequence[str], result: Resolution) -> list[Machine]:
+        if len(names) > MAX_QUERY_NAMES:
+            raise ResolutionError(
+                f"The query returned {len(names)} device names; project DeviceId instead of DeviceName "
+                f"to resolve more than {MAX_QUERY_NAMES} devices."
+            )
+        out: list[Machine] = []
+        for name in dict.fromkeys(names):
+            found = await self._client.find_machines_by_name(name)
+            if len(found) == 1:
+                out.extend(found)
+            elif found:
+                out.extend(await self._by_device(name, result))
+            else:
+                result.exclusions.append(ExclusionRow(name=name, kind="not_found", reason="not found in MDE"))
+        return out
+
+    async def _by_query(self, kql: str) -> list[Machine]:
+        hunting = await self._client.run_advanced_query(kql)
+        columns = {c.get("Name", "").lower(): c.get("Name", "") for c in hunting.schema}
+        if "deviceid" in columns:
+            ids = [str(r.get(columns["deviceid"]) or "") for r in hunting.results]
+            found = await self._by_ids(ids)
+        elif "devicename" in columns:
+            names = [str(r.get(columns["devicename"]) or "") for r in hunting.results if r.get(columns["devicename"])]
+            found = await self._by_names(names, Resolution())
+        else:
+            raise ResolutionError("The query must return a DeviceId or DeviceName column (add | project DeviceId).")
+        if not found:
+            raise ResolutionError("The query returned no devices known to MDE.")
+        return found
+
+    async def _by_incident(self, incident_id: str, result: Resolution) -> list[Machine]:
+        if self._incidents is None:
+            raise ResolutionError(
+                "incident: targets need incident notifications (POST /api/incidents); none are configured."
+            )
+        ids, names = await self._incidents(incident_id)
+        found = await self._by_ids(ids)
+        known = {m.computer_dns_name.lower() for m in found}
+        found.extend(await self._by_names([n for n in names if n.lower() not in known], result))
+        if not found:
+            raise ResolutionError(f"Incident {incident_id} names no device known to MDE.")
+        return found
+
+    async def _apply_exclusions(
+        self, machines: list[Machine], result: Resolution, *, verb: str, isolation_type: str
+    ) -> None:
+        states = {}
+        if verb in ("isolate", "unisolate") and machines:
+            actions = await self._client.list_machine_actions(type="Isolate")
+            actions += await self._client.list_machine_actions(type="Unisolate")
+            states = isolation_states(actions)
+        for machine in sorted(machines, key=lambda m: m.computer_dns_name.lower()):
+            reason = unsupported_reason(machine, verb, isolation_type)
+            kind = "unsupported"
+            if reason is None:
+                reason, kind = inactive_reason(machine, verb), "inactive"
+            if reason is None:
+                reason, kind = isolation_reason(verb, states.get(machine.id)), "already"
+            if reason is not None:
+                result.exclusions.append(
+                    ExclusionRow(name=machine.computer_dns_name, machine_id=machine.id, kind=kind, reason=reason)
+                )
+                continue
+            result.protection[machine.id] = self._policy.classify(machine)
+            result.devices.append(machine)

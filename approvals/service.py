@@ -1,0 +1,276 @@
+"""``ChatOps``: the one entry point every surface calls.
+
+A surface turns a platform payload into ``handle(actor, origin, text)`` or ``decide(...)`` and renders
+the ``Reply``; request cards, their updates and the thread are driven by the stored event feed
+(``bot.delivery``), so nothing here knows which chat platform is on the other side.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from approvals.commands.grammar import parse
+from approvals.commands.help import help_text as grammar_help
+from approvals.commands.models import (
+    ActionCommand,
+    CancelCommand,
+    Command,
+    DecisionCommand,
+    DevicesCommand,
+    HelpCommand,
+    HistoryCommand,
+    ParseError,
+    StatusCommand,
+)
+from approvals.db import Database, utcnow
+from approvals.execution.actions import FAMILY
+from approvals.execution.flows import Worker
+from approvals.identity import Actor, Origin
+from approvals.messages import describe_mde_error
+from approvals.policy import Policy
+from approvals.requests import service as requests
+from approvals.requests.flows import Clock, RequestFlows
+from approvals.requests.labels import action_label
+from approvals.resolution.flows import IncidentLookup, Resolution, ResolutionError, Resolver
+from approvals.text import preview, status_line
+from approvals.views import Reply, RequestView
+from mde.client import MdeClient
+from mde.errors import MdeError
+
+log = logging.getLogger(__name__)
+
+
+class ChatOps:
+    def __init__(
+        self,
+        db: Database,
+        client: MdeClient,
+        policy: Policy,
+        *,
+        worker: Worker | None = None,
+        limiter: Any = None,
+        incidents: IncidentLookup | None = None,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.db = db
+        self.client = client
+        self.policy = policy
+        self.worker = worker
+        self.limiter = limiter
+        self.clock = clock
+        self.flows = RequestFlows(db, policy, clock)
+        self.resolver = Resolver(client, policy, incidents=incidents)
+        self._listeners: list[Callable[[], None]] = []
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        """Called (synchronously, cheaply) whenever new events were stored, to wake delivery loops."""
+        self._listeners.append(listener)
+
+    def notify(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+    # -- inbound -----------------------------------------------------------------------------------------
+    async def handle(self, actor: Actor, origin: Origin, text: str) -> Reply:
+        try:
+            command = parse(text)
+        except ParseError as exc:
+            return Reply(text=exc.message, error=True)
+        try:
+            return await self._dispatch(actor, origin, command, text)
+        except ResolutionError as exc:
+            return Reply(text=str(exc), error=True)
+        except MdeError as exc:
+            return Reply(text=describe_mde_error(exc), error=True)
+
+    async def _dispatch(self, actor: Actor, origin: Origin, command: Command, text: str) -> Reply:
+        if isinstance(command, HelpCommand):
+            return Reply(text=self.help_text(command.topic, prefix=_prefix(origin.surface)))
+        if isinstance(command, DevicesCommand):
+            resolution = await self.resolver.resolve(command.targets, verb="devices")
+            return Reply(text=preview(resolution, title="Matches"))
+        if isinstance(command, ActionCommand):
+            return await self._request(actor, origin, command)
+        if isinstance(command, DecisionCommand):
+            return await self.decide(actor, command.request_id, approve=command.approve, reason=command.reason)
+        if isinstance(command, StatusCommand):
+            return await self._status(command.request_id)
+        if isinstance(command, CancelCommand):
+            return await self.cancel(actor, command.request_id, command.reason)
+        if isinstance(command, HistoryCommand):
+            return await self._history(command)
+        return Reply(text="That command is not supported here.", error=True)
+
+    async def _request(self, actor: Actor, origin: Origin, command: ActionCommand) -> Reply:
+        verb = command.verb.value
+        allowed = self.policy.can_request(actor, verb, surface=origin.surface, channel_id=origin.channel_id)
+        if not allowed.allowed:
+            return Reply(text=allowed.reason, error=True)
+        resolution = await self.resolver.resolve(command.targets, verb=verb, isolation_type=command.isolation_type)
+        params = _params(command)
+        label = action_label(verb, params)
+        if not resolution.devices:
+            return Reply(
+                text=preview(resolution, title=f"Nothing to do for {label}: no device is left after exclusions"),
+                error=True,
+            )
+        cap = self.policy.max_devices(verb)
+        if len(resolution.devices) > cap:
+            return Reply(
+                text=(
+                    f"The target matches {len(resolution.devices)} devices; the cap for {verb} is {cap}. "
+                    f"Narrow the target, or ask an admin to raise actions.{verb}.max_devices in the policy."
+                ),
+                error=True,
+            )
+        target_text = " ".join(str(t) for t in command.targets)
+        if command.dry_run:
+            needed = self.policy.required_approvals(verb, len(resolution.devices))
+            return Reply(
+                text=preview(resolution, title=f"Dry run, nothing requested. {label} would cover")
+                + f"\nIt would need {needed} approval(s)."
+            )
+        record = await self.flows.create(
+            actor=actor,
+            origin=origin,
+            verb=verb,
+            params=params,
+            reason=command.reason,
+            target_text=target_text,
+            resolution=resolution,
+            canary=command.canary,
+        )
+        self.notify()
+        view = await self.view(record.id)
+        return Reply(
+            text=(
+                f"Request #{record.id} created: {label} on {len(resolution.devices)} device(s); "
+                f"it needs {record.required_approvals} approval(s) by someone other than you."
+            ),
+            ephemeral=True,
+            request=view,
+        )
+
+    async def create_request(
+        self,
+        actor: Actor,
+        origin: Origin,
+        command: ActionCommand,
+        resolution: Resolution,
+        *,
+        incident_id: str | None = None,
+    ) -> int:
+        """For flows that resolved devices themselves (incident notifications)."""
+        record = await self.flows.create(
+            actor=actor, origin=origin, verb=command.verb.value, params=_params(command), reason=command.reason,
+            target_text=" ".join(str(t) for t in command.targets), resolution=resolution, canary=command.canary,
+            incident_id=incident_id,
+        )
+        self.notify()
+        return record.id
+
+    async def decide(
+        self, actor: Actor, request_id: int, *, approve: bool, reason: str | None = None, break_glass: bool = False
+    ) -> Reply:
+        outcome = await self.flows.decide(actor, request_id, approve=approve, reason=reason, break_glass=break_glass)
+        if outcome.ok:
+            self.notify()
+            if self.worker is not None:
+                self.worker.wake()
+        view = await self.view(request_id) if outcome.request_id else None
+        return Reply(text=outcome.message, error=not outcome.ok, request=view)
+
+    async def cancel(self, actor: Actor, request_id: int, reason: str | None) -> Reply:
+        outcome, action_ids = await self.flows.cancel(actor, request_id, reason)
+        if outcome.ok:
+            self.notify()
+            for action_id in action_ids:
+                try:
+                    await self.client.cancel_machine_action(
+                        action_id, comment=f"mde-chatops request #{request_id} cancelled by {actor.label()}"
+                    )
+                except MdeError as exc:
+                    log.info("cancel of action %s refused: %s", action_id, exc)
+        return Reply(text=outcome.message, error=not outcome.ok, ephemeral=not outcome.ok)
+
+    # -- reads --------------------------------------------------------------------------------------------
+    async def view(self, request_id: int) -> RequestView:
+        async with self.db.sessions() as session:
+            view = await requests.build_view(session, request_id, eta_seconds=await self._eta(session, request_id))
+        if view is None:
+            raise KeyError(request_id)
+        return view
+
+    async def _eta(self, session: Any, request_id: int) -> float | None:
+        record = await requests.get_request(session, request_id)
+        if record is None or record.state not in ("approved", "executing"):
+            return None
+        progress = await requests.progress_for(session, request_id)
+        remaining = progress.total - progress.submitted - progress.skipped - progress.cancelled
+        submit = 0.0
+        if self.limiter is not None and remaining > 0:
+            submit = float(self.limiter.estimate_wait(FAMILY.get(record.verb, "machine_actions"), remaining))
+        action = self.worker.mean_action_seconds() if self.worker is not None else None
+        return submit + (action or 0.0)
+
+    async def _status(self, request_id: int | None) -> Reply:
+        if request_id is not None:
+            try:
+                view = await self.view(request_id)
+            except KeyError:
+                return Reply(text=f"There is no request #{request_id}.", error=True)
+            return Reply(text=status_line(view))
+        async with self.db.sessions() as session:
+            records = await requests.open_requests(session)
+        if not records:
+            return Reply(text="No request is open.")
+        lines = ["Open requests:"]
+        for record in records:
+            lines.append(status_line(await self.view(record.id)))
+        return Reply(text="\n".join(lines))
+
+    async def _history(self, command: HistoryCommand) -> Reply:
+        async with self.db.sessions() as session:
+            records = await requests.recent_requests(session, limit=command.limit, device=command.device)
+        if not records:
+            return Reply(text="No requests yet.")
+        lines = [f"Last {len(records)} request(s):"]
+        for record in records:
+            lines.append(
+                f"#{record.id} {record.created_at:%Y-%m-%d %H:%M} {action_label(record.verb, record.params or {})}"
+                f" by {record.requester_label}: {record.state}"
+            )
+        return Reply(text="\n".join(lines))
+
+    async def results_csv(self, request_id: int) -> str:
+        async with self.db.sessions() as session:
+            devices = await requests.devices_for(session, request_id)
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["machine_id", "name", "os_platform", "state", "action_id", "error"])
+        for device in devices:
+            writer.writerow([device.machine_id, device.name, device.os_platform or "", device.state or "",
+                             device.action_id or "", device.error or ""])
+        return out.getvalue()
+
+    def help_text(self, topic: str | None, *, prefix: str) -> str:
+        return grammar_help(topic, prefix=prefix)
+
+
+def _params(command: ActionCommand) -> dict[str, Any]:
+    verb = command.verb.value
+    if verb == "isolate":
+        return {"isolation_type": command.isolation_type}
+    if verb == "scan":
+        return {"scan_type": command.scan_type}
+    if verb in ("tag", "untag"):
+        return {"tag_value": command.tag_value}
+    return {}
+
+
+def _prefix(surface: str) -> str:
+    return {"slack": "/mde", "teams": "@mde"}.get(surface, "")

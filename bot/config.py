@@ -1,0 +1,105 @@
+"""All settings in one object (house style 5): environment variables and an optional ``.env`` file,
+validated at start-up, failing with a message that names the setting."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class MdeAuth(StrEnum):
+    STATIC = "static"  # a fixed bearer token: the simulator
+    CLIENT_SECRET = "client_secret"
+    CERTIFICATE = "certificate"
+    MANAGED_IDENTITY = "managed_identity"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore",
+                                      case_sensitive=False)
+
+    # storage
+    database_url: str = Field("sqlite:///mde-chatops.db", description="SQLAlchemy URL; postgresql://… in production")
+
+    # MDE
+    mde_base_url: str | None = Field(None, description="API base URL; default from MDE_CLOUD")
+    mde_cloud: str = Field("global", description="global, us, eu, uk, au, gcc, gcc_high, dod")
+    mde_auth: MdeAuth = MdeAuth.MANAGED_IDENTITY
+    mde_tenant_id: str | None = None
+    mde_client_id: str | None = None
+    mde_client_secret: SecretStr | None = None
+    mde_certificate_path: Path | None = None
+    mde_static_token: SecretStr | None = None
+    mde_scope: str | None = Field(None, description="token scope override")
+    mde_time_scale: float = Field(1.0, gt=0, description="divide MDE rate-limit windows (simulator only)")
+    mde_minute_limit: int = Field(100, ge=1)
+    mde_hour_limit: int = Field(1500, ge=1)
+
+    # policy and engine
+    policy_file: Path | None = None
+    worker_concurrency: int = Field(16, ge=1, le=256)
+    poll_interval_s: float = Field(5.0, gt=0)
+    worker_stale_s: float = Field(30.0, gt=0)
+
+    # web server
+    host: str = "127.0.0.1"
+    port: int = Field(3978, ge=0, le=65535)
+    log_format: str = Field("text", pattern="^(text|json)$")
+    log_level: str = "INFO"
+
+    # Slack
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_socket_mode: bool = False
+    slack_api_url: str | None = Field(None, description="override the Web API base URL (tests)")
+
+    # Teams
+    teams_app_id: str | None = None
+    teams_tenant_id: str | None = None
+    teams_auth: str = Field("client_secret", pattern="^(client_secret|certificate|managed_identity)$")
+    teams_client_secret: SecretStr | None = None
+    teams_certificate_path: Path | None = None
+
+    @model_validator(mode="after")
+    def _check_mde_auth(self) -> Settings:
+        needs = {
+            MdeAuth.STATIC: ["mde_static_token"],
+            MdeAuth.CLIENT_SECRET: ["mde_tenant_id", "mde_client_id", "mde_client_secret"],
+            MdeAuth.CERTIFICATE: ["mde_tenant_id", "mde_client_id", "mde_certificate_path"],
+            MdeAuth.MANAGED_IDENTITY: [],
+        }[self.mde_auth]
+        missing = [name.upper() for name in needs if getattr(self, name) in (None, "")]
+        if missing:
+            raise ValueError(f"MDE_AUTH={self.mde_auth.value} needs {', '.join(missing)}")
+        if self.slack_bot_token and not (self.slack_signing_secret or self.slack_socket_mode):
+            raise ValueError("SLACK_BOT_TOKEN is set but SLACK_SIGNING_SECRET is not (needed to verify Slack requests)")
+        if self.slack_socket_mode and not self.slack_app_token:
+            raise ValueError("SLACK_SOCKET_MODE=true needs SLACK_APP_TOKEN (xapp-…)")
+        return self
+
+    @property
+    def slack_enabled(self) -> bool:
+        return self.slack_bot_token is not None
+
+    @property
+    def teams_enabled(self) -> bool:
+        return self.teams_app_id is not None
+
+
+class SettingsError(Exception):
+    """Settings that do not validate; the message names each bad setting."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error["loc"]).upper() or "settings"
+            lines.append(f"{where}: {error['msg']}")
+        raise SettingsError("Invalid settings:\n  " + "\n  ".join(lines)) from None

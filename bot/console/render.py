@@ -1,0 +1,60 @@
+"""Request cards as plain text for the console (the same content as the Slack and Teams cards)."""
+
+from __future__ import annotations
+
+from approvals.requests.states import RequestState
+from approvals.text import PREVIEW_ROWS, device_line, exclusion_lines
+from approvals.views import RequestView
+
+
+def render_card(view: RequestView) -> str:
+    state = RequestState(view.state)
+    bar = "─" * 72
+    lines = [
+        bar,
+        f"Request #{view.id} · {view.action_label} · {state.label}",
+        f"Requested by {view.requester_label} · target {view.target_text}",
+        f"Reason: {view.reason or '—'}",
+        f"Devices: {len(view.devices)}",
+    ]
+    for row in view.devices[:PREVIEW_ROWS]:
+        extra = row.state or ""
+        if row.error:
+            extra += f" ({row.error})"
+        if row.warning:
+            extra += f" ⚠ {row.warning}"
+        lines.append(device_line(row.name, row.os_platform, row.health_status, extra.strip()))
+    if len(view.devices) > PREVIEW_ROWS:
+        lines.append(f"  … and {len(view.devices) - PREVIEW_ROWS} more")
+    if view.exclusions:
+        lines.append(f"Excluded ({len(view.exclusions)}):")
+        lines.extend(exclusion_lines(view.exclusions))
+    for warning in view.warnings:
+        lines.append(f"⚠ {warning}")
+    approvals = ", ".join(
+        f"{d.actor_label}{' (break glass)' if d.break_glass else ''}" for d in view.decisions if d.approve
+    )
+    lines.append(f"Approvals: {view.approvals_given}/{view.required_approvals}" + (f" by {approvals}" if approvals else ""))
+    if state is RequestState.PENDING and view.expires_at:
+        lines.append(f"Expires {view.expires_at:%H:%M:%S} UTC · approve {view.id} | reject {view.id} --reason \"…\"")
+    if view.progress is not None and state is not RequestState.PENDING:
+        lines.append(f"Progress: {view.progress.sentence()}")
+    lines.append(bar)
+    return "\n".join(lines)
+
+
+def render_summary(view: RequestView) -> str:
+    progress = view.progress
+    state = RequestState(view.state).label
+    if progress is None:
+        return f"Summary of #{view.id}: {state}."
+    text = (
+        f"Summary of #{view.id}: {state}. {progress.succeeded} succeeded, {progress.failed} failed, "
+        f"{progress.skipped} skipped, {progress.cancelled} cancelled, of {progress.total}."
+    )
+    failed = [r for r in view.devices if r.state in ("Failed", "TimeOut", "skipped", "Cancelled")]
+    for row in failed[:PREVIEW_ROWS]:
+        text += f"\n  ✗ {row.name}: {row.state} — {row.error or ''}"
+    if len(failed) > PREVIEW_ROWS:
+        text += f"\n  … and {len(failed) - PREVIEW_ROWS} more (see the CSV)"
+    return text

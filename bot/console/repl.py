@@ -1,0 +1,139 @@
+"""The console chat loop: type commands, switch identity with ``/as NAME``, watch cards update.
+
+Console directives (not part of the shared grammar, which every surface shares):
+``/as NAME`` switch identity · ``/wait ID [SECONDS]`` wait until a request finishes ·
+``/who`` show identity · ``/quit``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import sys
+from collections.abc import AsyncIterator, Iterable
+from typing import TextIO
+
+from approvals.identity import Actor, Origin
+from approvals.requests.states import RequestState
+from approvals.service import ChatOps
+from bot.delivery import Delivery
+
+CHANNEL = "console"
+DEMO_USERS = ("alice", "bob", "carol", "dave")
+
+
+def console_actor(name: str) -> Actor:
+    return Actor(platform="console", user_id=name, display_name=name, email=f"{name}@contoso.example")
+
+
+async def stdin_lines() -> AsyncIterator[str]:
+    loop = asyncio.get_running_loop()
+    while True:
+        line = await loop.run_in_executor(None, sys.stdin.readline)
+        if not line:
+            return
+        yield line.rstrip("\n")
+
+
+async def script_lines(lines: Iterable[str]) -> AsyncIterator[str]:
+    for line in lines:
+        yield line.rstrip("\n")
+
+
+class Console:
+    def __init__(self, chatops: ChatOps, delivery: Delivery, out: TextIO, *, user: str = "alice",
+                 echo: bool = False) -> None:
+        self.chatops = chatops
+        self.delivery = delivery
+        self.out = out
+        self.actor = console_actor(user)
+        self.echo = echo
+        self.origin = Origin(surface="console", channel_id=CHANNEL)
+        #: refused or invalid commands (expected in a demo that shows the safety rules)
+        self.errors = 0
+        #: things that went wrong with the run itself (a /wait that timed out)
+        self.failures = 0
+
+    def _print(self, text: str) -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    async def run(self, lines: AsyncIterator[str], *, interactive: bool = False) -> int:
+        """Returns the number of failures (not refusals: a refused command is the product working)."""
+        if interactive:
+            self._print(f"mde-chatops console. You are {self.actor.user_id}; try: help · /as bob · /quit")
+        async for raw in lines:
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            if self.echo:
+                self._print(f"{self.actor.user_id}> {line}")
+            if line in ("/quit", "/exit"):
+                break
+            await self.one(line)
+            await self.drain()
+        return self.failures
+
+    async def drain(self) -> None:
+        await self.delivery.drain("console")
+
+    async def one(self, line: str) -> None:
+        if line.startswith("/"):
+            await self._directive(line)
+            return
+        reply = await self.chatops.handle(self.actor, self.origin, line)
+        if reply.error:
+            self.errors += 1
+        prefix = "✗ " if reply.error else "(only you) " if reply.ephemeral else ""
+        self._print(prefix + reply.text)
+
+    async def _directive(self, line: str) -> None:
+        try:
+            words = shlex.split(line)
+        except ValueError as exc:
+            self._print(f"✗ {exc}")
+            return
+        name, args = words[0], words[1:]
+        if name == "/as" and len(args) == 1:
+            self.actor = console_actor(args[0])
+            self._print(f"You are now {args[0]}.")
+        elif name == "/who":
+            self._print(f"You are {self.actor.user_id}.")
+        elif name == "/wait" and args:
+            await self._wait(args)
+        else:
+            self._print("Console directives: /as NAME · /wait ID [SECONDS] · /who · /quit")
+
+    async def _wait(self, args: list[str]) -> None:
+        try:
+            request_id = int(args[0].lstrip("#"))
+            timeout = float(args[1]) if len(args) > 1 else 120.0
+        except ValueError:
+            self._print("✗ usage: /wait ID [SECONDS]")
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            try:
+                view = await self.chatops.view(request_id)
+            except KeyError:
+                self._print(f"✗ There is no request #{request_id}.")
+                return
+            if RequestState(view.state).is_final and view.state != "cancelled" or await self._summarized(request_id):
+                await self.drain()
+                return
+            await asyncio.sleep(0.2)
+        self.failures += 1
+        self._print(f"✗ request #{request_id} did not finish within {timeout:.0f} s")
+
+    async def _summarized(self, request_id: int) -> bool:
+        from approvals.requests.models import RequestRecord
+
+        async with self.chatops.db.sessions() as session:
+            record = await session.get(RequestRecord, request_id)
+        return record is not None and record.summarized_at is not None
+
+
+def script_from_file(path: str) -> list[str]:
+    with open(path, encoding="utf-8") as handle:
+        return handle.read().splitlines()

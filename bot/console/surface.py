@@ -1,0 +1,45 @@
+"""The console as a ChatSurface: cards, thread lines and summaries are printed to a stream."""
+
+from __future__ import annotations
+
+import itertools
+from typing import TextIO
+
+from approvals.views import RequestView
+from bot.console.render import render_card, render_summary
+from bot.surfaces.base import MessageRef
+
+
+class ConsoleSurface:
+    name = "console"
+
+    def __init__(self, out: TextIO, *, csv_dir: str | None = None) -> None:
+        self.out = out
+        self.csv_dir = csv_dir
+        self._ids = itertools.count(1)
+        #: what was shown, for the scripted demo's checks and for tests
+        self.transcript: list[str] = []
+
+    def _print(self, text: str) -> None:
+        self.transcript.append(text)
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    async def post_request(self, channel_id: str, view: RequestView, context: str | None) -> MessageRef:
+        self._print(render_card(view))
+        return MessageRef(surface=self.name, channel_id=channel_id, message_id=str(next(self._ids)))
+
+    async def update_request(self, ref: MessageRef, view: RequestView) -> None:
+        self._print(f"[card #{view.id} updated]\n{render_card(view)}")
+
+    async def post_in_thread(self, ref: MessageRef, text: str) -> None:
+        self._print(f"  ↳ {text}")
+
+    async def post_summary(self, ref: MessageRef, view: RequestView, csv_text: str) -> None:
+        self._print(f"  ↳ {render_summary(view)}")
+        if self.csv_dir:
+            from pathlib import Path
+
+            path = Path(self.csv_dir) / f"request-{view.id}.csv"
+            path.write_text(csv_text, encoding="utf-8")
+            self._print(f"  ↳ results: {path}")

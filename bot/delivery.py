@@ -1,0 +1,207 @@
+"""Deliver the engine's stored event feed to each chat surface, in order, at least once.
+
+Each surface has a cursor in the database. A batch of events is rendered (card updates coalesced: one
+``update_request`` per request per batch, whatever number of events touched it), and the cursor moves
+only when the whole batch went through; a surface that fails (Slack or Teams down) is retried with
+backoff and catches up from storage, so reports queue and arrive later, in order. A lease on the cursor
+makes one replica deliver a surface at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from approvals.db import Database
+from approvals.outbox import service as outbox
+from approvals.outbox.models import Event, EventKind
+from approvals.requests.models import RequestRecord
+from approvals.service import ChatOps
+from bot.surfaces.base import ChatSurface, MessageRef
+
+log = logging.getLogger(__name__)
+
+MILESTONES = (25, 50, 75)
+STATE_LINES = {
+    "approved": "Approved by {by}; execution is starting.",
+    "rejected": "Rejected by {by}.",
+    "expired": "Expired without enough approvals.",
+    "cancelled": "Cancelled by {by}; nothing more will be submitted.",
+}
+
+
+@dataclass
+class _Batch:
+    dirty: set[int] = field(default_factory=set)
+    last_id: int = 0
+
+
+class Delivery:
+    def __init__(
+        self,
+        db: Database,
+        chatops: ChatOps,
+        surfaces: list[ChatSurface],
+        *,
+        owner: str | None = None,
+        poll_s: float = 1.0,
+        batch: int = 100,
+        lease_s: float = 30.0,
+        max_backoff_s: float = 60.0,
+    ) -> None:
+        self.db = db
+        self.chatops = chatops
+        self.surfaces = {s.name: s for s in surfaces}
+        self.owner = owner or f"delivery-{uuid.uuid4().hex[:12]}"
+        self.poll_s = poll_s
+        self.batch = batch
+        self.lease = timedelta(seconds=lease_s)
+        self.max_backoff_s = max_backoff_s
+        self._wake: dict[str, asyncio.Event] = {name: asyncio.Event() for name in self.surfaces}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._origin: dict[int, str] = {}
+        self._milestone: dict[tuple[str, int], int] = {}
+        chatops.subscribe(self.wake)
+
+    def wake(self) -> None:
+        for event in self._wake.values():
+            event.set()
+
+    async def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._loop(name)) for name in self.surfaces]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    async def drain(self, name: str, *, max_rounds: int = 1000) -> None:
+        """Deliver everything stored so far to one surface (console, tests): deterministic output."""
+        for _ in range(max_rounds):
+            if not await self.deliver_once(name):
+                return
+
+    async def _loop(self, name: str) -> None:
+        backoff = 0.0
+        while True:
+            try:
+                handled = await self.deliver_once(name)
+                backoff = 0.0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                backoff = min(self.max_backoff_s, max(1.0, backoff * 2))
+                log.warning("delivery to %s failed (%s); retrying in %.0f s", name, type(exc).__name__, backoff)
+                await asyncio.sleep(backoff)
+                continue
+            if handled:
+                continue
+            wake = self._wake[name]
+            wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), self.poll_s)
+
+    async def _origin_of(self, request_id: int) -> str | None:
+        if request_id not in self._origin:
+            async with self.db.sessions() as session:
+                record = await session.get(RequestRecord, request_id)
+            if record is None:
+                return None
+            self._origin[request_id] = record.origin_surface
+        return self._origin[request_id]
+
+    async def deliver_once(self, name: str) -> int:
+        """Deliver one batch to one surface; returns how many events it consumed (0: nothing to do)."""
+        surface = self.surfaces[name]
+        async with self.db.transaction() as session:
+            cursor = await outbox.lease_cursor(session, name, self.owner, self.lease)
+            if cursor is None:
+                return 0
+            events = await outbox.events_after(session, cursor, self.batch)
+        if not events:
+            return 0
+        batch = _Batch(last_id=events[-1].id)
+        for event in events:
+            if await self._origin_of(event.request_id) != name:
+                continue
+            await self._apply(surface, event, batch)
+        for request_id in sorted(batch.dirty):
+            ref = await self._ref(request_id, name)
+            if ref is not None:
+                await surface.update_request(ref, await self.chatops.view(request_id))
+        async with self.db.transaction() as session:
+            await outbox.advance_cursor(session, name, self.owner, batch.last_id)
+        return len(events)
+
+    async def _ref(self, request_id: int, name: str) -> MessageRef | None:
+        async with self.db.sessions() as session:
+            row = await outbox.get_message_ref(session, request_id, name)
+        if row is None:
+            return None
+        return MessageRef(surface=name, channel_id=row.channel_id, message_id=row.message_id, context=row.context)
+
+    async def _apply(self, surface: ChatSurface, event: Event, batch: _Batch) -> None:
+        kind = EventKind(event.kind)
+        request_id = event.request_id
+        if kind is EventKind.CREATED:
+            await self._post_card(surface, request_id)
+            return
+        ref = await self._ref(request_id, surface.name)
+        if ref is None:
+            await self._post_card(surface, request_id)
+            ref = await self._ref(request_id, surface.name)
+            if ref is None:
+                return
+        payload = event.payload or {}
+        if kind in (EventKind.DECISION, EventKind.PROGRESS, EventKind.STATE):
+            batch.dirty.add(request_id)
+        if kind is EventKind.STATE and payload.get("state") in STATE_LINES:
+            await surface.post_in_thread(ref, STATE_LINES[payload["state"]].format(by=payload.get("by", "someone")))
+        elif kind is EventKind.DECISION:
+            await surface.post_in_thread(ref, f"Approved by {payload.get('by')} ({payload.get('approvals')} so far).")
+        elif kind is EventKind.PROGRESS:
+            await self._milestone_line(surface, ref, request_id, payload)
+        elif kind is EventKind.DEVICE_FAILED:
+            names = ", ".join(payload.get("devices") or []) or "a device"
+            await surface.post_in_thread(ref, f"✗ {names}: {payload.get('outcome')} — {payload.get('error') or ''}")
+        elif kind is EventKind.NOTE:
+            await surface.post_in_thread(ref, str(payload.get("text", "")))
+        elif kind is EventKind.FINISHED:
+            batch.dirty.discard(request_id)
+            view = await self.chatops.view(request_id)
+            await surface.update_request(ref, view)
+            await surface.post_summary(ref, view, await self.chatops.results_csv(request_id))
+
+    async def _milestone_line(self, surface: ChatSurface, ref: MessageRef, request_id: int, payload: dict) -> None:  # type: ignore[type-arg]
+        total = int(payload.get("total") or 0)
+        if not total:
+            return
+        percent = 100 * int(payload.get("done") or 0) // total
+        reached = max((m for m in MILESTONES if percent >= m), default=0)
+        key = (surface.name, request_id)
+        if reached > self._milestone.get(key, 0):
+            self._milestone[key] = reached
+            view = await self.chatops.view(request_id)
+            if view.progress is not None:
+                await surface.post_in_thread(ref, f"Progress: {view.progress.sentence()}.")
+
+    async def _post_card(self, surface: ChatSurface, request_id: int) -> None:
+        async with self.db.sessions() as session:
+            if await outbox.get_message_ref(session, request_id, surface.name) is not None:
+                return
+            record = await session.get(RequestRecord, request_id)
+        if record is None:
+            return
+        view = await self.chatops.view(request_id)
+        ref = await surface.post_request(record.origin_channel, view, record.origin_context)
+        async with self.db.transaction() as session:
+            outbox.save_message_ref(session, request_id, surface.name, ref.channel_id, ref.message_id, ref.context)
+
+

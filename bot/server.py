@@ -1,0 +1,48 @@
+"""The one aiohttp web server: health, readiness, and every surface's routes."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import text
+
+from approvals.db import Database
+
+MAX_BODY = 1024 * 1024  # Slack, Teams and webhooks send far less; larger bodies get 413
+
+
+def build_app(db: Database, route_owners: Iterable[Any] = ()) -> web.Application:
+    app = web.Application(client_max_size=MAX_BODY)
+    app["db"] = db
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(_: web.Request) -> web.Response:
+        try:
+            async with db.sessions() as session:
+                await session.execute(text("SELECT 1"))
+        except Exception as exc:  # the reason is shown to the orchestrator, not a traceback
+            return web.json_response({"status": "unavailable", "database": type(exc).__name__}, status=503)
+        return web.json_response({"status": "ready"})
+
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    for owner in route_owners:
+        register: Callable[[web.Application], Awaitable[None] | None] | None = getattr(owner, "register_routes", None)
+        if register is not None:
+            register(app)
+    return app
+
+
+async def start_site(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    server = site._server  # noqa: SLF001  (aiohttp exposes the bound port only here)
+    sockets = getattr(server, "sockets", None) or []
+    bound = sockets[0].getsockname()[1] if sockets else port
+    return runner, int(bound)

@@ -1,0 +1,115 @@
+"""The whole engine on loopback for end-to-end tests: MDE simulator (real HTTP), real client, a real
+database, the worker and the delivery loop, with whichever surfaces the test plugs in."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import AsyncIterator, Callable, Collection
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from approvals.db import Database
+from approvals.execution.flows import WorkerConfig
+from approvals.policy import Policy
+from approvals.requests.models import RequestRecord
+from approvals.service import ChatOps
+from bot.engine import Engine
+from bot.surfaces.base import ChatSurface
+from mde.auth import StaticTokenProvider
+from mde.client import MdeClient
+from mde.ratelimit import RateLimiter
+from mde.simulator import Simulator, SimulatorConfig
+from tests.support.databases import database
+
+FAST_WORKER = WorkerConfig(
+    concurrency=8,
+    poll_interval_s=0.2,
+    heartbeat_s=0.5,
+    stale_s=3.0,
+    idle_wait_s=0.2,
+    housekeeping_s=0.2,
+    progress_interval_s=0.2,
+    retry_base_s=0.2,
+    retry_max_s=2.0,
+)
+
+
+@dataclass
+class Stack:
+    sim: Simulator
+    client: MdeClient
+    limiter: RateLimiter
+    db: Database
+    engine: Engine
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def chatops(self) -> ChatOps:
+        return self.engine.chatops
+
+    @classmethod
+    @asynccontextmanager
+    async def start(
+        cls,
+        make_surfaces: Callable[[ChatOps], list[ChatSurface]] | None = None,
+        *,
+        devices: int = 200,
+        time_scale: float = 60.0,
+        db_kind: str = "sqlite",
+        db: Database | None = None,
+        policy: Policy | None = None,
+        sim_config: SimulatorConfig | None = None,
+        worker_config: WorkerConfig | None = None,
+        owner: str | None = None,
+        start_engine: bool = True,
+    ) -> AsyncIterator[Stack]:
+        async with AsyncExitStack() as stack:
+            config = sim_config or SimulatorConfig(devices=devices, time_scale=time_scale)
+            sim = Simulator(config)
+            await sim.start()
+            stack.push_async_callback(sim.stop)
+            limiter = RateLimiter(time_scale=config.time_scale)
+            client = MdeClient(sim.url, StaticTokenProvider(config.token or "sim-token"), limiter=limiter)
+            stack.push_async_callback(client.aclose)
+            if db is None:
+                tmp = stack.enter_context(tempfile.TemporaryDirectory())
+                db = await stack.enter_async_context(database(db_kind, Path(tmp)))
+            engine = Engine.build(
+                db=db,
+                client=client,
+                policy=policy or Policy.demo(),
+                make_surfaces=make_surfaces or (lambda _chatops: []),
+                limiter=limiter,
+                worker_config=worker_config or FAST_WORKER,
+                owner=owner,
+                delivery_poll_s=0.1,
+            )
+            if start_engine:
+                await engine.start()
+            stack.push_async_callback(engine.stop)
+            yield cls(sim=sim, client=client, limiter=limiter, db=db, engine=engine)
+
+    async def record(self, request_id: int) -> RequestRecord:
+        async with self.db.sessions() as session:
+            record = await session.get(RequestRecord, request_id)
+        assert record is not None, f"no request #{request_id}"
+        return record
+
+    async def wait_for_state(self, request_id: int, states: Collection[str], timeout: float = 60.0) -> str:
+        """Wait until the request reaches one of ``states`` and its summary went out; returns the state."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            record = await self.record(request_id)
+            done = record.state in states and (record.summarized_at is not None or record.state in (
+                "pending", "approved", "executing", "rejected", "expired"))
+            if done:
+                for surface in self.engine.surfaces:
+                    await self.engine.delivery.drain(surface.name)
+                return record.state
+            if loop.time() > deadline:
+                raise AssertionError(f"request #{request_id} is {record.state}, not in {sorted(states)}")
+            await asyncio.sleep(0.05)
