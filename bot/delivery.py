@@ -62,6 +62,8 @@ class Delivery:
         self.lease = timedelta(seconds=lease_s)
         self.max_backoff_s = max_backoff_s
         self._wake: dict[str, asyncio.Event] = {name: asyncio.Event() for name in self.surfaces}
+        #: one batch at a time per surface in this process (the lease covers other processes)
+        self._locks: dict[str, asyncio.Lock] = {name: asyncio.Lock() for name in self.surfaces}
         self._tasks: list[asyncio.Task[None]] = []
         self._origin: dict[int, str] = {}
         self._milestone: dict[tuple[str, int], int] = {}
@@ -119,6 +121,10 @@ class Delivery:
 
     async def deliver_once(self, name: str) -> int:
         """Deliver one batch to one surface; returns how many events it consumed (0: nothing to do)."""
+        async with self._locks[name]:
+            return await self._deliver_batch(name)
+
+    async def _deliver_batch(self, name: str) -> int:
         surface = self.surfaces[name]
         async with self.db.transaction() as session:
             cursor = await outbox.lease_cursor(session, name, self.owner, self.lease)

@@ -77,3 +77,8 @@ class MdeServerError(MdeError):
     """5xx or a transport failure (timeout, connection reset) that outlived the bounded retries."""
 
     retryable = True
+
+    def __init__(self, message: str, *, outcome_unknown: bool = False, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        #: an action POST whose answer was lost: it may have been executed; look before submitting again
+        self.outcome_unknown = outcome_unknown

@@ -86,15 +86,18 @@ async def claim_jobs(
     ids = list(await session.scalars(query))
     if not ids:
         return []
-    await session.execute(
+    # RETURNING gives exactly the rows this statement moved: two claimers never share a job
+    claimed = await session.scalars(
         update(Job)
         .where(Job.id.in_(ids), due)
         .values(state=JobState.SUBMITTING.value, owner=owner, attempts=Job.attempts + 1)
+        .returning(Job.id)
         .execution_options(synchronize_session=False)
     )
-    rows = await session.scalars(
-        select(Job).where(Job.id.in_(ids), Job.owner == owner, Job.state == JobState.SUBMITTING.value)
-    )
+    mine = list(claimed)
+    if not mine:
+        return []
+    rows = await session.scalars(select(Job).where(Job.id.in_(mine)).execution_options(populate_existing=True))
     return list(rows)
 
 

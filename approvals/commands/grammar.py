@@ -1,0 +1,268 @@
+"""Parse one chat line into a typed command. Every failure is a ``ParseError`` with one or two plain
+sentences that quote the offending token and suggest the fix; nothing else ever escapes."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from approvals.commands.models import (
+    ActionCommand,
+    CancelCommand,
+    Command,
+    DecisionCommand,
+    DevicesCommand,
+    HelpCommand,
+    HistoryCommand,
+    ParseError,
+    StatusCommand,
+    Target,
+    TargetKind,
+    Verb,
+)
+from approvals.commands.spec import ALIASES, MAX_CANARY, MAX_INPUT, MAX_TAG, VERBS, OptionSpec, VerbSpec
+from approvals.commands.suggest import closest
+
+QUOTES = {'"': '"', "'": "'", "“": "”", "”": "”", "‘": "’", "’": "’", "«": "»"}
+SINGLE_STYLE = {"'", "‘", "’"}
+ISOLATION_TYPES = {"full": "Full", "selective": "Selective", "unmanaged": "UnManagedDevice",
+                   "unmanageddevice": "UnManagedDevice"}
+LIST_KINDS = {TargetKind.DEVICE, TargetKind.IP, TargetKind.INCIDENT}
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str
+    pos: int
+    quoted: bool
+
+
+def tokenize(text: str) -> list[Token]:
+    """Shell-like words: quotes group (straight or smart), ``\\"`` escapes inside quotes.
+
+    A single quote opens a quoted part only at the start of a word or after ``:``/``=``, so names such
+    as ``O'Brien's`` need no quoting.
+    """
+    tokens: list[Token] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text[i].isspace():
+            i += 1
+            continue
+        start, buf, quoted = i, [], False
+        while i < n and not text[i].isspace():
+            ch = text[i]
+            opens = ch in QUOTES and (ch not in SINGLE_STYLE or not buf or buf[-1] in ":=")
+            if opens:
+                close, j, quoted = QUOTES[ch], i + 1, True
+                closers = {close, '"'} if ch in ("“", "”") else {close, "'", "‘", "’"} if ch in SINGLE_STYLE else {close}
+                while True:
+                    if j >= n:
+                        raise ParseError(
+                            f"The quote opened at position {i + 1} is never closed; add a closing {close}.",
+                            position=i,
+                        )
+                    if text[j] == "\\" and j + 1 < n and text[j + 1] in (*QUOTES, "\\"):
+                        buf.append(text[j + 1])
+                        j += 2
+                        continue
+                    if text[j] in closers:
+                        break
+                    buf.append(text[j])
+                    j += 1
+                i = j + 1
+                continue
+            buf.append(ch)
+            i += 1
+        tokens.append(Token("".join(buf), start, quoted))
+    return tokens
+
+
+def _request_id(token: Token | None, verb: Verb) -> int:
+    if token is None:
+        raise ParseError(f"{verb.value} needs a request number, e.g. `{verb.value} 12`.")
+    raw = token.text.strip().lstrip("#")
+    if raw[:1] in ("R", "r"):
+        raw = raw[1:]
+    if not raw.isdigit() or len(raw) > 12:
+        raise ParseError(f"'{token.text}' is not a request number; use the number on the card, e.g. 12 or #12.",
+                         token=token.text, position=token.pos)
+    return int(raw)
+
+
+def _int_option(name: str, value: str, low: int, high: int) -> int:
+    if not value.isdigit() or not low <= int(value) <= high:
+        raise ParseError(f"--{name} takes a whole number from {low} to {high}, not '{value}'.", token=value)
+    return int(value)
+
+
+def _targets(token: Token) -> list[Target]:
+    text = token.text
+    kind_text, sep, value = text.partition(":")
+    if not sep or not kind_text.replace("-", "").isalpha():
+        return [Target(TargetKind.DEVICE, _clean(text, token))]
+    try:
+        kind = TargetKind(kind_text.lower())
+    except ValueError:
+        kinds = [k.value for k in TargetKind]
+        hint = closest(kind_text, kinds, cutoff=0.5)
+        suggestion = f" Did you mean {hint}:{value}?" if hint else f" Use one of: {', '.join(k + ':' for k in kinds)}."
+        raise ParseError(f"'{kind_text}:' is not a target kind.{suggestion}", token=text, position=token.pos,
+                         suggestion=hint) from None
+    values = [v for v in value.split(",")] if kind in LIST_KINDS and not token.quoted else [value]
+    out = []
+    for raw in values:
+        item = _clean(raw, token)
+        if not item:
+            raise ParseError(f"'{text}' has no value after '{kind.value}:'; e.g. {kind.value}:\"…\".",
+                             token=text, position=token.pos)
+        if kind is TargetKind.IP:
+            try:
+                item = str(ipaddress.ip_address(item))
+            except ValueError:
+                raise ParseError(f"'{item}' is not an IP address.", token=text, position=token.pos) from None
+        if kind is TargetKind.TAG and len(item) > MAX_TAG:
+            raise ParseError(f"Tags are at most {MAX_TAG} characters.", token=text[:40], position=token.pos)
+        out.append(Target(kind, item))
+    return out
+
+
+def _clean(value: str, token: Token) -> str:
+    value = value.strip()
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise ParseError("Control characters are not allowed in a command.", position=token.pos)
+    return value
+
+
+def _verb(token: Token) -> Verb:
+    word = token.text.lower()
+    if word in ALIASES:
+        return ALIASES[word]
+    try:
+        return Verb(word)
+    except ValueError:
+        hint = closest(word, [v.value for v in Verb])
+        suggestion = f" Did you mean `{hint}`?" if hint else " Type `help` for the list."
+        raise ParseError(f"'{token.text}' is not a command.{suggestion}", token=token.text, position=token.pos,
+                         suggestion=hint) from None
+
+
+def _split_option(token: Token, spec: VerbSpec, rest: list[Token]) -> tuple[OptionSpec, str | None]:
+    name, eq, inline = token.text[2:].partition("=")
+    name = name.lower()
+    known = {o.name: o for o in spec.options}
+    if name not in known:
+        everywhere = {o.name for s in VERBS.values() for o in s.options}
+        if name in everywhere:
+            valid = ", ".join(f"--{o}" for o in known) or "none"
+            raise ParseError(f"--{name} does not apply to {spec.verb.value}; its options are: {valid}.",
+                             token=token.text, position=token.pos)
+        hint = closest(name, list(known) or list(everywhere))
+        suggestion = f" Did you mean --{hint}?" if hint else ""
+        raise ParseError(f"'--{name}' is not an option of {spec.verb.value}.{suggestion}", token=token.text,
+                         position=token.pos, suggestion=hint)
+    option = known[name]
+    if not option.takes_value:
+        if eq:
+            raise ParseError(f"--{name} takes no value.", token=token.text, position=token.pos)
+        return option, None
+    if eq:
+        value = inline
+    elif rest and not (rest[0].text.startswith("--") and not rest[0].quoted):
+        value = rest.pop(0).text
+    else:
+        raise ParseError(f"--{name} needs a value: --{name} {option.metavar}.", token=token.text, position=token.pos)
+    if option.choices and value.lower() not in option.choices:
+        raise ParseError(f"--{name} takes {' or '.join(option.choices)}, not '{value}'.", token=value,
+                         position=token.pos)
+    return option, value
+
+
+def parse(text: str) -> Command:
+    if not isinstance(text, str):
+        raise ParseError("A command must be text.")
+    if len(text) > MAX_INPUT:
+        raise ParseError(f"That command is {len(text)} characters long; the limit is {MAX_INPUT}.")
+    if "\x00" in text:
+        raise ParseError("Control characters are not allowed in a command.")
+    tokens = tokenize(text.strip())
+    if tokens and tokens[0].text.lower() in ("mde", "/mde", "@mde") and not tokens[0].quoted:
+        tokens = tokens[1:]
+    if not tokens:
+        return HelpCommand()
+    verb = _verb(tokens[0])
+    spec = VERBS[verb]
+    rest = tokens[1:]
+    options: dict[str, str | None] = {}
+    positional: list[Token] = []
+    while rest:
+        token = rest.pop(0)
+        if token.text.startswith("--") and not token.quoted:
+            option, value = _split_option(token, spec, rest)
+            options[option.name] = value
+        else:
+            positional.append(token)
+    return _build(spec, positional, options)
+
+
+def _build(spec: VerbSpec, positional: list[Token], options: dict[str, str | None]) -> Command:
+    verb = spec.verb
+    reason = options.get("reason")
+    if reason is not None and not reason.strip():
+        raise ParseError("--reason is empty; say why, e.g. --reason \"INC-1042 ransomware\".")
+    if verb is Verb.HELP:
+        return HelpCommand(topic=positional[0].text.lower() if positional else None)
+    if verb is Verb.STATUS:
+        return StatusCommand(request_id=_request_id(positional[0], verb) if positional else None)
+    if spec.takes_request_id:
+        request_id = _request_id(positional[0] if positional else None, verb)
+        if len(positional) > 1:
+            extra = positional[1]
+            raise ParseError(f"Unexpected '{extra.text}' after the request number.", token=extra.text,
+                             position=extra.pos)
+        if verb is Verb.CANCEL:
+            return CancelCommand(request_id=request_id, reason=reason)
+        if verb is Verb.REJECT and reason is None:
+            raise ParseError("reject needs --reason \"…\" so the requester knows why.")
+        return DecisionCommand(approve=verb is Verb.APPROVE, request_id=request_id, reason=reason)
+    if verb is Verb.HISTORY:
+        limit = _int_option("limit", options["limit"] or "", 1, 100) if "limit" in options else 10
+        devices = [t for tok in positional for t in _targets(tok)]
+        if any(t.kind is not TargetKind.DEVICE for t in devices) or len(devices) > 1:
+            raise ParseError("history takes at most one device:NAME.")
+        return HistoryCommand(limit=limit, device=devices[0].value if devices else None)
+    tag_value = None
+    if spec.takes_tag_value:
+        if not positional:
+            raise ParseError(f'{verb.value} needs the tag first, e.g. {verb.value} "INC-1042" tag:"Finance Laptops" '
+                             '--reason "…".')
+        first = positional.pop(0)
+        tag_value = _clean(first.text, first)
+        if not tag_value or len(tag_value) > MAX_TAG:
+            raise ParseError(f"A tag must be 1 to {MAX_TAG} characters.", token=first.text[:40], position=first.pos)
+        if ":" in tag_value and not first.quoted and tag_value.split(":", 1)[0].lower() in {k.value for k in TargetKind}:
+            raise ParseError(f'{verb.value} needs the tag value before the targets, e.g. {verb.value} "INC-1042" '
+                             f"{first.text} --reason \"…\".", token=first.text, position=first.pos)
+    targets: list[Target] = []
+    for token in positional:
+        for target in _targets(token):
+            if target not in targets:
+                targets.append(target)
+    if not targets:
+        raise ParseError(f'{verb.value} needs a target, e.g. {verb.value} tag:"Domain Controllers"'
+                         + (' --reason "…"' if spec.needs_reason else "") + ".")
+    if verb is Verb.DEVICES:
+        return DevicesCommand(targets=tuple(targets))
+    if spec.needs_reason and reason is None:
+        raise ParseError(f'{verb.value} needs --reason "…": MDE records it as the action\'s comment.')
+    canary = _int_option("canary", options["canary"] or "", 1, MAX_CANARY) if "canary" in options else None
+    return ActionCommand(
+        verb=verb,
+        targets=tuple(targets),
+        reason=reason.strip() if reason else None,
+        isolation_type=ISOLATION_TYPES[(options.get("type") or "full").lower()],
+        scan_type=(options.get("scan") or "quick").capitalize(),
+        tag_value=tag_value,
+        dry_run="dry-run" in options,
+        canary=canary,
+    )

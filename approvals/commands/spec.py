@@ -1,0 +1,102 @@
+"""The single table behind both the parser and the help text (house style 2)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from approvals.commands.models import Verb
+
+TARGET_KINDS_HELP = (
+    'device:NAME|ID   tag:"Domain Controllers"   group:"Tier0 Servers"   ip:10.1.2.3   '
+    'query:"<KQL returning DeviceId>"   incident:ID  (mix freely: the union is used)'
+)
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    name: str  # without the dashes
+    help: str
+    takes_value: bool = True
+    choices: tuple[str, ...] = ()
+    metavar: str = "VALUE"
+
+
+@dataclass(frozen=True)
+class VerbSpec:
+    verb: Verb
+    summary: str
+    usage: str
+    options: tuple[OptionSpec, ...] = ()
+    examples: tuple[str, ...] = ()
+    needs_targets: bool = False
+    takes_tag_value: bool = False
+    needs_reason: bool = False
+    takes_request_id: bool = False
+    aliases: tuple[str, ...] = field(default_factory=tuple)
+
+
+REASON = OptionSpec("reason", "why; MDE records it as the action's comment (required)", metavar='"TEXT"')
+DRY_RUN = OptionSpec("dry-run", "show what would happen; request nothing", takes_value=False)
+CANARY = OptionSpec("canary", "run N devices first; the rest waits until they succeeded", metavar="N")
+COMMON = (REASON, DRY_RUN, CANARY)
+
+VERBS: dict[Verb, VerbSpec] = {
+    spec.verb: spec
+    for spec in (
+        VerbSpec(Verb.ISOLATE, "isolate devices from the network (needs approval)",
+                 "isolate TARGETS --reason \"…\" [--type full|selective|unmanaged] [--canary N] [--dry-run]",
+                 (*COMMON, OptionSpec("type", "isolation type (default full)", choices=("full", "selective", "unmanaged"),
+                                      metavar="full|selective|unmanaged")),
+                 ('isolate tag:"Ransomware Suspects" --reason "INC-1042 beacon"',
+                  'isolate ws-0042 device:ws-0043 --reason "IR-7" --type selective'),
+                 needs_targets=True, needs_reason=True),
+        VerbSpec(Verb.UNISOLATE, "release devices from isolation (needs approval)",
+                 "unisolate TARGETS --reason \"…\" [--canary N] [--dry-run]", COMMON,
+                 ('unisolate incident:1042 --reason "contained"',), needs_targets=True, needs_reason=True,
+                 aliases=("release",)),
+        VerbSpec(Verb.TAG, "add a device tag (needs approval; bulk, 500 devices per MDE call)",
+                 'tag "TAG" TARGETS --reason "…" [--dry-run]', (REASON, DRY_RUN),
+                 ('tag "INC-1042" query:"DeviceInfo | where DeviceName startswith \'fin-\' | project DeviceId" '
+                  '--reason "scope"',),
+                 needs_targets=True, takes_tag_value=True, needs_reason=True),
+        VerbSpec(Verb.UNTAG, "remove a device tag (needs approval)",
+                 'untag "TAG" TARGETS --reason "…" [--dry-run]', (REASON, DRY_RUN),
+                 ('untag "INC-1042" tag:"INC-1042" --reason "closed"',),
+                 needs_targets=True, takes_tag_value=True, needs_reason=True),
+        VerbSpec(Verb.SCAN, "run an antivirus scan (needs approval)",
+                 "scan TARGETS --reason \"…\" [--scan quick|full] [--dry-run]",
+                 (*COMMON, OptionSpec("scan", "scan type (default quick)", choices=("quick", "full"),
+                                      metavar="quick|full")),
+                 ('scan group:"Finance" --scan full --reason "IOC sweep"',), needs_targets=True, needs_reason=True),
+        VerbSpec(Verb.RESTRICT, "restrict app execution to Microsoft-signed code (needs approval)",
+                 "restrict TARGETS --reason \"…\" [--dry-run]", COMMON,
+                 ('restrict device:ws-0042 --reason "malware"',), needs_targets=True, needs_reason=True),
+        VerbSpec(Verb.UNRESTRICT, "remove the app execution restriction (needs approval)",
+                 "unrestrict TARGETS --reason \"…\" [--dry-run]", COMMON,
+                 ('unrestrict device:ws-0042 --reason "cleaned"',), needs_targets=True, needs_reason=True),
+        VerbSpec(Verb.COLLECT, "collect an investigation package (needs approval)",
+                 "collect TARGETS --reason \"…\" [--dry-run]", COMMON,
+                 ('collect device:ws-0042 --reason "forensics for INC-1042"',), needs_targets=True,
+                 needs_reason=True),
+        VerbSpec(Verb.DEVICES, "preview what a target resolves to, without acting",
+                 "devices TARGETS", (), ('devices tag:"Domain Controllers" group:"Tier0 Servers"',),
+                 needs_targets=True, aliases=("preview",)),
+        VerbSpec(Verb.STATUS, "show one request, or every open request", "status [ID]", (), ("status 12",)),
+        VerbSpec(Verb.CANCEL, "cancel a request; stops what has not started, cancels its pending MDE actions",
+                 "cancel ID [--reason \"…\"]", (REASON,), ("cancel 12 --reason \"wrong scope\"",),
+                 takes_request_id=True),
+        VerbSpec(Verb.HISTORY, "recent requests, optionally for one device",
+                 "history [--limit N] [device:NAME]", (OptionSpec("limit", "how many (default 10)", metavar="N"),),
+                 ("history --limit 20", "history device:ws-0042")),
+        VerbSpec(Verb.APPROVE, "approve a request (the card's button does the same)", "approve ID",
+                 (), ("approve 12",), takes_request_id=True),
+        VerbSpec(Verb.REJECT, "reject a request with a reason", 'reject ID --reason "…"', (REASON,),
+                 ('reject 12 --reason "wrong host"',), takes_request_id=True),
+        VerbSpec(Verb.HELP, "this help, or help for one command", "help [COMMAND]", (), ("help isolate",)),
+    )
+}
+
+ALIASES = {alias: spec.verb for spec in VERBS.values() for alias in spec.aliases}
+MAX_INPUT = 4000
+MAX_TAG = 200
+MAX_CANARY = 1000

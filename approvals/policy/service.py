@@ -1,0 +1,131 @@
+"""Policy decisions. Every answer is a ``Decision`` whose reason is a sentence a person can act on."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from approvals.identity import Actor
+from approvals.policy.models import ACTION_VERBS, ActionPolicy, PolicyModel
+from approvals.policy.protection import Protection, classify
+from mde.models import Machine
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    reason: str
+
+
+def principals_of(actor: Actor) -> set[str]:
+    """Every principal string this actor matches in a policy file."""
+    out = {f"{actor.platform}:{actor.user_id}", "*"}
+    if actor.email:
+        out.add(f"email:{actor.email.lower()}")
+    group_kind = {"slack": "slack-group", "teams": "entra-group"}.get(actor.platform)
+    if group_kind:
+        out.update(f"{group_kind}:{g}" for g in actor.groups)
+    return out
+
+
+def _matches(actor: Actor, principals: list[str]) -> bool:
+    mine = principals_of(actor)
+    return any(p.lower() in {m.lower() for m in mine} for p in principals)
+
+
+class Policy:
+    def __init__(self, model: PolicyModel, *, name: str = "policy") -> None:
+        self.model = model
+        self.name = name
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, name: str = "policy") -> Policy:
+        return cls(PolicyModel.model_validate(data), name=name)
+
+    @classmethod
+    def default(cls) -> Policy:
+        """No policy file: nobody may request or approve anything (the safe choice)."""
+        return cls(PolicyModel(), name="built-in default (nobody is allowed; configure POLICY_FILE)")
+
+    @classmethod
+    def demo(cls) -> Policy:
+        """The console demo: alice, bob and carol request and approve; dave holds break-glass."""
+        users = ["console:alice", "console:bob", "console:carol", "console:dave"]
+        return cls.from_dict(
+            {
+                "defaults": {"requesters": users, "approvers": users,
+                             "thresholds": [{"above": 50, "approvals": 2}]},
+                "protection": {"break_glass": ["console:dave"]},
+            },
+            name="demo",
+        )
+
+    def action(self, verb: str) -> ActionPolicy:
+        return self.model.actions.get(verb, self.model.defaults)
+
+    def can_request(self, actor: Actor, verb: str, *, surface: str, channel_id: str) -> Decision:
+        if verb not in ACTION_VERBS:
+            return Decision(True, "read-only commands need no approval")
+        channel = self.model.channels.get(f"{surface}:{channel_id}")
+        if channel is not None and verb not in channel.allow:
+            allowed = ", ".join(channel.allow) or "nothing"
+            return Decision(False, f"{verb} is not allowed in this channel; here you may request: {allowed}.")
+        rules = self.action(verb)
+        if not rules.requesters:
+            return Decision(False, f"Nobody may request {verb} yet: an operator must list requesters in the "
+                                   "policy file (see docs/configure-approvals.md).")
+        if not _matches(actor, rules.requesters):
+            return Decision(False, f"You may not request {verb}: you are {actor.key}, and the policy allows "
+                                   f"{', '.join(rules.requesters)}.")
+        return Decision(True, "allowed")
+
+    def max_devices(self, verb: str) -> int:
+        return self.action(verb).max_devices
+
+    def required_approvals(self, verb: str, device_count: int) -> int:
+        rules = self.action(verb)
+        needed = rules.approvals
+        for threshold in rules.thresholds:
+            if device_count > threshold.above:
+                needed = max(needed, threshold.approvals)
+        return needed
+
+    def expiry_for(self, verb: str) -> timedelta:
+        return self.action(verb).expiry
+
+    def can_approve(
+        self,
+        actor: Actor,
+        *,
+        verb: str,
+        requester_key: str,
+        surface: str,
+        channel_id: str,
+        already_approved_by: Collection[str] = (),
+        touches_protected: bool = False,
+        break_glass: bool = False,
+        requester_email: str | None = None,
+    ) -> Decision:
+        email = (actor.email or "").lower()
+        if actor.key == requester_key or (email and requester_email and email == requester_email.lower()):
+            return Decision(False, "You can't approve your own request: a second person must.")
+        if actor.key in already_approved_by or (email and f"email:{email}" in already_approved_by):
+            return Decision(False, "You already approved this request; another approver is needed.")
+        rules = self.action(verb)
+        if not _matches(actor, rules.approvers):
+            listed = ", ".join(rules.approvers) or "nobody (configure approvers)"
+            return Decision(False, f"Approving {verb} needs one of: {listed}; you are {actor.key}.")
+        if touches_protected and break_glass and not self.can_break_glass(actor):
+            return Decision(False, "Protected devices need an approver with the break-glass role.")
+        return Decision(True, "allowed")
+
+    def can_break_glass(self, actor: Actor) -> bool:
+        return _matches(actor, self.model.protection.break_glass)
+
+    def classify(self, machine: Machine) -> Protection:
+        return classify(machine, self.model.protection)
+
+    def allows_auto(self, rule_name: str, verb: str) -> bool:
+        return rule_name in self.action(verb).auto_rules

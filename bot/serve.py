@@ -1,0 +1,108 @@
+"""``mde-chatops serve``: the production process: web server, worker, delivery, enabled chat surfaces."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from contextlib import AsyncExitStack
+
+from approvals.db import Database
+from approvals.execution.flows import WorkerConfig
+from approvals.migrate import current_revision, head_revision, upgrade_async
+from approvals.policy import load_policy
+from approvals.service import ChatOps
+from bot.config import Settings
+from bot.engine import Engine
+from bot.logging import configure_logging
+from bot.server import build_app, start_site
+from bot.surfaces.base import ChatSurface
+from mde.client import MdeClient
+from mde.ratelimit import RateLimiter
+
+log = logging.getLogger(__name__)
+
+
+def build_client(settings: Settings, limiter: RateLimiter) -> MdeClient:
+    from mde.auth import token_provider_from_settings
+    from mde.clouds import Cloud, cloud_endpoints
+
+    endpoints = cloud_endpoints(Cloud(settings.mde_cloud))
+    provider = token_provider_from_settings(
+        auth=settings.mde_auth.value,
+        tenant_id=settings.mde_tenant_id,
+        client_id=settings.mde_client_id,
+        client_secret=settings.mde_client_secret.get_secret_value() if settings.mde_client_secret else None,
+        certificate_path=str(settings.mde_certificate_path) if settings.mde_certificate_path else None,
+        static_token=settings.mde_static_token.get_secret_value() if settings.mde_static_token else None,
+        cloud=Cloud(settings.mde_cloud),
+        scope=settings.mde_scope,
+    )
+    return MdeClient(settings.mde_base_url or endpoints.api_base_url, provider, limiter=limiter)
+
+
+def build_surfaces(settings: Settings, chatops: ChatOps) -> list[ChatSurface]:
+    surfaces: list[ChatSurface] = []
+    if settings.slack_enabled:
+        from bot.slack.factory import slack_surface_from_settings
+
+        surfaces.append(slack_surface_from_settings(settings, chatops))
+    if settings.teams_enabled:
+        from bot.teams.factory import teams_surface_from_settings
+
+        surfaces.append(teams_surface_from_settings(settings, chatops))
+    return surfaces
+
+
+async def prepare_database(settings: Settings) -> Database:
+    """SQLite migrates itself (zero set-up); PostgreSQL must be migrated explicitly with `db upgrade`."""
+    url = settings.database_url
+    if url.startswith("sqlite"):
+        await upgrade_async(url)
+    else:
+        current, head = await current_revision(url), head_revision()
+        if current != head:
+            raise RuntimeError(
+                f"the database schema is at {current or 'nothing'}, the code needs {head}: run "
+                "`mde-chatops db upgrade` first"
+            )
+    return Database(url)
+
+
+async def serve(settings: Settings) -> int:
+    configure_logging(settings.log_format, settings.log_level)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with AsyncExitStack() as stack:
+        db = await prepare_database(settings)
+        stack.push_async_callback(db.dispose)
+        limiter = RateLimiter(
+            time_scale=settings.mde_time_scale,
+            minute_limit=settings.mde_minute_limit,
+            hour_limit=settings.mde_hour_limit,
+        )
+        client = build_client(settings, limiter)
+        stack.push_async_callback(client.aclose)
+        engine = Engine.build(
+            db=db,
+            client=client,
+            policy=load_policy(settings.policy_file),
+            make_surfaces=lambda chatops: build_surfaces(settings, chatops),
+            limiter=limiter,
+            worker_config=WorkerConfig(
+                concurrency=settings.worker_concurrency,
+                poll_interval_s=settings.poll_interval_s,
+                stale_s=settings.worker_stale_s,
+            ),
+        )
+        app = build_app(db, engine.surfaces)
+        runner, port = await start_site(app, settings.host, settings.port)
+        stack.push_async_callback(runner.cleanup)
+        await engine.start()
+        stack.push_async_callback(engine.stop)
+        log.info("mde-chatops listening on %s:%s with surfaces %s", settings.host, port,
+                 [s.name for s in engine.surfaces] or "none")
+        await stop.wait()
+    return 0

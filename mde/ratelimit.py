@@ -1,0 +1,131 @@
+"""Stay under MDE's documented limits instead of bouncing off 429s.
+
+Each endpoint family has sliding windows (100 calls per minute and 1,500 per hour by default; advanced
+queries 45 per minute). A call is granted when every window has room, otherwise it waits exactly until
+the oldest grant leaves the window, so a bulk run goes at the documented pace with zero 429s. Grant
+times live behind ``LimiterBackend`` so several replicas can share one budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+FAMILIES = ("machines_read", "machine_tags", "machine_actions", "machineactions_read", "advanced_queries")
+
+Window = tuple[int, float]  # (calls, seconds)
+
+
+class LimiterBackend(Protocol):
+    async def try_acquire(self, family: str, windows: list[Window], now: float) -> float:
+        """Record a grant and return 0.0, or record nothing and return the seconds to wait."""
+        ...
+
+    def grants(self, family: str, since: float) -> list[float]:
+        """Recent grant times (for estimates); may be a local approximation for shared backends."""
+        ...
+
+
+class MemoryBackend:
+    def __init__(self) -> None:
+        self._grants: dict[str, deque[float]] = {}
+
+    async def try_acquire(self, family: str, windows: list[Window], now: float) -> float:
+        grants = self._grants.setdefault(family, deque())
+        longest = max(w for _, w in windows)
+        while grants and grants[0] <= now - longest:
+            grants.popleft()
+        wait = 0.0
+        for calls, window in windows:
+            if len(grants) >= calls:
+                edge = grants[-calls]
+                if edge > now - window:
+                    wait = max(wait, edge + window - now)
+        if wait > 0:
+            return wait
+        grants.append(now)
+        return 0.0
+
+    def grants(self, family: str, since: float) -> list[float]:
+        return [t for t in self._grants.get(family, ()) if t > since]
+
+
+@dataclass
+class FamilyStats:
+    granted: int = 0
+    waited_s: float = 0.0
+    throttled: int = 0
+
+
+@dataclass
+class RateLimiter:
+    time_scale: float = 1.0
+    minute_limit: int = 100
+    hour_limit: int = 1500
+    hunting_minute_limit: int = 45
+    hunting_hour_limit: int = 1500
+    #: added to each window (real seconds) to absorb network jitter between our clock and MDE's
+    margin_s: float = 0.02
+    backend: LimiterBackend = field(default_factory=MemoryBackend)
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    stats: dict[str, FamilyStats] = field(default_factory=dict)
+    _paused_until: dict[str, float] = field(default_factory=dict)
+
+    def windows(self, family: str) -> list[Window]:
+        scale = self.time_scale
+        if family == "advanced_queries":
+            limits = [(self.hunting_minute_limit, 60.0), (self.hunting_hour_limit, 3600.0)]
+        else:
+            limits = [(self.minute_limit, 60.0), (self.hour_limit, 3600.0)]
+        return [(calls, seconds / scale + self.margin_s) for calls, seconds in limits]
+
+    def _stats(self, family: str) -> FamilyStats:
+        return self.stats.setdefault(family, FamilyStats())
+
+    async def acquire(self, family: str) -> float:
+        """Wait for a slot in every window of ``family``; returns the seconds waited."""
+        waited = 0.0
+        while True:
+            now = self.clock()
+            pause = self._paused_until.get(family, 0.0) - now
+            if pause > 0:
+                await self.sleep(pause)
+                waited += pause
+                continue
+            wait = await self.backend.try_acquire(family, self.windows(family), now)
+            if wait <= 0:
+                stats = self._stats(family)
+                stats.granted += 1
+                stats.waited_s += waited
+                return waited
+            await self.sleep(wait)
+            waited += wait
+
+    def penalize(self, family: str, retry_after: float) -> None:
+        """A 429 arrived anyway: every caller of this family pauses, not only the one that got it."""
+        self._stats(family).throttled += 1
+        until = self.clock() + max(0.0, retry_after)
+        self._paused_until[family] = max(self._paused_until.get(family, 0.0), until)
+
+    def estimate_wait(self, family: str, n_calls: int) -> float:
+        """Seconds until ``n_calls`` more calls of ``family`` could all have been granted."""
+        if n_calls <= 0:
+            return 0.0
+        now = self.clock()
+        windows = self.windows(family)
+        longest = max(w for _, w in windows)
+        times = sorted(self.backend.grants(family, now - longest))
+        start = max(now, self._paused_until.get(family, 0.0))
+        t = start
+        for _ in range(n_calls):
+            t = start
+            for calls, window in windows:
+                if len(times) >= calls:
+                    t = max(t, times[-calls] + window)
+            times.append(t)
+        return max(0.0, t - now)

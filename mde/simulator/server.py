@@ -1,0 +1,463 @@
+"""The MDE simulator: a real aiohttp server following the documented API (see shared reference §3–§9)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import re
+import time
+import uuid
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from mde.simulator.actions import FINAL, SimAction, new_action
+from mde.simulator.config import SimulatorConfig
+from mde.simulator.kql import KqlError, run_query
+from mde.simulator.limits import FAMILIES, Quota
+from mde.simulator.odata import ODataError, compile_filter
+from mde.simulator.tenant import Tenant, make_machine, seed_tenant
+
+MACHINE_FIELDS = {
+    "computerDnsName": "str", "id": "str", "version": "str", "deviceValue": "str", "aadDeviceId": "str",
+    "lastSeen": "date", "exposureLevel": "str", "onboardingStatus": "str", "lastIpAddress": "str",
+    "healthStatus": "str", "osPlatform": "str", "riskScore": "str", "rbacGroupId": "num",
+}
+ACTION_FIELDS = {"id": "str", "status": "str", "machineId": "str", "type": "str", "requestor": "str",
+                 "creationDateTimeUtc": "date"}
+#: path action -> (MachineAction type, required role)
+ACTION_ROUTES = {
+    "isolate": ("Isolate", "Machine.Isolate"),
+    "unisolate": ("Unisolate", "Machine.Isolate"),
+    "runAntiVirusScan": ("RunAntiVirusScan", "Machine.Scan"),
+    "restrictCodeExecution": ("RestrictCodeExecution", "Machine.RestrictExecution"),
+    "unrestrictCodeExecution": ("UnrestrictCodeExecution", "Machine.RestrictExecution"),
+    "collectInvestigationPackage": ("CollectInvestigationPackage", "Machine.CollectForensics"),
+    "offboard": ("Offboard", "Machine.Offboard"),
+    "StopAndQuarantineFile": ("StopAndQuarantineFile", "Machine.StopAndQuarantine"),
+}
+READ_ROLES = ("Machine.Read.All", "Machine.ReadWrite.All")
+CANCEL_ROLES = ("Machine.CollectForensics", "Machine.Isolate", "Machine.RestrictExecution", "Machine.Scan",
+                "Machine.Offboard", "Machine.StopAndQuarantine", "Machine.LiveResponse")
+FINDBYIP = re.compile(r"^findbyip\(ip='([^']*)',timestamp=([^)]*)\)$")
+
+
+@dataclass
+class LoggedRequest:
+    index: int
+    time: float
+    method: str
+    path: str
+    query: dict[str, str]
+    family: str | None
+    status: int
+    body: Any
+    response: Any
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+
+
+class Simulator:
+    def __init__(self, config: SimulatorConfig | None = None) -> None:
+        self.config = config or SimulatorConfig()
+        self.tenant: Tenant = seed_tenant(self.config.devices, self.config.seed, self.config.inactive_rate)
+        self.rng = random.Random(self.config.seed + 1)
+        self.request_log: list[LoggedRequest] = []
+        self.sent_429 = 0
+        self._quotas = self._make_quotas()
+        self.app = self._make_app()
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    def _make_quotas(self) -> dict[str, Quota]:
+        c, scale = self.config, self.config.time_scale
+        quotas = {f: Quota([(c.minute_limit, 60 / scale), (c.hour_limit, 3600 / scale)]) for f in FAMILIES}
+        quotas["advanced_queries"] = Quota(
+            [(c.hunting_minute_limit, 60 / scale), (c.hunting_hour_limit, 3600 / scale)])
+        return quotas
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        sockets = getattr(site._server, "sockets", None) or []  # noqa: SLF001
+        bound = sockets[0].getsockname()[1] if sockets else port
+        self.url = f"http://{host}:{bound}"
+        return self.url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> Simulator:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def actions_for(self, machine_id: str) -> list[dict[str, Any]]:
+        return [a.to_api(list_shape=False) for a in self.tenant.actions.values() if a.machine_id == machine_id]
+
+    def stats(self) -> dict[str, Any]:
+        per_family: dict[str, int] = {}
+        statuses: dict[str, int] = {}
+        for entry in self.request_log:
+            if entry.family:
+                per_family[entry.family] = per_family.get(entry.family, 0) + 1
+        groups: dict[tuple[str, str], int] = {}
+        for action in self.tenant.actions.values():
+            key = f"{action.type}:{action.status()}"
+            statuses[key] = statuses.get(key, 0) + 1
+            if action.cancelled_at is None:
+                groups[(action.machine_id, action.type)] = groups.get((action.machine_id, action.type), 0) + 1
+        return {
+            "requests": len(self.request_log),
+            "per_family": per_family,
+            "http_429": self.sent_429,
+            "actions": len(self.tenant.actions),
+            "actions_by_type_status": statuses,
+            "duplicate_actions": sum(n - 1 for n in groups.values() if n > 1),
+        }
+
+    # -- plumbing -------------------------------------------------------------------------------------
+    def _make_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._middleware])
+        for prefix in ("/api", "/api/v1.0"):
+            app.router.add_get(prefix + "/machines", self.list_machines)
+            app.router.add_post(prefix + "/machines/AddOrRemoveTagForMultipleMachines", self.bulk_tags)
+            app.router.add_get(prefix + "/machines/{rest}", self.get_machine_route)
+            app.router.add_post(prefix + "/machines/{id}/tags", self.machine_tags)
+            app.router.add_post(prefix + "/machines/{id}/{action}", self.machine_action)
+            app.router.add_get(prefix + "/machineactions", self.list_actions)
+            app.router.add_get(prefix + "/machineactions/{id}", self.get_action)
+            app.router.add_post(prefix + "/machineactions/{id}/cancel", self.cancel_action)
+            app.router.add_post(prefix + "/advancedqueries/run", self.run_query)
+        app.router.add_get("/_sim/requests", self.sim_requests)
+        app.router.add_get("/_sim/stats", self.sim_stats)
+        app.router.add_get("/_sim/tenant", self.sim_tenant)
+        app.router.add_post("/_sim/faults", self.sim_faults)
+        app.router.add_post("/_sim/machines", self.sim_add_machines)
+        return app
+
+    @staticmethod
+    def _family(method: str, path: str) -> tuple[str | None, tuple[str, ...]]:
+        """The rate-limit family and the roles (any one suffices) a call needs."""
+        p = path.replace("/api/v1.0/", "/api/")
+        if not p.startswith("/api/"):
+            return None, ()
+        if p.startswith("/api/advancedqueries"):
+            return "advanced_queries", ("AdvancedQuery.Read.All",)
+        if p.startswith("/api/machineactions"):
+            if p.endswith("/cancel"):
+                return "machineactions_read", CANCEL_ROLES
+            return "machineactions_read", READ_ROLES
+        if method == "GET":
+            return "machines_read", READ_ROLES
+        if p.endswith("/tags") or p.endswith("AddOrRemoveTagForMultipleMachines"):
+            return "machine_tags", ("Machine.ReadWrite.All",)
+        action = p.rsplit("/", 1)[-1]
+        return "machine_actions", (ACTION_ROUTES.get(action, ("", "Machine.Isolate"))[1],)
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        family, roles = self._family(request.method, request.path)
+        body: Any = None
+        if request.can_read_body:
+            raw = await request.read()
+            try:
+                body = json.loads(raw) if raw else None
+            except ValueError:
+                body = {"__invalid__": raw[:200].decode("utf-8", "replace")}
+        status, payload = 500, None
+        try:
+            if family is not None:
+                if self.config.latency_s:
+                    await asyncio.sleep(self.config.latency_s)
+                self._check_auth(request, roles)
+                self._check_quota(family)
+                if self.config.error_rate and self.rng.random() < self.config.error_rate:
+                    raise ApiError(500, "InternalServerError", "Simulated server error")
+                if isinstance(body, dict) and "__invalid__" in body:
+                    raise ApiError(400, "InvalidRequestBody", "Request body is not valid JSON")
+            request["json"] = body
+            response = await handler(request)
+            status = response.status
+            payload = getattr(response, "text", None)
+            return response
+        except ApiError as exc:
+            status = exc.status
+            if status == 429:
+                self.sent_429 += 1
+            error = {"error": {"code": exc.code, "message": exc.message, "target": str(uuid.uuid4())}}
+            payload = error
+            return web.json_response(error, status=exc.status, headers=exc.headers)
+        finally:
+            if family is not None:
+                self.request_log.append(LoggedRequest(
+                    index=len(self.request_log), time=time.monotonic(), method=request.method,
+                    path=request.path, query=dict(request.query), family=family, status=status, body=body,
+                    response=payload if status >= 400 else None,
+                ))
+
+    def _check_auth(self, request: web.Request, roles: tuple[str, ...]) -> None:
+        if self.config.token is not None:
+            header = request.headers.get("Authorization", "")
+            if header != f"Bearer {self.config.token}":
+                raise ApiError(401, "Unauthorized", "The access token is missing, invalid or expired")
+        if self.config.roles is not None and roles and not (set(roles) & self.config.roles):
+            raise ApiError(403, "Forbidden", f"The application does not have any of the required application "
+                                             f"permissions ({', '.join(roles)}) to access the resource.")
+
+    def _check_quota(self, family: str) -> None:
+        if self.config.burst_429 > 0:
+            self.config.burst_429 -= 1
+            raise ApiError(429, "TooManyRequests", "Simulated throttling burst",
+                           {"Retry-After": _retry_after(1.0 / self.config.time_scale, self.config.time_scale)})
+        wait = self._quotas[family].try_take()
+        if wait > 0:
+            raise ApiError(429, "TooManyRequests", f"API calls quota exceeded for {family}; retry later",
+                           {"Retry-After": _retry_after(wait, self.config.time_scale)})
+
+    def _machine(self, key: str) -> dict[str, Any]:
+        machine = self.tenant.machines.get(key.lower())
+        if machine is None:
+            matches = self.tenant.by_name(key)
+            if len(matches) == 1:
+                machine = matches[0]
+        if machine is None:
+            raise ApiError(404, "ResourceNotFound", f"Machine {key} was not found")
+        return machine
+
+    def _page(self, request: web.Request, rows: list[dict[str, Any]], context: str) -> web.Response:
+        try:
+            top = int(request.query.get("$top", self.config.page_size))
+            skip = int(request.query.get("$skip", 0))
+        except ValueError:
+            raise ApiError(400, "ODataError", "$top and $skip must be integers") from None
+        if top < 0 or top > 10000 or skip < 0:
+            raise ApiError(400, "ODataError", "$top must be between 0 and 10000")
+        page = rows[skip : skip + top]
+        data: dict[str, Any] = {"@odata.context": f"https://api.security.microsoft.com/api/$metadata#{context}",
+                                "value": page}
+        if skip + top < len(rows):
+            query = dict(request.query)
+            query["$skip"] = str(skip + top)
+            query["$top"] = str(top)
+            data["@odata.nextLink"] = f"{self.url}{request.path}?{urlencode(query)}"
+        return web.json_response(data)
+
+    # -- machines -------------------------------------------------------------------------------------
+    def _filtered_machines(self, request: web.Request) -> list[dict[str, Any]]:
+        rows = list(self.tenant.machines.values())
+        text = request.query.get("$filter")
+        if text:
+            try:
+                pred = compile_filter(text, MACHINE_FIELDS, {"machineTags"})
+            except ODataError as exc:
+                raise ApiError(400, "ODataError", f"Invalid filter clause: {exc}") from None
+            rows = [m for m in rows if pred(m)]
+        return rows
+
+    async def list_machines(self, request: web.Request) -> web.Response:
+        rows = self._filtered_machines(request)
+        if not rows:
+            raise ApiError(404, "NotFound", "No machines found")
+        return self._page(request, rows, "Machines")
+
+    async def get_machine_route(self, request: web.Request) -> web.Response:
+        rest = request.match_info["rest"]
+        if rest == "findbytag":
+            tag = request.query.get("tag")
+            if not tag:
+                raise ApiError(400, "MissingRequiredParameter", "tag is required")
+            starts = request.query.get("useStartsWithFilter", "false").lower() == "true"
+            rows = [m for m in self.tenant.machines.values()
+                    if any((t.lower().startswith(tag.lower()) if starts else t.lower() == tag.lower())
+                           for t in m["machineTags"])]
+            return web.json_response({"@odata.context": "…#Machines", "value": rows})
+        match = FINDBYIP.match(rest)
+        if match:
+            ip, stamp = match.group(1), match.group(2)
+            try:
+                when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+            except ValueError:
+                raise ApiError(400, "InvalidInput", f"Invalid timestamp {stamp}") from None
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=UTC)
+            if when < datetime.now(UTC) - timedelta(days=30):
+                raise ApiError(400, "InvalidInput", "The timestamp must be within the last 30 days")
+            rows = [m for m in self.tenant.machines.values() if m["lastIpAddress"] == ip]
+            return web.json_response({"@odata.context": "…#Machines", "value": rows})
+        return web.json_response(self._machine(rest))
+
+    async def machine_tags(self, request: web.Request) -> web.Response:
+        machine = self._machine(request.match_info["id"])
+        body = request["json"] or {}
+        value, action = _required(body, "Value"), _required(body, "Action")
+        self._apply_tag(machine, value, action)
+        return web.json_response(machine)
+
+    def _apply_tag(self, machine: dict[str, Any], value: Any, action: Any) -> None:
+        if not isinstance(value, str) or not value.strip():
+            raise ApiError(400, "InvalidInput", "Value must be a non-empty string")
+        if action not in ("Add", "Remove"):
+            raise ApiError(400, "InvalidInput", "Action must be Add or Remove")
+        tags = machine["machineTags"]
+        if action == "Add" and value not in tags:
+            tags.append(value)
+        if action == "Remove" and value in tags:
+            tags.remove(value)
+
+    async def bulk_tags(self, request: web.Request) -> web.Response:
+        body = request["json"] or {}
+        value, action, ids = _required(body, "Value"), _required(body, "Action"), _required(body, "MachineIds")
+        if not isinstance(ids, list):
+            raise ApiError(400, "InvalidInput", "MachineIds must be a list")
+        if len(ids) > 500:
+            raise ApiError(400, "MaximumBatchSizeExceeded", f"Maximum batch size exceeded. Received: {len(ids)}, "
+                                                             "allowed: 500")
+        machines = [self._machine(str(i)) for i in ids]
+        for machine in machines:
+            self._apply_tag(machine, value, action)
+        return web.json_response({"@odata.context": "…#Machines", "value": machines})
+
+    async def machine_action(self, request: web.Request) -> web.Response:
+        path_action = request.match_info["action"]
+        if path_action not in ACTION_ROUTES:
+            raise ApiError(404, "NotFound", f"Unknown action {path_action}")
+        action_type, _role = ACTION_ROUTES[path_action]
+        machine = self._machine(request.match_info["id"])
+        body = request["json"]
+        if body is None:
+            raise ApiError(400, "InvalidRequestBody", "Request body is required")
+        comment = _required(body, "Comment")
+        scope = None
+        os_name = str(machine["osPlatform"]).lower()
+        if machine.get("onboardingStatus") not in ("onboarded", "Onboarded"):
+            raise ApiError(400, "OsPlatformNotSupported", "The device is not onboarded")
+        if action_type == "Isolate":
+            scope = body.get("IsolationType", "Full")
+            if scope not in ("Full", "Selective", "UnManagedDevice"):
+                raise ApiError(400, "InvalidInput", "IsolationType must be Full, Selective or UnManagedDevice")
+            if os_name in ("ios", "android") or (scope == "Selective" and os_name == "linux"):
+                raise ApiError(400, "OsPlatformNotSupported", f"{scope} isolation is not supported on "
+                                                               f"{machine['osPlatform']}")
+        elif action_type == "RunAntiVirusScan":
+            scope = _required(body, "ScanType")
+            if scope not in ("Quick", "Full"):
+                raise ApiError(400, "InvalidInput", "ScanType must be Quick or Full")
+        elif action_type in ("RestrictCodeExecution", "UnrestrictCodeExecution") and not os_name.startswith("windows"):
+            raise ApiError(400, "OsPlatformNotSupported", "App restriction is only supported on Windows")
+        elif action_type == "StopAndQuarantineFile":
+            _required(body, "Sha1")
+        if os_name in ("ios", "android"):
+            raise ApiError(400, "OsPlatformNotSupported", f"{machine['osPlatform']} is not supported")
+        for other in self.tenant.actions.values():
+            if other.machine_id == machine["id"] and other.type == action_type and other.status() not in FINAL:
+                raise ApiError(400, "ActiveRequestAlreadyExists", "Action is already in progress")
+        action = new_action(self.config, self.rng, machine, action_type, str(comment), scope)
+        action.external_id = body.get("ExternalID")
+        self.tenant.actions[action.id] = action
+        return web.json_response(action.to_api(list_shape=False), status=201)
+
+    # -- machine actions ------------------------------------------------------------------------------
+    async def list_actions(self, request: web.Request) -> web.Response:
+        rows = [a.to_api(list_shape=True) for a in self.tenant.actions.values()]
+        rows.sort(key=lambda r: r["creationDateTimeUtc"], reverse=True)
+        text = request.query.get("$filter")
+        if text:
+            try:
+                pred = compile_filter(text, ACTION_FIELDS)
+            except ODataError as exc:
+                raise ApiError(400, "ODataError", f"Invalid filter clause: {exc}") from None
+            rows = [r for r in rows if pred(r)]
+        return self._page(request, rows, "MachineActions")
+
+    def _action(self, action_id: str) -> SimAction:
+        action = self.tenant.actions.get(action_id)
+        if action is None:
+            raise ApiError(404, "ResourceNotFound", f"Machine action {action_id} was not found")
+        return action
+
+    async def get_action(self, request: web.Request) -> web.Response:
+        return web.json_response(self._action(request.match_info["id"]).to_api(list_shape=False))
+
+    async def cancel_action(self, request: web.Request) -> web.Response:
+        action = self._action(request.match_info["id"])
+        comment = _required(request["json"] or {}, "Comment")
+        if action.status() in FINAL:
+            raise ApiError(400, "InvalidRequest", f"Action {action.id} is already {action.status()}")
+        action.cancelled_at, action.cancel_comment = time.monotonic(), str(comment)
+        return web.json_response(action.to_api(list_shape=False))
+
+    async def run_query(self, request: web.Request) -> web.Response:
+        query = _required(request["json"] or {}, "Query")
+        try:
+            schema, rows = run_query(self.tenant, str(query))
+        except KqlError as exc:
+            raise ApiError(400, "BadRequest", f"Query could not be parsed: {exc}") from None
+        return web.json_response({"Schema": schema, "Results": rows})
+
+    # -- admin ----------------------------------------------------------------------------------------
+    async def sim_requests(self, request: web.Request) -> web.Response:
+        since = int(request.query.get("since", 0))
+        return web.json_response([e.__dict__ for e in self.request_log[since:]], dumps=_dumps)
+
+    async def sim_stats(self, _request: web.Request) -> web.Response:
+        return web.json_response(self.stats())
+
+    async def sim_tenant(self, _request: web.Request) -> web.Response:
+        return web.json_response({"devices": len(self.tenant.machines), "tags": self.tenant.tags(),
+                                  "groups": self.tenant.groups()})
+
+    async def sim_faults(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        allowed = {f.name for f in fields(SimulatorConfig)} & {
+            "error_rate", "latency_s", "burst_429", "slow_action_rate", "never_finish_rate", "fail_action_rate"}
+        for key, value in body.items():
+            if key not in allowed:
+                return web.json_response({"error": f"unknown fault {key}"}, status=400)
+            setattr(self.config, key, value)
+        return web.json_response({k: getattr(self.config, k) for k in sorted(allowed)})
+
+    async def sim_add_machines(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        added = []
+        for item in body if isinstance(body, list) else [body]:
+            machine = make_machine(
+                item.get("id") or uuid.uuid4().hex + uuid.uuid4().hex[:8], item["computerDnsName"],
+                os_platform=item.get("osPlatform", "Windows11"),
+                group=(int(item.get("rbacGroupId", 142)), item.get("rbacGroupName", "Workstations")),
+                tags=item.get("machineTags", []), health=item.get("healthStatus", "Active"),
+            )
+            added.append(self.tenant.add(machine))
+        return web.json_response(added, status=201)
+
+
+def _required(body: dict[str, Any], name: str) -> Any:
+    if not isinstance(body, dict) or body.get(name) in (None, ""):
+        raise ApiError(400, "MissingRequiredParameter", f"{name} is a required parameter (names are case-sensitive)")
+    return body[name]
+
+
+def _retry_after(seconds: float, scale: float) -> str:
+    """Real MDE sends whole seconds; at a time scale above 1 the simulator sends decimals."""
+    if scale <= 1:
+        return str(max(1, int(seconds + 0.999)))
+    return f"{max(seconds, 0.001):.3f}"
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, default=str)

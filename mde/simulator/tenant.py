@@ -1,0 +1,147 @@
+"""A seeded fake tenant: the same seed always gives the same devices."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+GROUPS = [
+    (140, "Tier0 Servers"),
+    (141, "Servers"),
+    (142, "Workstations"),
+    (143, "Finance"),
+    (144, "Linux Fleet"),
+    (145, "Mac Fleet"),
+]
+OS_MIX = [("Windows11", 45), ("Windows10", 25), ("WindowsServer2022", 10), ("WindowsServer2019", 5),
+          ("Linux", 8), ("macOS", 5), ("iOS", 1), ("Android", 1)]
+DOMAIN = "contoso.local"
+SPECIAL_TAGS = ["Finance Laptops", "O'Brien's laptops", "VIP", "Kiosk", "Ransomware Suspects"]
+
+
+def machine_id(seed: int, index: int) -> str:
+    return hashlib.sha1(f"{seed}:{index}".encode()).hexdigest()  # noqa: S324  (an id, not security)
+
+
+def iso(dt: datetime) -> str:
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
+
+
+@dataclass
+class Tenant:
+    machines: dict[str, dict[str, Any]] = field(default_factory=dict)
+    actions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: DeviceNetworkEvents rows for the KQL subset (DCs listen on 88 and 389)
+    network_events: list[dict[str, Any]] = field(default_factory=list)
+
+    def by_name(self, name: str) -> list[dict[str, Any]]:
+        lowered = name.lower()
+        return [m for m in self.machines.values() if m["computerDnsName"].lower() == lowered]
+
+    def add(self, machine: dict[str, Any]) -> dict[str, Any]:
+        self.machines[machine["id"]] = machine
+        return machine
+
+    def tags(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for m in self.machines.values():
+            for tag in m["machineTags"]:
+                counts[tag] = counts.get(tag, 0) + 1
+        return counts
+
+    def groups(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for m in self.machines.values():
+            counts[m["rbacGroupName"]] = counts.get(m["rbacGroupName"], 0) + 1
+        return counts
+
+
+def make_machine(
+    mid: str, name: str, *, os_platform: str = "Windows11", group: tuple[int, str] = GROUPS[2],
+    tags: list[str] | None = None, health: str = "Active", onboarding: str = "onboarded",
+    last_seen: datetime | None = None, ip: str = "10.0.0.1", version: str = "22H2",
+) -> dict[str, Any]:
+    seen = last_seen or datetime.now(UTC)
+    return {
+        "id": mid,
+        "computerDnsName": name,
+        "firstSeen": iso(seen - timedelta(days=200)),
+        "lastSeen": iso(seen),
+        "osPlatform": os_platform,
+        "version": version,
+        "osProcessor": "x64",
+        "osArchitecture": "64-bit",
+        "osBuild": 22621 if os_platform.startswith("Windows") else None,
+        "lastIpAddress": ip,
+        "lastExternalIpAddress": "203.0.113.10",
+        "healthStatus": health,
+        "onboardingStatus": onboarding,
+        "rbacGroupId": group[0],
+        "rbacGroupName": group[1],
+        "riskScore": "Low",
+        "exposureLevel": "Medium",
+        "deviceValue": "Normal",
+        "isAadJoined": os_platform.startswith("Windows"),
+        "aadDeviceId": None,
+        "machineTags": list(tags or []),
+        "ipAddresses": [{"ipAddress": ip, "macAddress": "00155D000000", "operationalStatus": "Up"}],
+    }
+
+
+def seed_tenant(devices: int, seed: int = 0, inactive_rate: float = 0.05) -> Tenant:
+    rng = random.Random(seed)
+    tenant = Tenant()
+    now = datetime.now(UTC)
+    oses = [os for os, weight in OS_MIX for _ in range(weight)]
+    for index in range(devices):
+        mid = machine_id(seed, index)
+        ip = f"10.{(index >> 16) & 255}.{(index >> 8) & 255}.{index & 255}"
+        if index < 3:
+            tenant.add(make_machine(mid, f"dc-{index + 1:02d}.{DOMAIN}", os_platform="WindowsServer2022",
+                                    group=GROUPS[0], tags=["Domain Controllers"], ip=ip))
+            for port in (88, 389):
+                tenant.network_events.append({"DeviceId": mid, "DeviceName": f"dc-{index + 1:02d}.{DOMAIN}",
+                                              "LocalPort": port, "RemotePort": 0, "ActionType": "ListeningConnectionCreated"})
+            continue
+        if index == 3:
+            tenant.add(make_machine(mid, f"hv-host-01.{DOMAIN}", os_platform="WindowsServer2019",
+                                    group=GROUPS[1], tags=["Hyper-V Host"], ip=ip))
+            continue
+        if index == 4:
+            tenant.add(make_machine(mid, f"soc-jump-01.{DOMAIN}", os_platform="WindowsServer2022",
+                                    group=GROUPS[0], tags=["Restricted security operations"], ip=ip))
+            continue
+        os_platform = oses[rng.randrange(len(oses))]
+        if os_platform.startswith("WindowsServer"):
+            name, group = f"srv-{index:04d}", GROUPS[1]
+        elif os_platform == "Linux":
+            name, group = f"lnx-{index:04d}", GROUPS[4]
+        elif os_platform == "macOS":
+            name, group = f"mac-{index:04d}", GROUPS[5]
+        else:
+            name, group = f"ws-{index:04d}", GROUPS[2]
+        tags: list[str] = []
+        roll = rng.random()
+        if name.startswith("ws-") and roll < 0.12:
+            tags.append("Finance Laptops")
+            group = GROUPS[3]
+        elif roll < 0.16:
+            tags.append("O'Brien's laptops")
+        elif roll < 0.20:
+            tags.append("VIP")
+        health = "Inactive" if rng.random() < inactive_rate else "Active"
+        onboarding = "onboarded"
+        if os_platform in ("iOS", "Android"):
+            onboarding = "Unsupported" if rng.random() < 0.5 else "onboarded"
+        last_seen = now - timedelta(days=rng.randint(8, 40)) if health == "Inactive" else now
+        tenant.add(make_machine(mid, f"{name}.{DOMAIN}", os_platform=os_platform, group=group, tags=tags,
+                                health=health, onboarding=onboarding, last_seen=last_seen, ip=ip))
+    if devices > 20:
+        # two devices that share one name (a re-imaged laptop onboarded twice): never guess between them
+        for suffix in ("a", "b"):
+            mid = hashlib.sha1(f"{seed}:dup:{suffix}".encode()).hexdigest()  # noqa: S324
+            tenant.add(make_machine(mid, f"ws-dup.{DOMAIN}", tags=["Duplicates"]))
+    return tenant
