@@ -56,11 +56,11 @@ class UTCDateTime(TypeDecorator[datetime]):
 def normalize_url(url: str) -> str:
     """Accept the URLs people paste (postgres://, postgresql://, sqlite:///file) and pick async drivers."""
     if url.startswith("postgres://"):
-        url = "postgresql://" + url[len("postgres://"):]
+        url = "postgresql://" + url[len("postgres://") :]
     if url.startswith("postgresql://"):
-        url = "postgresql+asyncpg://" + url[len("postgresql://"):]
+        url = "postgresql+asyncpg://" + url[len("postgresql://") :]
     if url.startswith("sqlite://") and not url.startswith("sqlite+aiosqlite://"):
-        url = "sqlite+aiosqlite://" + url[len("sqlite://"):]
+        url = "sqlite+aiosqlite://" + url[len("sqlite://") :]
     return url
 
 

@@ -166,15 +166,27 @@ class ChatOps:
     ) -> int:
         """For flows that resolved devices themselves (incident notifications)."""
         record = await self.flows.create(
-            actor=actor, origin=origin, verb=command.verb.value, params=_params(command), reason=command.reason,
-            target_text=" ".join(str(t) for t in command.targets), resolution=resolution, canary=command.canary,
+            actor=actor,
+            origin=origin,
+            verb=command.verb.value,
+            params=_params(command),
+            reason=command.reason,
+            target_text=" ".join(str(t) for t in command.targets),
+            resolution=resolution,
+            canary=command.canary,
             incident_id=incident_id,
         )
         self.notify()
         return record.id
 
     async def decide(
-        self, actor: Actor, request_id: int, *, approve: bool, reason: str | None = None, break_glass: bool = False
+        self,
+        actor: Actor,
+        request_id: int,
+        *,
+        approve: bool,
+        reason: str | None = None,
+        break_glass: bool = False,
     ) -> Reply:
         outcome = await self.flows.decide(actor, request_id, approve=approve, reason=reason, break_glass=break_glass)
         if outcome.ok:
@@ -253,8 +265,16 @@ class ChatOps:
         writer = csv.writer(out)
         writer.writerow(["machine_id", "name", "os_platform", "state", "action_id", "error"])
         for device in devices:
-            writer.writerow([device.machine_id, device.name, device.os_platform or "", device.state or "",
-                             device.action_id or "", device.error or ""])
+            writer.writerow(
+                [
+                    device.machine_id,
+                    device.name,
+                    device.os_platform or "",
+                    device.state or "",
+                    device.action_id or "",
+                    device.error or "",
+                ]
+            )
         return out.getvalue()
 
     def help_text(self, topic: str | None, *, prefix: str) -> str:

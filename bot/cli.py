@@ -7,7 +7,7 @@ import asyncio
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 EXIT_USAGE = 2
 
@@ -122,20 +122,20 @@ def _run_audit_export(args: argparse.Namespace) -> int:
     from approvals.audit.export import export_audit
     from approvals.db import Database
 
-    async def run() -> int:
+    async def run(out: TextIO) -> int:
         db = Database(_database_url(args.database))
         try:
-            if args.out:
-                with open(args.out, "w", encoding="utf-8", newline="") as handle:
-                    count = await export_audit(db, handle, fmt=args.format, since=args.since, until=args.until)
-            else:
-                count = await export_audit(db, sys.stdout, fmt=args.format, since=args.since, until=args.until)
+            return await export_audit(db, out, fmt=args.format, since=args.since, until=args.until)
         finally:
             await db.dispose()
-        print(f"exported {count} audit entries", file=sys.stderr)
-        return 0
 
-    return asyncio.run(run())
+    if args.out:
+        with open(args.out, "w", encoding="utf-8", newline="") as handle:
+            count = asyncio.run(run(handle))
+    else:
+        count = asyncio.run(run(sys.stdout))
+    print(f"exported {count} audit entries", file=sys.stderr)
+    return 0
 
 
 def _run_manifest_teams(args: argparse.Namespace) -> int:
@@ -143,8 +143,13 @@ def _run_manifest_teams(args: argparse.Namespace) -> int:
 
     from bot.teams.package import build_package
 
-    path = build_package(Path(args.out), app_id=args.app_id, bot_id=args.app_id, name=args.name,
-                         valid_domains=list(args.domain))
+    path = build_package(
+        Path(args.out),
+        app_id=args.app_id,
+        bot_id=args.app_id,
+        name=args.name,
+        valid_domains=list(args.domain),
+    )
     print(f"wrote {path}")
     return 0
 

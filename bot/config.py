@@ -18,8 +18,7 @@ class MdeAuth(StrEnum):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore",
-                                      case_sensitive=False)
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False)
 
     # storage
     database_url: str = Field("sqlite:///mde-chatops.db", description="SQLAlchemy URL; postgresql://… in production")

@@ -209,5 +209,3 @@ class Delivery:
         ref = await surface.post_request(record.origin_channel, view, record.origin_context)
         async with self.db.transaction() as session:
             outbox.save_message_ref(session, request_id, surface.name, ref.channel_id, ref.message_id, ref.context)
-
-

@@ -62,8 +62,7 @@ async def run_demo(args: argparse.Namespace) -> int:
         )
         await engine.start()
         stack.push_async_callback(engine.stop)
-        print(f"MDE simulator at {sim.url} with {args.devices} devices (time x{args.time_scale:g}); "
-              f"database {url}")
+        print(f"MDE simulator at {sim.url} with {args.devices} devices (time x{args.time_scale:g}); database {url}")
         console = Console(engine.chatops, engine.delivery, sys.stdout, user=args.user, echo=lines is not None)
         if lines is not None:
             failures = await console.run(script_lines(lines))

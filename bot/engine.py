@@ -46,13 +46,21 @@ class Engine:
         delivery_poll_s: float = 1.0,
     ) -> Engine:
         chatops = ChatOps(db, client, policy, limiter=limiter, incidents=incidents)
-        worker = Worker(db, client, config=worker_config, owner=owner, limiter=limiter,
-                        on_tick=chatops.flows.expire_due)
+        worker = Worker(
+            db, client, config=worker_config, owner=owner, limiter=limiter, on_tick=chatops.flows.expire_due
+        )
         chatops.worker = worker
         surfaces = make_surfaces(chatops)
         delivery = Delivery(db, chatops, surfaces, owner=owner and f"{owner}-delivery", poll_s=delivery_poll_s)
-        return cls(db=db, client=client, policy=policy, worker=worker, chatops=chatops, delivery=delivery,
-                   surfaces=surfaces)
+        return cls(
+            db=db,
+            client=client,
+            policy=policy,
+            worker=worker,
+            chatops=chatops,
+            delivery=delivery,
+            surfaces=surfaces,
+        )
 
     async def start(self) -> None:
         await self.worker.start()

@@ -9,8 +9,11 @@ import sys
 from datetime import UTC, datetime
 
 #: bearer tokens, Slack tokens, client secrets in URLs or messages
-_SECRET = re.compile(r"(Bearer\s+)[A-Za-z0-9\-._~+/]+=*|xox[abpr]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+|"
-                     r"(client_secret=)[^&\s]+", re.IGNORECASE)
+_SECRET = re.compile(
+    r"(Bearer\s+)[A-Za-z0-9\-._~+/]+=*|xox[abpr]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+|"
+    r"(client_secret=)[^&\s]+",
+    re.IGNORECASE,
+)
 
 
 def redact(text: str) -> str:

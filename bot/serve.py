@@ -102,7 +102,11 @@ async def serve(settings: Settings) -> int:
         stack.push_async_callback(runner.cleanup)
         await engine.start()
         stack.push_async_callback(engine.stop)
-        log.info("mde-chatops listening on %s:%s with surfaces %s", settings.host, port,
-                 [s.name for s in engine.surfaces] or "none")
+        log.info(
+            "mde-chatops listening on %s:%s with surfaces %s",
+            settings.host,
+            port,
+            [s.name for s in engine.surfaces] or "none",
+        )
         await stop.wait()
     return 0

@@ -99,11 +99,16 @@ def token_provider_from_settings(
     from azure.identity.aio import CertificateCredential, ClientSecretCredential, ManagedIdentityCredential
 
     if auth == "client_secret":
-        credential: Any = ClientSecretCredential(tenant_id or "", client_id or "", client_secret or "",
-                                                 authority=endpoints.authority_host)
+        credential: Any = ClientSecretCredential(
+            tenant_id or "", client_id or "", client_secret or "", authority=endpoints.authority_host
+        )
     elif auth == "certificate":
-        credential = CertificateCredential(tenant_id or "", client_id or "", certificate_path=certificate_path,
-                                           authority=endpoints.authority_host)
+        credential = CertificateCredential(
+            tenant_id or "",
+            client_id or "",
+            certificate_path=certificate_path,
+            authority=endpoints.authority_host,
+        )
     elif auth == "managed_identity":
         credential = ManagedIdentityCredential(client_id=client_id) if client_id else ManagedIdentityCredential()
     else:

@@ -98,8 +98,14 @@ class MdeClient:
 
     # -- transport --------------------------------------------------------------------------------------
     async def _request(
-        self, method: str, path: str, family: str, *, params: dict[str, Any] | None = None,
-        json: Any = None, creates_action: bool = False,
+        self,
+        method: str,
+        path: str,
+        family: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        creates_action: bool = False,
     ) -> httpx.Response:
         """Send one call: limiter, token, bounded retries; returns a 2xx response or raises an MdeError."""
         attempt, waited, refreshed = 0, 0.0, False
@@ -114,13 +120,15 @@ class MdeClient:
             except httpx.TimeoutException as exc:
                 if creates_action and not isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
                     # the POST may have been executed: the caller must look before submitting again
-                    raise MdeServerError(f"timeout on {method} {path}; the outcome is unknown",
-                                         outcome_unknown=True) from None
+                    raise MdeServerError(
+                        f"timeout on {method} {path}; the outcome is unknown", outcome_unknown=True
+                    ) from None
                 error: MdeError = MdeServerError(f"timeout on {method} {path}")
             except httpx.TransportError as exc:
                 if creates_action and not isinstance(exc, httpx.ConnectError):
-                    raise MdeServerError(f"connection lost on {method} {path}; the outcome is unknown",
-                                         outcome_unknown=True) from None
+                    raise MdeServerError(
+                        f"connection lost on {method} {path}; the outcome is unknown", outcome_unknown=True
+                    ) from None
                 error = MdeServerError(f"cannot reach MDE ({type(exc).__name__})")
             else:
                 if response.status_code < 400:
@@ -134,10 +142,7 @@ class MdeClient:
                     self.limiter.penalize(family, error.retry_after or 1.0)
             if not error.retryable or attempt + 1 >= self.retry.max_attempts:
                 raise error
-            delay = (
-                (error.retry_after or 1.0) if isinstance(error, RateLimited)
-                else self.retry.backoff(attempt)
-            )
+            delay = (error.retry_after or 1.0) if isinstance(error, RateLimited) else self.retry.backoff(attempt)
             if waited + delay > self.retry.max_total_s:
                 raise error
             attempt += 1
@@ -151,7 +156,7 @@ class MdeClient:
         return response.json() if response.content else None
 
     # -- devices ----------------------------------------------------------------------------------------
-    async def iter_machines(self, *, filter: str | None = None, page_size: int = MAX_PAGE) -> AsyncIterator[Machine]:  # noqa: A002
+    async def iter_machines(self, *, filter: str | None = None, page_size: int = MAX_PAGE) -> AsyncIterator[Machine]:
         """Stream every matching machine page by page (``@odata.nextLink``, or ``$skip`` when absent)."""
         page_size = max(1, min(MAX_PAGE, page_size))
         params: dict[str, Any] | None = {"$top": page_size}
@@ -177,12 +182,13 @@ class MdeClient:
             params = {"$top": page_size, "$skip": skip, **({"$filter": filter} if filter else {})}
             path = "/api/machines"
 
-    async def list_machines(self, *, filter: str | None = None) -> list[Machine]:  # noqa: A002
+    async def list_machines(self, *, filter: str | None = None) -> list[Machine]:
         return [m async for m in self.iter_machines(filter=filter)]
 
     async def get_machine(self, id_or_name: str) -> Machine:
-        return Machine.from_api(await self._json("GET", f"/api/machines/{urlquote(id_or_name, safe='')}",
-                                                 "machines_read"))
+        return Machine.from_api(
+            await self._json("GET", f"/api/machines/{urlquote(id_or_name, safe='')}", "machines_read")
+        )
 
     async def find_machines_by_name(self, name: str) -> list[Machine]:
         """Exact, case-insensitive match on computerDnsName; a short name matches ``name.<domain>``.
@@ -194,15 +200,22 @@ class MdeClient:
         if "." not in wanted:
             found += [m async for m in self.iter_machines(filter=odata.name_startswith(name.strip() + "."))]
         unique = {m.id: m for m in found}
-        return [m for m in unique.values()
-                if m.computer_dns_name.lower() == wanted or m.computer_dns_name.lower().split(".", 1)[0] == wanted]
+        return [
+            m
+            for m in unique.values()
+            if m.computer_dns_name.lower() == wanted or m.computer_dns_name.lower().split(".", 1)[0] == wanted
+        ]
 
     def iter_machines_by_tag(self, tag: str) -> AsyncIterator[Machine]:
         return self.iter_machines(filter=odata.tag_eq(tag))
 
     async def find_machines_by_tag(self, tag: str, *, use_starts_with: bool = False) -> list[Machine]:
-        data = await self._json("GET", "/api/machines/findbytag", "machines_read",
-                                params={"tag": tag, "useStartsWithFilter": str(use_starts_with).lower()})
+        data = await self._json(
+            "GET",
+            "/api/machines/findbytag",
+            "machines_read",
+            params={"tag": tag, "useStartsWithFilter": str(use_starts_with).lower()},
+        )
         return [Machine.from_api(m) for m in data.get("value") or []]
 
     async def find_machines_by_ip(self, ip: str, timestamp: datetime) -> list[Machine]:
@@ -228,8 +241,12 @@ class MdeClient:
         return await self._tag(machine_id, tag, TagAction.REMOVE)
 
     async def _tag(self, machine_id: str, tag: str, action: TagAction) -> Machine:
-        data = await self._json("POST", f"/api/machines/{urlquote(machine_id, safe='')}/tags", "machine_tags",
-                                json={"Value": tag, "Action": action.value})
+        data = await self._json(
+            "POST",
+            f"/api/machines/{urlquote(machine_id, safe='')}/tags",
+            "machine_tags",
+            json={"Value": tag, "Action": action.value},
+        )
         return Machine.from_api(data)
 
     async def add_or_remove_tag_for_multiple_machines(
@@ -239,29 +256,42 @@ class MdeClient:
         out: list[Machine] = []
         for start in range(0, len(ids), BULK_TAG_MAX):
             chunk = ids[start : start + BULK_TAG_MAX]
-            data = await self._json("POST", "/api/machines/AddOrRemoveTagForMultipleMachines", "machine_tags",
-                                    json={"Value": tag, "Action": action.value, "MachineIds": chunk})
+            data = await self._json(
+                "POST",
+                "/api/machines/AddOrRemoveTagForMultipleMachines",
+                "machine_tags",
+                json={"Value": tag, "Action": action.value, "MachineIds": chunk},
+            )
             out.extend(Machine.from_api(m) for m in (data or {}).get("value") or [])
         return out
 
     # -- machine actions --------------------------------------------------------------------------------
     async def _action(self, machine_id: str, path: str, body: dict[str, Any]) -> MachineAction:
-        data = await self._json("POST", f"/api/machines/{urlquote(machine_id, safe='')}/{path}", "machine_actions",
-                                json=body, creates_action=True)
+        data = await self._json(
+            "POST",
+            f"/api/machines/{urlquote(machine_id, safe='')}/{path}",
+            "machine_actions",
+            json=body,
+            creates_action=True,
+        )
         return MachineAction.from_api(data)
 
-    async def isolate(self, machine_id: str, *, comment: str,
-                      isolation_type: IsolationType = IsolationType.FULL) -> MachineAction:
-        return await self._action(machine_id, "isolate",
-                                  {"Comment": comment, "IsolationType": IsolationType(isolation_type).value})
+    async def isolate(
+        self, machine_id: str, *, comment: str, isolation_type: IsolationType = IsolationType.FULL
+    ) -> MachineAction:
+        return await self._action(
+            machine_id, "isolate", {"Comment": comment, "IsolationType": IsolationType(isolation_type).value}
+        )
 
     async def unisolate(self, machine_id: str, *, comment: str) -> MachineAction:
         return await self._action(machine_id, "unisolate", {"Comment": comment})
 
-    async def run_antivirus_scan(self, machine_id: str, *, comment: str,
-                                 scan_type: ScanType = ScanType.QUICK) -> MachineAction:
-        return await self._action(machine_id, "runAntiVirusScan",
-                                  {"Comment": comment, "ScanType": ScanType(scan_type).value})
+    async def run_antivirus_scan(
+        self, machine_id: str, *, comment: str, scan_type: ScanType = ScanType.QUICK
+    ) -> MachineAction:
+        return await self._action(
+            machine_id, "runAntiVirusScan", {"Comment": comment, "ScanType": ScanType(scan_type).value}
+        )
 
     async def restrict_code_execution(self, machine_id: str, *, comment: str) -> MachineAction:
         return await self._action(machine_id, "restrictCodeExecution", {"Comment": comment})
@@ -274,13 +304,14 @@ class MdeClient:
 
     async def get_machine_action(self, action_id: str) -> MachineAction:
         return MachineAction.from_api(
-            await self._json("GET", f"/api/machineactions/{urlquote(action_id, safe='')}", "machineactions_read"))
+            await self._json("GET", f"/api/machineactions/{urlquote(action_id, safe='')}", "machineactions_read")
+        )
 
     async def list_machine_actions(
         self,
         *,
         machine_id: str | None = None,
-        type: str | None = None,  # noqa: A002  (the documented field name)
+        type: str | None = None,
         status: str | None = None,
         created_after: datetime | None = None,
         top: int = MAX_PAGE,
@@ -312,9 +343,14 @@ class MdeClient:
             path, params = _relative(next_link, self.base_url), None
 
     async def cancel_machine_action(self, action_id: str, *, comment: str) -> MachineAction:
-        return MachineAction.from_api(await self._json(
-            "POST", f"/api/machineactions/{urlquote(action_id, safe='')}/cancel", "machineactions_read",
-            json={"Comment": comment}))
+        return MachineAction.from_api(
+            await self._json(
+                "POST",
+                f"/api/machineactions/{urlquote(action_id, safe='')}/cancel",
+                "machineactions_read",
+                json={"Comment": comment},
+            )
+        )
 
     # -- advanced hunting -------------------------------------------------------------------------------
     async def run_advanced_query(self, query: str) -> HuntingResult:

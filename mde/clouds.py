@@ -35,12 +35,21 @@ _ENDPOINTS = {
     Cloud.AU: CloudEndpoints("https://au.api.security.microsoft.com", PUBLIC_AUTHORITY, COMMERCIAL_SCOPE),
     # Government clouds: API hosts per DD-ep:gov.md. The token scope is UNCONFIRMED in Microsoft's docs;
     # third-party scripts use the API host's /.default, which is what we do (override with MDE_SCOPE).
-    Cloud.GCC: CloudEndpoints("https://api-gcc.securitycenter.microsoft.us", PUBLIC_AUTHORITY,
-                              "https://api-gcc.securitycenter.microsoft.us/.default"),
-    Cloud.GCC_HIGH: CloudEndpoints("https://api-gov.securitycenter.microsoft.us", "login.microsoftonline.us",
-                                   "https://api-gov.securitycenter.microsoft.us/.default"),
-    Cloud.DOD: CloudEndpoints("https://api-gov.securitycenter.microsoft.us", "login.microsoftonline.us",
-                              "https://api-gov.securitycenter.microsoft.us/.default"),
+    Cloud.GCC: CloudEndpoints(
+        "https://api-gcc.securitycenter.microsoft.us",
+        PUBLIC_AUTHORITY,
+        "https://api-gcc.securitycenter.microsoft.us/.default",
+    ),
+    Cloud.GCC_HIGH: CloudEndpoints(
+        "https://api-gov.securitycenter.microsoft.us",
+        "login.microsoftonline.us",
+        "https://api-gov.securitycenter.microsoft.us/.default",
+    ),
+    Cloud.DOD: CloudEndpoints(
+        "https://api-gov.securitycenter.microsoft.us",
+        "login.microsoftonline.us",
+        "https://api-gov.securitycenter.microsoft.us/.default",
+    ),
 }
 
 

@@ -73,7 +73,7 @@ def parse_datetime(value: Any) -> datetime | None:
     if "." in text:
         head, _, rest = text.partition(".")
         digits = rest[: len(rest) - len(rest.lstrip("0123456789"))]
-        tz = rest[len(digits):]
+        tz = rest[len(digits) :]
         text = f"{head}.{digits[:6].ljust(6, '0')}{tz}"
     try:
         parsed = datetime.fromisoformat(text)

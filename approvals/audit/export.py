@@ -11,13 +11,30 @@ from approvals.audit.service import entry_dict, iter_audit
 from approvals.db import Database
 
 CSV_FIELDS = [
-    "id", "at", "event", "actor", "actor_label", "actor_email", "surface", "channel_id",
-    "request_id", "verb", "devices", "action_ids", "outcome", "text", "details",
+    "id",
+    "at",
+    "event",
+    "actor",
+    "actor_label",
+    "actor_email",
+    "surface",
+    "channel_id",
+    "request_id",
+    "verb",
+    "devices",
+    "action_ids",
+    "outcome",
+    "text",
+    "details",
 ]
 
 
 async def export_audit(
-    db: Database, out: TextIO, *, fmt: str = "json", since: datetime | None = None,
+    db: Database,
+    out: TextIO,
+    *,
+    fmt: str = "json",
+    since: datetime | None = None,
     until: datetime | None = None,
 ) -> int:
     """Write every entry in range to ``out``; returns how many were written."""

@@ -25,8 +25,12 @@ from approvals.commands.suggest import closest
 
 QUOTES = {'"': '"', "'": "'", "“": "”", "”": "”", "‘": "’", "’": "’", "«": "»"}
 SINGLE_STYLE = {"'", "‘", "’"}
-ISOLATION_TYPES = {"full": "Full", "selective": "Selective", "unmanaged": "UnManagedDevice",
-                   "unmanageddevice": "UnManagedDevice"}
+ISOLATION_TYPES = {
+    "full": "Full",
+    "selective": "Selective",
+    "unmanaged": "UnManagedDevice",
+    "unmanageddevice": "UnManagedDevice",
+}
 LIST_KINDS = {TargetKind.DEVICE, TargetKind.IP, TargetKind.INCIDENT}
 
 
@@ -49,13 +53,16 @@ def tokenize(text: str) -> list[Token]:
         if text[i].isspace():
             i += 1
             continue
-        start, buf, quoted = i, [], False
+        start, quoted = i, False
+        buf: list[str] = []
         while i < n and not text[i].isspace():
             ch = text[i]
             opens = ch in QUOTES and (ch not in SINGLE_STYLE or not buf or buf[-1] in ":=")
             if opens:
                 close, j, quoted = QUOTES[ch], i + 1, True
-                closers = {close, '"'} if ch in ("“", "”") else {close, "'", "‘", "’"} if ch in SINGLE_STYLE else {close}
+                closers = (
+                    {close, '"'} if ch in ("“", "”") else {close, "'", "‘", "’"} if ch in SINGLE_STYLE else {close}
+                )
                 while True:
                     if j >= n:
                         raise ParseError(
@@ -85,8 +92,11 @@ def _request_id(token: Token | None, verb: Verb) -> int:
     if raw[:1] in ("R", "r"):
         raw = raw[1:]
     if not raw.isdigit() or len(raw) > 12:
-        raise ParseError(f"'{token.text}' is not a request number; use the number on the card, e.g. 12 or #12.",
-                         token=token.text, position=token.pos)
+        raise ParseError(
+            f"'{token.text}' is not a request number; use the number on the card, e.g. 12 or #12.",
+            token=token.text,
+            position=token.pos,
+        )
     return int(raw)
 
 
@@ -107,15 +117,22 @@ def _targets(token: Token) -> list[Target]:
         kinds = [k.value for k in TargetKind]
         hint = closest(kind_text, kinds, cutoff=0.5)
         suggestion = f" Did you mean {hint}:{value}?" if hint else f" Use one of: {', '.join(k + ':' for k in kinds)}."
-        raise ParseError(f"'{kind_text}:' is not a target kind.{suggestion}", token=text, position=token.pos,
-                         suggestion=hint) from None
+        raise ParseError(
+            f"'{kind_text}:' is not a target kind.{suggestion}",
+            token=text,
+            position=token.pos,
+            suggestion=hint,
+        ) from None
     values = [v for v in value.split(",")] if kind in LIST_KINDS and not token.quoted else [value]
     out = []
     for raw in values:
         item = _clean(raw, token)
         if not item:
-            raise ParseError(f"'{text}' has no value after '{kind.value}:'; e.g. {kind.value}:\"…\".",
-                             token=text, position=token.pos)
+            raise ParseError(
+                f"'{text}' has no value after '{kind.value}:'; e.g. {kind.value}:\"…\".",
+                token=text,
+                position=token.pos,
+            )
         if kind is TargetKind.IP:
             try:
                 item = str(ipaddress.ip_address(item))
@@ -143,8 +160,12 @@ def _verb(token: Token) -> Verb:
     except ValueError:
         hint = closest(word, [v.value for v in Verb])
         suggestion = f" Did you mean `{hint}`?" if hint else " Type `help` for the list."
-        raise ParseError(f"'{token.text}' is not a command.{suggestion}", token=token.text, position=token.pos,
-                         suggestion=hint) from None
+        raise ParseError(
+            f"'{token.text}' is not a command.{suggestion}",
+            token=token.text,
+            position=token.pos,
+            suggestion=hint,
+        ) from None
 
 
 def _split_option(token: Token, spec: VerbSpec, rest: list[Token]) -> tuple[OptionSpec, str | None]:
@@ -155,12 +176,19 @@ def _split_option(token: Token, spec: VerbSpec, rest: list[Token]) -> tuple[Opti
         everywhere = {o.name for s in VERBS.values() for o in s.options}
         if name in everywhere:
             valid = ", ".join(f"--{o}" for o in known) or "none"
-            raise ParseError(f"--{name} does not apply to {spec.verb.value}; its options are: {valid}.",
-                             token=token.text, position=token.pos)
+            raise ParseError(
+                f"--{name} does not apply to {spec.verb.value}; its options are: {valid}.",
+                token=token.text,
+                position=token.pos,
+            )
         hint = closest(name, list(known) or list(everywhere))
         suggestion = f" Did you mean --{hint}?" if hint else ""
-        raise ParseError(f"'--{name}' is not an option of {spec.verb.value}.{suggestion}", token=token.text,
-                         position=token.pos, suggestion=hint)
+        raise ParseError(
+            f"'--{name}' is not an option of {spec.verb.value}.{suggestion}",
+            token=token.text,
+            position=token.pos,
+            suggestion=hint,
+        )
     option = known[name]
     if not option.takes_value:
         if eq:
@@ -173,8 +201,9 @@ def _split_option(token: Token, spec: VerbSpec, rest: list[Token]) -> tuple[Opti
     else:
         raise ParseError(f"--{name} needs a value: --{name} {option.metavar}.", token=token.text, position=token.pos)
     if option.choices and value.lower() not in option.choices:
-        raise ParseError(f"--{name} takes {' or '.join(option.choices)}, not '{value}'.", token=value,
-                         position=token.pos)
+        raise ParseError(
+            f"--{name} takes {' or '.join(option.choices)}, not '{value}'.", token=value, position=token.pos
+        )
     return option, value
 
 
@@ -209,7 +238,7 @@ def _build(spec: VerbSpec, positional: list[Token], options: dict[str, str | Non
     verb = spec.verb
     reason = options.get("reason")
     if reason is not None and not reason.strip():
-        raise ParseError("--reason is empty; say why, e.g. --reason \"INC-1042 ransomware\".")
+        raise ParseError('--reason is empty; say why, e.g. --reason "INC-1042 ransomware".')
     if verb is Verb.HELP:
         return HelpCommand(topic=positional[0].text.lower() if positional else None)
     if verb is Verb.STATUS:
@@ -218,12 +247,13 @@ def _build(spec: VerbSpec, positional: list[Token], options: dict[str, str | Non
         request_id = _request_id(positional[0] if positional else None, verb)
         if len(positional) > 1:
             extra = positional[1]
-            raise ParseError(f"Unexpected '{extra.text}' after the request number.", token=extra.text,
-                             position=extra.pos)
+            raise ParseError(
+                f"Unexpected '{extra.text}' after the request number.", token=extra.text, position=extra.pos
+            )
         if verb is Verb.CANCEL:
             return CancelCommand(request_id=request_id, reason=reason)
         if verb is Verb.REJECT and reason is None:
-            raise ParseError("reject needs --reason \"…\" so the requester knows why.")
+            raise ParseError('reject needs --reason "…" so the requester knows why.')
         return DecisionCommand(approve=verb is Verb.APPROVE, request_id=request_id, reason=reason)
     if verb is Verb.HISTORY:
         limit = _int_option("limit", options["limit"] or "", 1, 100) if "limit" in options else 10
@@ -234,23 +264,35 @@ def _build(spec: VerbSpec, positional: list[Token], options: dict[str, str | Non
     tag_value = None
     if spec.takes_tag_value:
         if not positional:
-            raise ParseError(f'{verb.value} needs the tag first, e.g. {verb.value} "INC-1042" tag:"Finance Laptops" '
-                             '--reason "…".')
+            raise ParseError(
+                f'{verb.value} needs the tag first, e.g. {verb.value} "INC-1042" tag:"Finance Laptops" --reason "…".'
+            )
         first = positional.pop(0)
         tag_value = _clean(first.text, first)
         if not tag_value or len(tag_value) > MAX_TAG:
             raise ParseError(f"A tag must be 1 to {MAX_TAG} characters.", token=first.text[:40], position=first.pos)
-        if ":" in tag_value and not first.quoted and tag_value.split(":", 1)[0].lower() in {k.value for k in TargetKind}:
-            raise ParseError(f'{verb.value} needs the tag value before the targets, e.g. {verb.value} "INC-1042" '
-                             f"{first.text} --reason \"…\".", token=first.text, position=first.pos)
+        if (
+            ":" in tag_value
+            and not first.quoted
+            and tag_value.split(":", 1)[0].lower() in {k.value for k in TargetKind}
+        ):
+            raise ParseError(
+                f'{verb.value} needs the tag value before the targets, e.g. {verb.value} "INC-1042" '
+                f'{first.text} --reason "…".',
+                token=first.text,
+                position=first.pos,
+            )
     targets: list[Target] = []
     for token in positional:
         for target in _targets(token):
             if target not in targets:
                 targets.append(target)
     if not targets:
-        raise ParseError(f'{verb.value} needs a target, e.g. {verb.value} tag:"Domain Controllers"'
-                         + (' --reason "…"' if spec.needs_reason else "") + ".")
+        raise ParseError(
+            f'{verb.value} needs a target, e.g. {verb.value} tag:"Domain Controllers"'
+            + (' --reason "…"' if spec.needs_reason else "")
+            + "."
+        )
     if verb is Verb.DEVICES:
         return DevicesCommand(targets=tuple(targets))
     if spec.needs_reason and reason is None:

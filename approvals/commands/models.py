@@ -118,21 +118,21 @@ class DecisionCommand:
 
 
 Command = (
-    ActionCommand
-    | DevicesCommand
-    | StatusCommand
-    | CancelCommand
-    | HistoryCommand
-    | HelpCommand
-    | DecisionCommand
+    ActionCommand | DevicesCommand | StatusCommand | CancelCommand | HistoryCommand | HelpCommand | DecisionCommand
 )
 
 
 class ParseError(ValueError):
     """A command that does not parse; ``message`` is shown to the user as is."""
 
-    def __init__(self, message: str, *, token: str | None = None, position: int | None = None,
-                 suggestion: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        token: str | None = None,
+        position: int | None = None,
+        suggestion: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.token = token

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import uuid
@@ -20,7 +21,14 @@ from typing import Any
 
 from approvals.db import Database, utcnow
 from approvals.execution import service as jobs
-from approvals.execution.actions import ACTION_TYPES, FAMILY, TAG_VERBS, comment_for, marker, submit_device_action
+from approvals.execution.actions import (
+    ACTION_TYPES,
+    FAMILY,
+    TAG_VERBS,
+    comment_for,
+    marker,
+    submit_device_action,
+)
 from approvals.execution.models import Job, JobKind
 from approvals.outbox.models import EventKind
 from approvals.outbox.service import emit
@@ -137,7 +145,8 @@ class Worker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.config.idle_wait_s * (1 + random.random()))
                 continue
-            await self._guard(lambda job=claimed: self._process(job))
+            job: Job = claimed
+            await self._guard(functools.partial(self._process, job))
 
     async def _claim_one(self) -> Job | None:
         async with self.db.transaction() as session:
@@ -168,8 +177,13 @@ class Worker:
             async with self.db.transaction() as session:
                 fresh = await session.get(Job, job.id)
                 if fresh is not None:
-                    await jobs.record_final(session, fresh, outcome="Cancelled", now=self.clock(),
-                                            error="request cancelled before submission")
+                    await jobs.record_final(
+                        session,
+                        fresh,
+                        outcome="Cancelled",
+                        now=self.clock(),
+                        error="request cancelled before submission",
+                    )
             return
         if job.kind == JobKind.TAG_CHUNK.value:
             await self._process_tags(job, record)
@@ -215,8 +229,12 @@ class Worker:
                 except ActionAlreadyPending:
                     action = await self._find_own_action(record, machine_id)
                     if action is None:
-                        await self._final(job, "Failed", "another action of this kind is already pending on the "
-                                          "device (not from this request); nothing was submitted")
+                        await self._final(
+                            job,
+                            "Failed",
+                            "another action of this kind is already pending on the "
+                            "device (not from this request); nothing was submitted",
+                        )
                         return
         except MdeError as exc:
             await self._failed_attempt(job, exc)
@@ -229,8 +247,16 @@ class Worker:
                 from approvals.audit.service import audit
                 from approvals.identity import SYSTEM
 
-                audit(session, "action.submitted", SYSTEM, request_id=record.id, verb=record.verb,
-                      devices=[machine_id], action_ids=[action.id], outcome=action.status.value)
+                audit(
+                    session,
+                    "action.submitted",
+                    SYSTEM,
+                    request_id=record.id,
+                    verb=record.verb,
+                    devices=[machine_id],
+                    action_ids=[action.id],
+                    outcome=action.status.value,
+                )
         if stored is None:
             log.warning("job %s was taken over while submitting; the adopter will find action %s", job.id, action.id)
             return
@@ -340,8 +366,15 @@ class Worker:
         if now - self._progress_at.get(request_id, 0.0) < self.config.progress_interval_s:
             return
         self._progress_sent[request_id], self._progress_at[request_id] = key, now
-        emit(session, request_id, EventKind.PROGRESS, submitted=view.submitted, done=view.done,
-             total=view.total, failed=view.failed)
+        emit(
+            session,
+            request_id,
+            EventKind.PROGRESS,
+            submitted=view.submitted,
+            done=view.done,
+            total=view.total,
+            failed=view.failed,
+        )
 
     async def _housekeeping(self) -> None:
         while True:

@@ -26,8 +26,7 @@ LIVE_JOB_STATES = (JobState.HELD, JobState.QUEUED, JobState.SUBMITTING, JobState
 FINAL_DEVICE_STATES = {"Succeeded", "Failed", "TimeOut", "Cancelled", "skipped"}
 
 
-async def enqueue_jobs(session: AsyncSession, record: RequestRecord, *, include_protected: bool,
-                       now: datetime) -> int:
+async def enqueue_jobs(session: AsyncSession, record: RequestRecord, *, include_protected: bool, now: datetime) -> int:
     """Store the work for an approved request; protected devices are skipped unless break-glass approved."""
     devices = list(
         await session.scalars(
@@ -44,9 +43,16 @@ async def enqueue_jobs(session: AsyncSession, record: RequestRecord, *, include_
     if record.verb in TAG_VERBS:
         for start in range(0, len(runnable), TAG_CHUNK):
             chunk = runnable[start : start + TAG_CHUNK]
-            session.add(Job(request_id=record.id, kind=JobKind.TAG_CHUNK.value,
-                            machine_ids=[d.machine_id for d in chunk], state=JobState.QUEUED.value,
-                            next_attempt_at=now, created_at=now))
+            session.add(
+                Job(
+                    request_id=record.id,
+                    kind=JobKind.TAG_CHUNK.value,
+                    machine_ids=[d.machine_id for d in chunk],
+                    state=JobState.QUEUED.value,
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+            )
             for device in chunk:
                 device.state = "queued"
         return len(runnable)
@@ -54,8 +60,17 @@ async def enqueue_jobs(session: AsyncSession, record: RequestRecord, *, include_
     for index, device in enumerate(runnable):
         in_canary = canary > 0 and index < canary
         state = JobState.HELD if canary > 0 and not in_canary else JobState.QUEUED
-        session.add(Job(request_id=record.id, kind=JobKind.DEVICE.value, machine_ids=[device.machine_id],
-                        state=state.value, canary=in_canary, next_attempt_at=now, created_at=now))
+        session.add(
+            Job(
+                request_id=record.id,
+                kind=JobKind.DEVICE.value,
+                machine_ids=[device.machine_id],
+                state=state.value,
+                canary=in_canary,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
         device.state = "held" if state is JobState.HELD else "queued"
     return len(runnable)
 
@@ -65,9 +80,7 @@ def _alive_owners(now: datetime, stale: timedelta):  # type: ignore[no-untyped-d
 
 
 async def heartbeat(session: AsyncSession, owner: str, *, now: datetime) -> None:
-    result = await session.execute(
-        update(WorkerRecord).where(WorkerRecord.owner == owner).values(heartbeat_at=now)
-    )
+    result = await session.execute(update(WorkerRecord).where(WorkerRecord.owner == owner).values(heartbeat_at=now))
     if not result.rowcount:  # type: ignore[attr-defined]
         session.add(WorkerRecord(owner=owner, started_at=now, heartbeat_at=now))
 
@@ -101,8 +114,15 @@ async def claim_jobs(
     return list(rows)
 
 
-async def set_devices(session: AsyncSession, job: Job, *, state: str, now: datetime,
-                      action_id: str | None = None, error: str | None = None) -> None:
+async def set_devices(
+    session: AsyncSession,
+    job: Job,
+    *,
+    state: str,
+    now: datetime,
+    action_id: str | None = None,
+    error: str | None = None,
+) -> None:
     values: dict[str, object] = {"state": state, "updated_at": now, "error": error}
     if action_id is not None:
         values["action_id"] = action_id
@@ -114,8 +134,9 @@ async def set_devices(session: AsyncSession, job: Job, *, state: str, now: datet
     )
 
 
-async def record_submitted(session: AsyncSession, job_id: int, owner: str, *, action_id: str, status: str,
-                           now: datetime) -> Job | None:
+async def record_submitted(
+    session: AsyncSession, job_id: int, owner: str, *, action_id: str, status: str, now: datetime
+) -> Job | None:
     job = await session.get(Job, job_id)
     if job is None or job.owner != owner or job.state != JobState.SUBMITTING.value:
         return None
@@ -125,10 +146,16 @@ async def record_submitted(session: AsyncSession, job_id: int, owner: str, *, ac
     return job
 
 
-async def record_final(session: AsyncSession, job: Job, *, outcome: str, now: datetime,
-                       error: str | None = None) -> None:
+async def record_final(
+    session: AsyncSession, job: Job, *, outcome: str, now: datetime, error: str | None = None
+) -> None:
     job.state, job.outcome, job.mde_status, job.error, job.finished_at = (
-        JobState.DONE.value, outcome, outcome, error, now)
+        JobState.DONE.value,
+        outcome,
+        outcome,
+        error,
+        now,
+    )
     await set_devices(session, job, state=outcome, now=now, error=error)
     if outcome != "Succeeded":
         names = list(
@@ -167,13 +194,19 @@ async def cancel_unsubmitted(session: AsyncSession, request_id: int, *, now: dat
     return [a for a in rows if a]
 
 
-async def submitted_jobs(session: AsyncSession, owner: str, *, now: datetime, stale: timedelta,
-                         limit: int = 10000) -> list[Job]:
+async def submitted_jobs(
+    session: AsyncSession, owner: str, *, now: datetime, stale: timedelta, limit: int = 10000
+) -> list[Job]:
     """Jobs to poll: this worker's, and any whose worker stopped heartbeating (taken over)."""
-    query = select(Job).where(
-        Job.state == JobState.SUBMITTED.value,
-        or_(Job.owner == owner, Job.owner.is_(None), Job.owner.not_in(_alive_owners(now, stale))),
-    ).order_by(Job.submitted_at).limit(limit)
+    query = (
+        select(Job)
+        .where(
+            Job.state == JobState.SUBMITTED.value,
+            or_(Job.owner == owner, Job.owner.is_(None), Job.owner.not_in(_alive_owners(now, stale))),
+        )
+        .order_by(Job.submitted_at)
+        .limit(limit)
+    )
     jobs = list(await session.scalars(query))
     for job in jobs:
         job.owner = owner
@@ -198,12 +231,14 @@ async def release_canary(session: AsyncSession, request_id: int, *, now: datetim
     failed = [j for j in canary if j.outcome != "Succeeded"]
     if failed:
         await session.execute(
-            update(Job).where(Job.request_id == request_id, Job.state == JobState.HELD.value)
+            update(Job)
+            .where(Job.request_id == request_id, Job.state == JobState.HELD.value)
             .values(state=JobState.CANCELLED.value, outcome="skipped", finished_at=now)
             .execution_options(synchronize_session=False)
         )
         await session.execute(
-            update(RequestDevice).where(RequestDevice.request_id == request_id, RequestDevice.state == "held")
+            update(RequestDevice)
+            .where(RequestDevice.request_id == request_id, RequestDevice.state == "held")
             .values(state="skipped", error="not attempted: the canary batch failed", updated_at=now)
             .execution_options(synchronize_session=False)
         )
@@ -211,12 +246,14 @@ async def release_canary(session: AsyncSession, request_id: int, *, now: datetim
         emit(session, request_id, EventKind.NOTE, text=text)
         return text
     await session.execute(
-        update(Job).where(Job.request_id == request_id, Job.state == JobState.HELD.value)
+        update(Job)
+        .where(Job.request_id == request_id, Job.state == JobState.HELD.value)
         .values(state=JobState.QUEUED.value, next_attempt_at=now)
         .execution_options(synchronize_session=False)
     )
     await session.execute(
-        update(RequestDevice).where(RequestDevice.request_id == request_id, RequestDevice.state == "held")
+        update(RequestDevice)
+        .where(RequestDevice.request_id == request_id, RequestDevice.state == "held")
         .values(state="queued", updated_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -234,20 +271,26 @@ async def finalize_if_done(session: AsyncSession, request_id: int, *, now: datet
     if any(counts.get(s.value, 0) for s in LIVE_JOB_STATES):
         return None
     outcomes = dict(
-        (await session.execute(
-            select(RequestDevice.state, func.count()).where(RequestDevice.request_id == request_id)
-            .group_by(RequestDevice.state)
-        )).all()
+        (
+            await session.execute(
+                select(RequestDevice.state, func.count())
+                .where(RequestDevice.request_id == request_id)
+                .group_by(RequestDevice.state)
+            )
+        ).all()
     )
     succeeded = outcomes.get("Succeeded", 0)
     failed = sum(n for s, n in outcomes.items() if s in ("Failed", "TimeOut"))
     state = RequestState(record.state)
+    final: RequestState
     if state is RequestState.CANCELLED:
         final = state
     else:
         final = (
-            RequestState.SUCCEEDED if succeeded and not failed
-            else RequestState.FAILED if not succeeded
+            RequestState.SUCCEEDED
+            if succeeded and not failed
+            else RequestState.FAILED
+            if not succeeded
             else RequestState.PARTIALLY_FAILED
         )
         if not await transition(session, request_id, final, now=now):
@@ -261,18 +304,30 @@ async def finalize_if_done(session: AsyncSession, request_id: int, *, now: datet
     if not claimed.rowcount:  # type: ignore[attr-defined]
         return None
     emit(session, request_id, EventKind.FINISHED, state=final.value, succeeded=succeeded, failed=failed)
-    ids = list(await session.scalars(select(Job.action_id).where(Job.request_id == request_id,
-                                                                  Job.action_id.is_not(None))))
-    audit(session, "request.finished", SYSTEM, request_id=request_id, verb=record.verb, outcome=final.value,
-          action_ids=[a for a in ids if a], succeeded=succeeded, failed=failed, counts=outcomes)
+    ids = list(
+        await session.scalars(select(Job.action_id).where(Job.request_id == request_id, Job.action_id.is_not(None)))
+    )
+    audit(
+        session,
+        "request.finished",
+        SYSTEM,
+        request_id=request_id,
+        verb=record.verb,
+        outcome=final.value,
+        action_ids=[a for a in ids if a],
+        succeeded=succeeded,
+        failed=failed,
+        counts=outcomes,
+    )
     return final.value
 
 
 async def active_request_ids(session: AsyncSession) -> Sequence[int]:
     rows = await session.scalars(
         select(RequestRecord.id).where(
-            RequestRecord.state.in_([RequestState.APPROVED.value, RequestState.EXECUTING.value,
-                                     RequestState.CANCELLED.value]),
+            RequestRecord.state.in_(
+                [RequestState.APPROVED.value, RequestState.EXECUTING.value, RequestState.CANCELLED.value]
+            ),
             RequestRecord.summarized_at.is_(None),
         )
     )

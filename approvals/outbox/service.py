@@ -67,14 +67,17 @@ async def advance_cursor(session: AsyncSession, surface: str, owner: str, event_
 
 async def get_message_ref(session: AsyncSession, request_id: int, surface: str) -> MessageRefRecord | None:
     return await session.scalar(
-        select(MessageRefRecord).where(
-            MessageRefRecord.request_id == request_id, MessageRefRecord.surface == surface
-        )
+        select(MessageRefRecord).where(MessageRefRecord.request_id == request_id, MessageRefRecord.surface == surface)
     )
 
 
 def save_message_ref(
-    session: AsyncSession, request_id: int, surface: str, channel_id: str, message_id: str, context: str | None
+    session: AsyncSession,
+    request_id: int,
+    surface: str,
+    channel_id: str,
+    message_id: str,
+    context: str | None,
 ) -> None:
     session.add(
         MessageRefRecord(

@@ -55,8 +55,11 @@ class Policy:
         users = ["console:alice", "console:bob", "console:carol", "console:dave"]
         return cls.from_dict(
             {
-                "defaults": {"requesters": users, "approvers": users,
-                             "thresholds": [{"above": 50, "approvals": 2}]},
+                "defaults": {
+                    "requesters": users,
+                    "approvers": users,
+                    "thresholds": [{"above": 50, "approvals": 2}],
+                },
                 "protection": {"break_glass": ["console:dave"]},
             },
             name="demo",
@@ -74,11 +77,17 @@ class Policy:
             return Decision(False, f"{verb} is not allowed in this channel; here you may request: {allowed}.")
         rules = self.action(verb)
         if not rules.requesters:
-            return Decision(False, f"Nobody may request {verb} yet: an operator must list requesters in the "
-                                   "policy file (see docs/configure-approvals.md).")
+            return Decision(
+                False,
+                f"Nobody may request {verb} yet: an operator must list requesters in the "
+                "policy file (see docs/configure-approvals.md).",
+            )
         if not _matches(actor, rules.requesters):
-            return Decision(False, f"You may not request {verb}: you are {actor.key}, and the policy allows "
-                                   f"{', '.join(rules.requesters)}.")
+            return Decision(
+                False,
+                f"You may not request {verb}: you are {actor.key}, and the policy allows "
+                f"{', '.join(rules.requesters)}.",
+            )
         return Decision(True, "allowed")
 
     def max_devices(self, verb: str) -> int:

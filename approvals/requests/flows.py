@@ -54,9 +54,7 @@ class RequestFlows:
     ) -> RequestRecord:
         now = self.clock()
         count = len(resolution.devices)
-        warnings = sorted(
-            {p.reason for p in resolution.protection.values() if p.level == "warn" and p.reason}
-        )
+        warnings = sorted({p.reason for p in resolution.protection.values() if p.level == "warn" and p.reason})
         async with self.db.transaction() as session:
             record = await service.insert_request(
                 session,
@@ -124,8 +122,15 @@ class RequestFlows:
             decisions = await service.decisions_for(session, request_id)
             refusal = self._refusal(actor, record, decisions, approve, reason, break_glass)
             if refusal:
-                audit(session, "decision.refused", actor, request_id=request_id, verb=record.verb,
-                      outcome="refused", text=refusal)
+                audit(
+                    session,
+                    "decision.refused",
+                    actor,
+                    request_id=request_id,
+                    verb=record.verb,
+                    outcome="refused",
+                    text=refusal,
+                )
                 return Outcome(False, refusal, request_id)
             try:
                 async with session.begin_nested():
@@ -153,8 +158,7 @@ class RequestFlows:
                 break_glass=break_glass,
             )
             if not approve:
-                await transition(session, request_id, RequestState.REJECTED, now=self.clock(),
-                                 outcome_note=reason)
+                await transition(session, request_id, RequestState.REJECTED, now=self.clock(), outcome_note=reason)
                 emit(session, request_id, EventKind.STATE, state=RequestState.REJECTED.value, by=actor.label())
                 return Outcome(True, f"You rejected request #{request_id}.", request_id)
             approvals = sum(1 for d in decisions if d.approve) + 1
@@ -168,7 +172,11 @@ class RequestFlows:
                     request_id,
                 )
             moved = await transition(
-                session, request_id, RequestState.APPROVED, now=self.clock(), approved_at=self.clock(),
+                session,
+                request_id,
+                RequestState.APPROVED,
+                now=self.clock(),
+                approved_at=self.clock(),
                 break_glass_by=record.break_glass_by,
             )
             if not moved:
@@ -176,8 +184,15 @@ class RequestFlows:
             include_protected = record.break_glass_by is not None
             await enqueue_jobs(session, record, include_protected=include_protected, now=self.clock())
             emit(session, request_id, EventKind.STATE, state=RequestState.APPROVED.value, by=actor.label())
-            audit(session, "request.approved", actor, request_id=request_id, verb=record.verb,
-                  outcome="approved", break_glass=include_protected)
+            audit(
+                session,
+                "request.approved",
+                actor,
+                request_id=request_id,
+                verb=record.verb,
+                outcome="approved",
+                break_glass=include_protected,
+            )
             return Outcome(True, f"Request #{request_id} approved; execution is starting.", request_id)
 
     def _refusal(
@@ -224,23 +239,38 @@ class RequestFlows:
             if record is None:
                 return Outcome(False, f"There is no request #{request_id}."), []
             is_requester = actor.key == record.requester_key
-            may = is_requester or self.policy.can_approve(
-                actor, verb=record.verb, requester_key="", requester_email=None, surface=record.origin_surface,
-                channel_id=record.origin_channel, already_approved_by=(), touches_protected=False,
-                break_glass=False,
-            ).allowed
+            may = (
+                is_requester
+                or self.policy.can_approve(
+                    actor,
+                    verb=record.verb,
+                    requester_key="",
+                    requester_email=None,
+                    surface=record.origin_surface,
+                    channel_id=record.origin_channel,
+                    already_approved_by=(),
+                    touches_protected=False,
+                    break_glass=False,
+                ).allowed
+            )
             if not may:
                 return Outcome(False, "Only the requester or an approver for this action can cancel it."), []
             if RequestState(record.state).is_final:
                 label = RequestState(record.state).label.lower()
                 return Outcome(False, f"Request #{request_id} has already finished ({label})."), []
-            if not await transition(session, request_id, RequestState.CANCELLED, now=self.clock(),
-                                    outcome_note=reason):
+            if not await transition(session, request_id, RequestState.CANCELLED, now=self.clock(), outcome_note=reason):
                 return Outcome(False, f"Request #{request_id} could not be cancelled in its current state."), []
             pending_actions = await cancel_unsubmitted(session, request_id, now=self.clock())
             emit(session, request_id, EventKind.STATE, state=RequestState.CANCELLED.value, by=actor.label())
-            audit(session, "request.cancelled", actor, request_id=request_id, verb=record.verb, text=reason,
-                  action_ids=pending_actions)
+            audit(
+                session,
+                "request.cancelled",
+                actor,
+                request_id=request_id,
+                verb=record.verb,
+                text=reason,
+                action_ids=pending_actions,
+            )
         note = f" Cancelling {len(pending_actions)} pending MDE action(s) of this request." if pending_actions else ""
         return Outcome(True, f"Request #{request_id} cancelled.{note}", request_id), pending_actions
 

@@ -79,7 +79,11 @@ async def insert_request(
     for row in resolution.exclusions:
         session.add(
             RequestExclusion(
-                request_id=record.id, machine_id=row.machine_id, name=row.name, kind=row.kind, reason=row.reason
+                request_id=record.id,
+                machine_id=row.machine_id,
+                name=row.name,
+                kind=row.kind,
+                reason=row.reason,
             )
         )
     await session.flush()
@@ -144,9 +148,7 @@ def _device_row(device: RequestDevice, record: RequestRecord) -> DeviceRow:
     )
 
 
-async def build_view(
-    session: AsyncSession, request_id: int, *, eta_seconds: float | None = None
-) -> RequestView | None:
+async def build_view(session: AsyncSession, request_id: int, *, eta_seconds: float | None = None) -> RequestView | None:
     record = await get_request(session, request_id)
     if record is None:
         return None
@@ -189,7 +191,11 @@ async def build_view(
         required_approvals=record.required_approvals,
         decisions=tuple(
             DecisionRow(
-                actor_label=d.actor_label, approve=d.approve, at=d.at, reason=d.reason, break_glass=d.break_glass
+                actor_label=d.actor_label,
+                approve=d.approve,
+                at=d.at,
+                reason=d.reason,
+                break_glass=d.break_glass,
             )
             for d in decisions
         ),
@@ -203,9 +209,7 @@ async def build_view(
     )
 
 
-async def recent_requests(
-    session: AsyncSession, *, limit: int = 10, device: str | None = None
-) -> list[RequestRecord]:
+async def recent_requests(session: AsyncSession, *, limit: int = 10, device: str | None = None) -> list[RequestRecord]:
     query = select(RequestRecord).order_by(RequestRecord.id.desc()).limit(limit)
     if device:
         sub = select(RequestDevice.request_id).where(

@@ -65,9 +65,7 @@ class Resolver:
         self._catalog = catalog or CatalogCache(client)
         self._incidents = incidents
 
-    async def resolve(
-        self, targets: Sequence[Target], *, verb: str, isolation_type: str = "Full"
-    ) -> Resolution:
+    async def resolve(self, targets: Sequence[Target], *, verb: str, isolation_type: str = "Full") -> Resolution:
         result = Resolution()
         seen: dict[str, Machine] = {}
         for target in targets:
@@ -88,7 +86,7 @@ class Resolver:
                 catalog = await self._catalog.get()
                 hint = did_you_mean(value, catalog.tags)
                 raise ResolutionError(
-                    f"No device has the tag '{value}'." + (f" Did you mean tag:\"{hint}\"?" if hint else "")
+                    f"No device has the tag '{value}'." + (f' Did you mean tag:"{hint}"?' if hint else "")
                 )
             return found
         if kind is TargetKind.GROUP:
@@ -97,8 +95,7 @@ class Resolver:
                 catalog = await self._catalog.get()
                 hint = did_you_mean(value, catalog.groups)
                 raise ResolutionError(
-                    f"No device group is named '{value}'."
-                    + (f" Did you mean group:\"{hint}\"?" if hint else "")
+                    f"No device group is named '{value}'." + (f' Did you mean group:"{hint}"?' if hint else "")
                 )
             return found
         if kind is TargetKind.IP:
@@ -123,9 +120,7 @@ class Resolver:
         if not found:
             catalog = await self._catalog.get()
             hint = did_you_mean(value, catalog.names)
-            raise ResolutionError(
-                f"No device is named '{value}'." + (f" Did you mean device:{hint}?" if hint else "")
-            )
+            raise ResolutionError(f"No device is named '{value}'." + (f" Did you mean device:{hint}?" if hint else ""))
         if len(found) > 1:
             for machine in found:
                 result.exclusions.append(

@@ -34,9 +34,11 @@ def render_card(view: RequestView) -> str:
     approvals = ", ".join(
         f"{d.actor_label}{' (break glass)' if d.break_glass else ''}" for d in view.decisions if d.approve
     )
-    lines.append(f"Approvals: {view.approvals_given}/{view.required_approvals}" + (f" by {approvals}" if approvals else ""))
+    lines.append(
+        f"Approvals: {view.approvals_given}/{view.required_approvals}" + (f" by {approvals}" if approvals else "")
+    )
     if state is RequestState.PENDING and view.expires_at:
-        lines.append(f"Expires {view.expires_at:%H:%M:%S} UTC · approve {view.id} | reject {view.id} --reason \"…\"")
+        lines.append(f'Expires {view.expires_at:%H:%M:%S} UTC · approve {view.id} | reject {view.id} --reason "…"')
     if view.progress is not None and state is not RequestState.PENDING:
         lines.append(f"Progress: {view.progress.sentence()}")
     lines.append(bar)

@@ -41,8 +41,9 @@ async def script_lines(lines: Iterable[str]) -> AsyncIterator[str]:
 
 
 class Console:
-    def __init__(self, chatops: ChatOps, delivery: Delivery, out: TextIO, *, user: str = "alice",
-                 echo: bool = False) -> None:
+    def __init__(
+        self, chatops: ChatOps, delivery: Delivery, out: TextIO, *, user: str = "alice", echo: bool = False
+    ) -> None:
         self.chatops = chatops
         self.delivery = delivery
         self.out = out
@@ -119,7 +120,7 @@ class Console:
             except KeyError:
                 self._print(f"✗ There is no request #{request_id}.")
                 return
-            if RequestState(view.state).is_final and view.state != "cancelled" or await self._summarized(request_id):
+            if (RequestState(view.state).is_final and view.state != "cancelled") or await self._summarized(request_id):
                 await self.drain()
                 return
             await asyncio.sleep(0.2)

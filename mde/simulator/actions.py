@@ -89,8 +89,14 @@ class SimAction:
         return data
 
 
-def new_action(config: SimulatorConfig, rng: random.Random, machine: dict[str, Any], action_type: str,
-               comment: str, scope: str | None) -> SimAction:
+def new_action(
+    config: SimulatorConfig,
+    rng: random.Random,
+    machine: dict[str, Any],
+    action_type: str,
+    comment: str,
+    scope: str | None,
+) -> SimAction:
     scale = config.time_scale
     pending, progress = config.action_pending_s / scale, config.action_in_progress_s / scale
     if rng.random() < config.slow_action_rate:

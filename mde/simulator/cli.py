@@ -23,9 +23,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
-    return SimulatorConfig(devices=args.devices, seed=args.seed, time_scale=args.time_scale, token=args.token,
-                           error_rate=args.error_rate, latency_s=args.latency,
-                           slow_action_rate=args.slow_action_rate, burst_429=args.burst_429)
+    return SimulatorConfig(
+        devices=args.devices,
+        seed=args.seed,
+        time_scale=args.time_scale,
+        token=args.token,
+        error_rate=args.error_rate,
+        latency_s=args.latency,
+        slow_action_rate=args.slow_action_rate,
+        burst_429=args.burst_429,
+    )
 
 
 async def serve(args: argparse.Namespace) -> None:

@@ -20,16 +20,19 @@ class KqlError(ValueError):
     pass
 
 
-_CMP = re.compile(
-    r"^\s*(\w+)\s*(==|!=|=~|contains|startswith|has|in)\s*(.+?)\s*$", re.IGNORECASE | re.DOTALL
-)
+_CMP = re.compile(r"^\s*(\w+)\s*(==|!=|=~|contains|startswith|has|in)\s*(.+?)\s*$", re.IGNORECASE | re.DOTALL)
 
 
 def _rows(tenant: Tenant, table: str) -> list[dict[str, Any]]:
     if table == "DeviceInfo":
         return [
-            {"DeviceId": m["id"], "DeviceName": m["computerDnsName"], "OSPlatform": m["osPlatform"],
-             "MachineGroup": m["rbacGroupName"], "HealthStatus": m["healthStatus"]}
+            {
+                "DeviceId": m["id"],
+                "DeviceName": m["computerDnsName"],
+                "OSPlatform": m["osPlatform"],
+                "MachineGroup": m["rbacGroupName"],
+                "HealthStatus": m["healthStatus"],
+            }
             for m in tenant.machines.values()
         ]
     if table == "DeviceNetworkEvents":

@@ -23,12 +23,28 @@ from mde.simulator.odata import ODataError, compile_filter
 from mde.simulator.tenant import Tenant, make_machine, seed_tenant
 
 MACHINE_FIELDS = {
-    "computerDnsName": "str", "id": "str", "version": "str", "deviceValue": "str", "aadDeviceId": "str",
-    "lastSeen": "date", "exposureLevel": "str", "onboardingStatus": "str", "lastIpAddress": "str",
-    "healthStatus": "str", "osPlatform": "str", "riskScore": "str", "rbacGroupId": "num",
+    "computerDnsName": "str",
+    "id": "str",
+    "version": "str",
+    "deviceValue": "str",
+    "aadDeviceId": "str",
+    "lastSeen": "date",
+    "exposureLevel": "str",
+    "onboardingStatus": "str",
+    "lastIpAddress": "str",
+    "healthStatus": "str",
+    "osPlatform": "str",
+    "riskScore": "str",
+    "rbacGroupId": "num",
 }
-ACTION_FIELDS = {"id": "str", "status": "str", "machineId": "str", "type": "str", "requestor": "str",
-                 "creationDateTimeUtc": "date"}
+ACTION_FIELDS = {
+    "id": "str",
+    "status": "str",
+    "machineId": "str",
+    "type": "str",
+    "requestor": "str",
+    "creationDateTimeUtc": "date",
+}
 #: path action -> (MachineAction type, required role)
 ACTION_ROUTES = {
     "isolate": ("Isolate", "Machine.Isolate"),
@@ -41,8 +57,15 @@ ACTION_ROUTES = {
     "StopAndQuarantineFile": ("StopAndQuarantineFile", "Machine.StopAndQuarantine"),
 }
 READ_ROLES = ("Machine.Read.All", "Machine.ReadWrite.All")
-CANCEL_ROLES = ("Machine.CollectForensics", "Machine.Isolate", "Machine.RestrictExecution", "Machine.Scan",
-                "Machine.Offboard", "Machine.StopAndQuarantine", "Machine.LiveResponse")
+CANCEL_ROLES = (
+    "Machine.CollectForensics",
+    "Machine.Isolate",
+    "Machine.RestrictExecution",
+    "Machine.Scan",
+    "Machine.Offboard",
+    "Machine.StopAndQuarantine",
+    "Machine.LiveResponse",
+)
 FINDBYIP = re.compile(r"^findbyip\(ip='([^']*)',timestamp=([^)]*)\)$")
 
 
@@ -80,8 +103,7 @@ class Simulator:
     def _make_quotas(self) -> dict[str, Quota]:
         c, scale = self.config, self.config.time_scale
         quotas = {f: Quota([(c.minute_limit, 60 / scale), (c.hour_limit, 3600 / scale)]) for f in FAMILIES}
-        quotas["advanced_queries"] = Quota(
-            [(c.hunting_minute_limit, 60 / scale), (c.hunting_hour_limit, 3600 / scale)])
+        quotas["advanced_queries"] = Quota([(c.hunting_minute_limit, 60 / scale), (c.hunting_hour_limit, 3600 / scale)])
         return quotas
 
     # -- lifecycle ------------------------------------------------------------------------------------
@@ -90,7 +112,7 @@ class Simulator:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
-        sockets = getattr(site._server, "sockets", None) or []  # noqa: SLF001
+        sockets = getattr(site._server, "sockets", None) or []
         bound = sockets[0].getsockname()[1] if sockets else port
         self.url = f"http://{host}:{bound}"
         return self.url
@@ -192,7 +214,7 @@ class Simulator:
                 if isinstance(body, dict) and "__invalid__" in body:
                     raise ApiError(400, "InvalidRequestBody", "Request body is not valid JSON")
             request["json"] = body
-            response = await handler(request)
+            response: web.StreamResponse = await handler(request)
             status = response.status
             payload = getattr(response, "text", None)
             return response
@@ -205,11 +227,19 @@ class Simulator:
             return web.json_response(error, status=exc.status, headers=exc.headers)
         finally:
             if family is not None:
-                self.request_log.append(LoggedRequest(
-                    index=len(self.request_log), time=time.monotonic(), method=request.method,
-                    path=request.path, query=dict(request.query), family=family, status=status, body=body,
-                    response=payload if status >= 400 else None,
-                ))
+                self.request_log.append(
+                    LoggedRequest(
+                        index=len(self.request_log),
+                        time=time.monotonic(),
+                        method=request.method,
+                        path=request.path,
+                        query=dict(request.query),
+                        family=family,
+                        status=status,
+                        body=body,
+                        response=payload if status >= 400 else None,
+                    )
+                )
 
     def _check_auth(self, request: web.Request, roles: tuple[str, ...]) -> None:
         if self.config.token is not None:
@@ -217,18 +247,30 @@ class Simulator:
             if header != f"Bearer {self.config.token}":
                 raise ApiError(401, "Unauthorized", "The access token is missing, invalid or expired")
         if self.config.roles is not None and roles and not (set(roles) & self.config.roles):
-            raise ApiError(403, "Forbidden", f"The application does not have any of the required application "
-                                             f"permissions ({', '.join(roles)}) to access the resource.")
+            raise ApiError(
+                403,
+                "Forbidden",
+                f"The application does not have any of the required application "
+                f"permissions ({', '.join(roles)}) to access the resource.",
+            )
 
     def _check_quota(self, family: str) -> None:
         if self.config.burst_429 > 0:
             self.config.burst_429 -= 1
-            raise ApiError(429, "TooManyRequests", "Simulated throttling burst",
-                           {"Retry-After": _retry_after(1.0 / self.config.time_scale, self.config.time_scale)})
+            raise ApiError(
+                429,
+                "TooManyRequests",
+                "Simulated throttling burst",
+                {"Retry-After": _retry_after(1.0 / self.config.time_scale, self.config.time_scale)},
+            )
         wait = self._quotas[family].try_take()
         if wait > 0:
-            raise ApiError(429, "TooManyRequests", f"API calls quota exceeded for {family}; retry later",
-                           {"Retry-After": _retry_after(wait, self.config.time_scale)})
+            raise ApiError(
+                429,
+                "TooManyRequests",
+                f"API calls quota exceeded for {family}; retry later",
+                {"Retry-After": _retry_after(wait, self.config.time_scale)},
+            )
 
     def _machine(self, key: str) -> dict[str, Any]:
         machine = self.tenant.machines.get(key.lower())
@@ -249,8 +291,10 @@ class Simulator:
         if top < 0 or top > 10000 or skip < 0:
             raise ApiError(400, "ODataError", "$top must be between 0 and 10000")
         page = rows[skip : skip + top]
-        data: dict[str, Any] = {"@odata.context": f"https://api.security.microsoft.com/api/$metadata#{context}",
-                                "value": page}
+        data: dict[str, Any] = {
+            "@odata.context": f"https://api.security.microsoft.com/api/$metadata#{context}",
+            "value": page,
+        }
         if skip + top < len(rows):
             query = dict(request.query)
             query["$skip"] = str(skip + top)
@@ -283,9 +327,14 @@ class Simulator:
             if not tag:
                 raise ApiError(400, "MissingRequiredParameter", "tag is required")
             starts = request.query.get("useStartsWithFilter", "false").lower() == "true"
-            rows = [m for m in self.tenant.machines.values()
-                    if any((t.lower().startswith(tag.lower()) if starts else t.lower() == tag.lower())
-                           for t in m["machineTags"])]
+            rows = [
+                m
+                for m in self.tenant.machines.values()
+                if any(
+                    (t.lower().startswith(tag.lower()) if starts else t.lower() == tag.lower())
+                    for t in m["machineTags"]
+                )
+            ]
             return web.json_response({"@odata.context": "…#Machines", "value": rows})
         match = FINDBYIP.match(rest)
         if match:
@@ -322,12 +371,19 @@ class Simulator:
 
     async def bulk_tags(self, request: web.Request) -> web.Response:
         body = request["json"] or {}
-        value, action, ids = _required(body, "Value"), _required(body, "Action"), _required(body, "MachineIds")
+        value, action, ids = (
+            _required(body, "Value"),
+            _required(body, "Action"),
+            _required(body, "MachineIds"),
+        )
         if not isinstance(ids, list):
             raise ApiError(400, "InvalidInput", "MachineIds must be a list")
         if len(ids) > 500:
-            raise ApiError(400, "MaximumBatchSizeExceeded", f"Maximum batch size exceeded. Received: {len(ids)}, "
-                                                             "allowed: 500")
+            raise ApiError(
+                400,
+                "MaximumBatchSizeExceeded",
+                f"Maximum batch size exceeded. Received: {len(ids)}, allowed: 500",
+            )
         machines = [self._machine(str(i)) for i in ids]
         for machine in machines:
             self._apply_tag(machine, value, action)
@@ -352,8 +408,11 @@ class Simulator:
             if scope not in ("Full", "Selective", "UnManagedDevice"):
                 raise ApiError(400, "InvalidInput", "IsolationType must be Full, Selective or UnManagedDevice")
             if os_name in ("ios", "android") or (scope == "Selective" and os_name == "linux"):
-                raise ApiError(400, "OsPlatformNotSupported", f"{scope} isolation is not supported on "
-                                                               f"{machine['osPlatform']}")
+                raise ApiError(
+                    400,
+                    "OsPlatformNotSupported",
+                    f"{scope} isolation is not supported on {machine['osPlatform']}",
+                )
         elif action_type == "RunAntiVirusScan":
             scope = _required(body, "ScanType")
             if scope not in ("Quick", "Full"):
@@ -419,13 +478,20 @@ class Simulator:
         return web.json_response(self.stats())
 
     async def sim_tenant(self, _request: web.Request) -> web.Response:
-        return web.json_response({"devices": len(self.tenant.machines), "tags": self.tenant.tags(),
-                                  "groups": self.tenant.groups()})
+        return web.json_response(
+            {"devices": len(self.tenant.machines), "tags": self.tenant.tags(), "groups": self.tenant.groups()}
+        )
 
     async def sim_faults(self, request: web.Request) -> web.Response:
         body = await request.json()
         allowed = {f.name for f in fields(SimulatorConfig)} & {
-            "error_rate", "latency_s", "burst_429", "slow_action_rate", "never_finish_rate", "fail_action_rate"}
+            "error_rate",
+            "latency_s",
+            "burst_429",
+            "slow_action_rate",
+            "never_finish_rate",
+            "fail_action_rate",
+        }
         for key, value in body.items():
             if key not in allowed:
                 return web.json_response({"error": f"unknown fault {key}"}, status=400)
@@ -437,10 +503,12 @@ class Simulator:
         added = []
         for item in body if isinstance(body, list) else [body]:
             machine = make_machine(
-                item.get("id") or uuid.uuid4().hex + uuid.uuid4().hex[:8], item["computerDnsName"],
+                item.get("id") or uuid.uuid4().hex + uuid.uuid4().hex[:8],
+                item["computerDnsName"],
                 os_platform=item.get("osPlatform", "Windows11"),
                 group=(int(item.get("rbacGroupId", 142)), item.get("rbacGroupName", "Workstations")),
-                tags=item.get("machineTags", []), health=item.get("healthStatus", "Active"),
+                tags=item.get("machineTags", []),
+                health=item.get("healthStatus", "Active"),
             )
             added.append(self.tenant.add(machine))
         return web.json_response(added, status=201)

@@ -6,7 +6,10 @@ import hashlib
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mde.simulator.actions import SimAction
 
 GROUPS = [
     (140, "Tier0 Servers"),
@@ -16,8 +19,16 @@ GROUPS = [
     (144, "Linux Fleet"),
     (145, "Mac Fleet"),
 ]
-OS_MIX = [("Windows11", 45), ("Windows10", 25), ("WindowsServer2022", 10), ("WindowsServer2019", 5),
-          ("Linux", 8), ("macOS", 5), ("iOS", 1), ("Android", 1)]
+OS_MIX = [
+    ("Windows11", 45),
+    ("Windows10", 25),
+    ("WindowsServer2022", 10),
+    ("WindowsServer2019", 5),
+    ("Linux", 8),
+    ("macOS", 5),
+    ("iOS", 1),
+    ("Android", 1),
+]
 DOMAIN = "contoso.local"
 SPECIAL_TAGS = ["Finance Laptops", "O'Brien's laptops", "VIP", "Kiosk", "Ransomware Suspects"]
 
@@ -33,7 +44,7 @@ def iso(dt: datetime) -> str:
 @dataclass
 class Tenant:
     machines: dict[str, dict[str, Any]] = field(default_factory=dict)
-    actions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    actions: dict[str, SimAction] = field(default_factory=dict)
     #: DeviceNetworkEvents rows for the KQL subset (DCs listen on 88 and 389)
     network_events: list[dict[str, Any]] = field(default_factory=list)
 
@@ -60,9 +71,17 @@ class Tenant:
 
 
 def make_machine(
-    mid: str, name: str, *, os_platform: str = "Windows11", group: tuple[int, str] = GROUPS[2],
-    tags: list[str] | None = None, health: str = "Active", onboarding: str = "onboarded",
-    last_seen: datetime | None = None, ip: str = "10.0.0.1", version: str = "22H2",
+    mid: str,
+    name: str,
+    *,
+    os_platform: str = "Windows11",
+    group: tuple[int, str] = GROUPS[2],
+    tags: list[str] | None = None,
+    health: str = "Active",
+    onboarding: str = "onboarded",
+    last_seen: datetime | None = None,
+    ip: str = "10.0.0.1",
+    version: str = "22H2",
 ) -> dict[str, Any]:
     seen = last_seen or datetime.now(UTC)
     return {
@@ -100,19 +119,50 @@ def seed_tenant(devices: int, seed: int = 0, inactive_rate: float = 0.05) -> Ten
         mid = machine_id(seed, index)
         ip = f"10.{(index >> 16) & 255}.{(index >> 8) & 255}.{index & 255}"
         if index < 3:
-            tenant.add(make_machine(mid, f"dc-{index + 1:02d}.{DOMAIN}", os_platform="WindowsServer2022",
-                                    group=GROUPS[0], tags=["Domain Controllers"], ip=ip))
+            tenant.add(
+                make_machine(
+                    mid,
+                    f"dc-{index + 1:02d}.{DOMAIN}",
+                    os_platform="WindowsServer2022",
+                    group=GROUPS[0],
+                    tags=["Domain Controllers"],
+                    ip=ip,
+                )
+            )
             for port in (88, 389):
-                tenant.network_events.append({"DeviceId": mid, "DeviceName": f"dc-{index + 1:02d}.{DOMAIN}",
-                                              "LocalPort": port, "RemotePort": 0, "ActionType": "ListeningConnectionCreated"})
+                tenant.network_events.append(
+                    {
+                        "DeviceId": mid,
+                        "DeviceName": f"dc-{index + 1:02d}.{DOMAIN}",
+                        "LocalPort": port,
+                        "RemotePort": 0,
+                        "ActionType": "ListeningConnectionCreated",
+                    }
+                )
             continue
         if index == 3:
-            tenant.add(make_machine(mid, f"hv-host-01.{DOMAIN}", os_platform="WindowsServer2019",
-                                    group=GROUPS[1], tags=["Hyper-V Host"], ip=ip))
+            tenant.add(
+                make_machine(
+                    mid,
+                    f"hv-host-01.{DOMAIN}",
+                    os_platform="WindowsServer2019",
+                    group=GROUPS[1],
+                    tags=["Hyper-V Host"],
+                    ip=ip,
+                )
+            )
             continue
         if index == 4:
-            tenant.add(make_machine(mid, f"soc-jump-01.{DOMAIN}", os_platform="WindowsServer2022",
-                                    group=GROUPS[0], tags=["Restricted security operations"], ip=ip))
+            tenant.add(
+                make_machine(
+                    mid,
+                    f"soc-jump-01.{DOMAIN}",
+                    os_platform="WindowsServer2022",
+                    group=GROUPS[0],
+                    tags=["Restricted security operations"],
+                    ip=ip,
+                )
+            )
             continue
         os_platform = oses[rng.randrange(len(oses))]
         if os_platform.startswith("WindowsServer"):
@@ -137,8 +187,19 @@ def seed_tenant(devices: int, seed: int = 0, inactive_rate: float = 0.05) -> Ten
         if os_platform in ("iOS", "Android"):
             onboarding = "Unsupported" if rng.random() < 0.5 else "onboarded"
         last_seen = now - timedelta(days=rng.randint(8, 40)) if health == "Inactive" else now
-        tenant.add(make_machine(mid, f"{name}.{DOMAIN}", os_platform=os_platform, group=group, tags=tags,
-                                health=health, onboarding=onboarding, last_seen=last_seen, ip=ip))
+        tenant.add(
+            make_machine(
+                mid,
+                f"{name}.{DOMAIN}",
+                os_platform=os_platform,
+                group=group,
+                tags=tags,
+                health=health,
+                onboarding=onboarding,
+                last_seen=last_seen,
+                ip=ip,
+            )
+        )
     if devices > 20:
         # two devices that share one name (a re-imaged laptop onboarded twice): never guess between them
         for suffix in ("a", "b"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,9 +19,18 @@ from approvals.requests.states import FINAL_STATES, TRANSITIONS, RequestState, a
 def _record(state: RequestState = RequestState.PENDING) -> RequestRecord:
     now = datetime.now(UTC)
     return RequestRecord(
-        verb="isolate", params={}, state=state.value, requester_key="console:alice", requester_label="alice",
-        origin_surface="console", origin_channel="c", target_text="tag:x", required_approvals=1,
-        created_at=now, updated_at=now, expires_at=now + timedelta(minutes=30),
+        verb="isolate",
+        params={},
+        state=state.value,
+        requester_key="console:alice",
+        requester_label="alice",
+        origin_surface="console",
+        origin_channel="c",
+        target_text="tag:x",
+        required_approvals=1,
+        created_at=now,
+        updated_at=now,
+        expires_at=now + timedelta(minutes=30),
     )
 
 
@@ -46,7 +56,7 @@ def test_final_states_have_no_way_out() -> None:
 
 def test_documented_paths_are_allowed() -> None:
     path = [RequestState.PENDING, RequestState.APPROVED, RequestState.EXECUTING, RequestState.SUCCEEDED]
-    assert all(allowed(a, b) for a, b in zip(path, path[1:], strict=False))
+    assert all(allowed(a, b) for a, b in itertools.pairwise(path))
     for end in (RequestState.REJECTED, RequestState.EXPIRED, RequestState.CANCELLED):
         assert allowed(RequestState.PENDING, end)
     assert allowed(RequestState.EXECUTING, RequestState.CANCELLED)

@@ -104,8 +104,10 @@ class Stack:
         deadline = loop.time() + timeout
         while True:
             record = await self.record(request_id)
-            done = record.state in states and (record.summarized_at is not None or record.state in (
-                "pending", "approved", "executing", "rejected", "expired"))
+            done = record.state in states and (
+                record.summarized_at is not None
+                or record.state in ("pending", "approved", "executing", "rejected", "expired")
+            )
             if done:
                 for surface in self.engine.surfaces:
                     await self.engine.delivery.drain(surface.name)
