@@ -66,6 +66,7 @@ CANCEL_ROLES = (
     "Machine.StopAndQuarantine",
     "Machine.LiveResponse",
 )
+BODY = web.RequestKey("body", object)
 FINDBYIP = re.compile(r"^findbyip\(ip='([^']*)',timestamp=([^)]*)\)$")
 
 
@@ -213,7 +214,7 @@ class Simulator:
                     raise ApiError(500, "InternalServerError", "Simulated server error")
                 if isinstance(body, dict) and "__invalid__" in body:
                     raise ApiError(400, "InvalidRequestBody", "Request body is not valid JSON")
-            request["json"] = body
+            request[BODY] = body
             response: web.StreamResponse = await handler(request)
             status = response.status
             payload = getattr(response, "text", None)
@@ -353,7 +354,7 @@ class Simulator:
 
     async def machine_tags(self, request: web.Request) -> web.Response:
         machine = self._machine(request.match_info["id"])
-        body = request["json"] or {}
+        body = request[BODY] or {}
         value, action = _required(body, "Value"), _required(body, "Action")
         self._apply_tag(machine, value, action)
         return web.json_response(machine)
@@ -370,7 +371,7 @@ class Simulator:
             tags.remove(value)
 
     async def bulk_tags(self, request: web.Request) -> web.Response:
-        body = request["json"] or {}
+        body = request[BODY] or {}
         value, action, ids = (
             _required(body, "Value"),
             _required(body, "Action"),
@@ -395,7 +396,7 @@ class Simulator:
             raise ApiError(404, "NotFound", f"Unknown action {path_action}")
         action_type, _role = ACTION_ROUTES[path_action]
         machine = self._machine(request.match_info["id"])
-        body = request["json"]
+        body = request[BODY]
         if body is None:
             raise ApiError(400, "InvalidRequestBody", "Request body is required")
         comment = _required(body, "Comment")
@@ -455,14 +456,14 @@ class Simulator:
 
     async def cancel_action(self, request: web.Request) -> web.Response:
         action = self._action(request.match_info["id"])
-        comment = _required(request["json"] or {}, "Comment")
+        comment = _required(request[BODY] or {}, "Comment")
         if action.status() in FINAL:
             raise ApiError(400, "InvalidRequest", f"Action {action.id} is already {action.status()}")
         action.cancelled_at, action.cancel_comment = time.monotonic(), str(comment)
         return web.json_response(action.to_api(list_shape=False))
 
     async def run_query(self, request: web.Request) -> web.Response:
-        query = _required(request["json"] or {}, "Query")
+        query = _required(request[BODY] or {}, "Query")
         try:
             schema, rows = run_query(self.tenant, str(query))
         except KqlError as exc:

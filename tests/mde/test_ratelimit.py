@@ -1,0 +1,119 @@
+"""The limiter: exact sliding-window math with a fake clock, and zero 429s against the simulator."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from mde.auth import StaticTokenProvider
+from mde.client import MdeClient
+from mde.ratelimit import RateLimiter
+from mde.simulator import Simulator, SimulatorConfig
+from tests.mde.conftest import calls
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def limiter(clock: FakeClock, **kw: object) -> RateLimiter:
+    return RateLimiter(clock=clock, sleep=clock.sleep, margin_s=0.0, **kw)  # type: ignore[arg-type]
+
+
+async def test_minute_window_grants_100_then_waits_for_the_oldest() -> None:
+    clock = FakeClock()
+    lim = limiter(clock)
+    for _ in range(100):
+        assert await lim.acquire("machine_actions") == 0.0
+    waited = await lim.acquire("machine_actions")
+    assert waited == pytest.approx(60.0)
+
+
+async def test_hour_window_caps_at_1500() -> None:
+    clock = FakeClock()
+    lim = limiter(clock)
+    for _ in range(1500):
+        await lim.acquire("machine_actions")
+    assert clock.now - 1000.0 == pytest.approx(14 * 60.0)  # 15 minute-windows of 100
+    start = clock.now
+    await lim.acquire("machine_actions")
+    assert clock.now == pytest.approx(1000.0 + 3600.0)  # the first grant must leave the hour
+    assert clock.now > start
+
+
+async def test_families_have_separate_budgets_and_hunting_is_45() -> None:
+    clock = FakeClock()
+    lim = limiter(clock)
+    for _ in range(45):
+        await lim.acquire("advanced_queries")
+    for _ in range(100):
+        await lim.acquire("machines_read")
+    assert clock.slept == []
+    await lim.acquire("advanced_queries")
+    assert clock.slept == [pytest.approx(60.0)]
+
+
+async def test_time_scale_divides_the_windows() -> None:
+    clock = FakeClock()
+    lim = limiter(clock, time_scale=60)
+    for _ in range(101):
+        await lim.acquire("machine_tags")
+    assert clock.slept == [pytest.approx(1.0)]
+
+
+async def test_estimate_matches_what_acquire_does() -> None:
+    clock = FakeClock()
+    lim = limiter(clock)
+    for _ in range(30):
+        await lim.acquire("machine_actions")
+    estimate = lim.estimate_wait("machine_actions", 250)
+    start = clock.now
+    for _ in range(250):
+        await lim.acquire("machine_actions")
+    assert clock.now - start == pytest.approx(estimate)
+
+
+async def test_penalize_pauses_every_caller_of_the_family() -> None:
+    clock = FakeClock()
+    lim = limiter(clock)
+    lim.penalize("machine_actions", 5.0)
+    await lim.acquire("machine_actions")
+    assert clock.slept == [pytest.approx(5.0)]
+    await lim.acquire("machines_read")
+    assert clock.slept == [pytest.approx(5.0)]
+
+
+async def test_a_burst_of_300_isolations_sees_no_429() -> None:
+    config = SimulatorConfig(devices=400, time_scale=60, action_pending_s=600)
+    async with Simulator(config) as sim:
+        async with MdeClient(sim.url, StaticTokenProvider("sim-token"), limiter=RateLimiter(time_scale=60)) as client:
+            ids = [m["id"] for m in sim.tenant.machines.values()
+                   if m["osPlatform"].startswith("Windows") and m["onboardingStatus"] == "onboarded"][:300]
+            assert len(ids) == 300
+            await asyncio.gather(*(client.isolate(i, comment="burst") for i in ids))
+        statuses = [c.status for c in calls(sim, "machine_actions")]
+        assert statuses.count(201) == 300 and 429 not in statuses
+        assert sim.sent_429 == 0
+
+
+async def test_429_retry_after_is_honoured() -> None:
+    config = SimulatorConfig(devices=30, time_scale=60)
+    async with Simulator(config) as sim:
+        sim.config.burst_429 = 2
+        async with MdeClient(sim.url, StaticTokenProvider("sim-token"), limiter=RateLimiter(time_scale=60)) as client:
+            assert await client.list_machines()
+        log = calls(sim)
+        assert [c.status for c in log] == [429, 429, 200]
+        retry_after = 1.0 / 60
+        assert log[1].time - log[0].time >= retry_after * 0.9
+        assert log[2].time - log[1].time >= retry_after * 0.9
