@@ -1,0 +1,138 @@
+"""One grammar for every surface: valid commands parse to exact objects; everything else is a ParseError."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from approvals.commands.grammar import parse
+from approvals.commands.help import help_text
+from approvals.commands.models import (
+    ActionCommand,
+    CancelCommand,
+    DecisionCommand,
+    DevicesCommand,
+    HelpCommand,
+    HistoryCommand,
+    ParseError,
+    StatusCommand,
+    Target,
+    TargetKind,
+    Verb,
+)
+from approvals.commands.spec import VERBS
+
+T = TargetKind
+
+VALID = [
+    ('isolate tag:"Domain Controllers" --reason "INC 1"',
+     ActionCommand(Verb.ISOLATE, (Target(T.TAG, "Domain Controllers"),), reason="INC 1")),
+    ("isolate ws-1 device:ws-2,ws-3 --reason=ok --type selective --canary 2",
+     ActionCommand(Verb.ISOLATE, (Target(T.DEVICE, "ws-1"), Target(T.DEVICE, "ws-2"), Target(T.DEVICE, "ws-3")),
+                   reason="ok", isolation_type="Selective", canary=2)),
+    ("/mde isolate TAG:x group:'Tier0 Servers' --reason r --type unmanaged --dry-run",
+     ActionCommand(Verb.ISOLATE, (Target(T.TAG, "x"), Target(T.GROUP, "Tier0 Servers")), reason="r",
+                   isolation_type="UnManagedDevice", dry_run=True)),
+    ("isolate tag:“Finance Laptops” --reason “smart quotes”",
+     ActionCommand(Verb.ISOLATE, (Target(T.TAG, "Finance Laptops"),), reason="smart quotes")),
+    ("isolate tag:O'Brien's --reason r", ActionCommand(Verb.ISOLATE, (Target(T.TAG, "O'Brien's"),), reason="r")),
+    ('isolate tag:"say \\"hi\\"" tag:x tag:x --reason r',
+     ActionCommand(Verb.ISOLATE, (Target(T.TAG, 'say "hi"'), Target(T.TAG, "x")), reason="r")),
+    ('tag "INC 1" query:"DeviceInfo | take 5" --reason r',
+     ActionCommand(Verb.TAG, (Target(T.QUERY, "DeviceInfo | take 5"),), reason="r", tag_value="INC 1")),
+    ("untag INC-1 tag:INC-1 --reason done",
+     ActionCommand(Verb.UNTAG, (Target(T.TAG, "INC-1"),), reason="done", tag_value="INC-1")),
+    ("scan group:Finance --scan full --reason sweep",
+     ActionCommand(Verb.SCAN, (Target(T.GROUP, "Finance"),), reason="sweep", scan_type="Full")),
+    ("unisolate incident:42,43 ip:10.0.0.1 --reason ok",
+     ActionCommand(Verb.UNISOLATE, (Target(T.INCIDENT, "42"), Target(T.INCIDENT, "43"), Target(T.IP, "10.0.0.1")),
+                   reason="ok")),
+    ("release device:ws-1 --reason ok", ActionCommand(Verb.UNISOLATE, (Target(T.DEVICE, "ws-1"),), reason="ok")),
+    ("devices ip:fe80::1", DevicesCommand((Target(T.IP, "fe80::1"),))),
+    ("status", StatusCommand()),
+    ("status #12", StatusCommand(12)),
+    ("cancel R7 --reason oops", CancelCommand(7, "oops")),
+    ("approve 12", DecisionCommand(True, 12)),
+    ("reject 12 --reason 'wrong host'", DecisionCommand(False, 12, "wrong host")),
+    ("history --limit 5 device:ws-1", HistoryCommand(5, "ws-1")),
+    ("help isolate", HelpCommand("isolate")),
+    ("", HelpCommand()),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), VALID)
+def test_valid_commands_parse_to_typed_objects(text: str, expected: object) -> None:
+    assert parse(text) == expected
+
+
+INVALID = [
+    ("isolte tag:x --reason r", ["'isolte'", "isolate"]),
+    ("isolate tags:x --reason r", ["'tags:'", "tag:x"]),
+    ("isolate --reasn r tag:x", ["--reasn", "--reason"]),
+    ("isolate tag:x", ["--reason"]),
+    ("isolate --reason r", ["needs a target"]),
+    ('isolate tag:"open --reason r', ["never closed"]),
+    ("isolate ip:10.0.0.300 --reason r", ["'10.0.0.300' is not an IP"]),
+    ("isolate tag:x --reason r --canary 0", ["--canary", "1 to 1000"]),
+    ("scan tag:x --reason r --type full", ["--type does not apply to scan"]),
+    ("isolate tag:x --reason r --type partial", ["full or selective or unmanaged"]),
+    ("isolate tag:x --reason", ["--reason needs a value"]),
+    ("isolate tag:x --reason ''", ["--reason is empty"]),
+    ("reject 3", ["reject needs --reason"]),
+    ("approve twelve", ["'twelve' is not a request number"]),
+    ("tag tag:x --reason r", ["tag value before the targets"]),
+    ("isolate " + "x" * 5000, ["limit is 4000"]),
+]
+
+
+@pytest.mark.parametrize(("text", "fragments"), INVALID)
+def test_invalid_commands_name_the_token_and_the_fix(text: str, fragments: list[str]) -> None:
+    with pytest.raises(ParseError) as info:
+        parse(text)
+    for fragment in fragments:
+        assert fragment in info.value.message
+
+
+@given(st.text(max_size=300))
+@settings(max_examples=400, deadline=None)
+def test_arbitrary_text_is_a_command_or_a_parse_error(text: str) -> None:
+    try:
+        parse(text)
+    except ParseError as exc:
+        assert exc.message
+
+
+WORDS = [v.value for v in Verb] + ["tag:", "device:", "group:", "ip:", "query:", "incident:", "--reason", "--type",
+                                   "--canary", "--dry-run", "--scan", "--limit", '"', "'", "“", "”", "\\", "#",
+                                   "\u200f", "\u202e", "\x00", "ws-1", "10.0.0.1", "5", "full", ":", ",", "="]
+
+
+@given(st.lists(st.sampled_from(WORDS), max_size=12).map(" ".join))
+@settings(max_examples=600, deadline=None)
+def test_grammar_shaped_noise_never_escapes_as_another_error(text: str) -> None:
+    try:
+        parse(text)
+    except ParseError:
+        pass
+
+
+@pytest.mark.parametrize("value", ["Domain Controllers", "O'Brien's laptops", 'quote " inside', "plain"])
+def test_targets_round_trip_through_their_text(value: str) -> None:
+    target = Target(TargetKind.TAG, value)
+    text = f'isolate {target} --reason r' if '"' not in value else 'isolate tag:"quote \\" inside" --reason r'
+    assert parse(text) == ActionCommand(Verb.ISOLATE, (target,), reason="r")
+
+
+def test_help_lists_every_verb_and_each_verbs_options() -> None:
+    overview = help_text(prefix="/mde")
+    for verb in VERBS:
+        assert f"/mde {verb.value}" in overview
+        detail = help_text(verb.value, prefix="@mde")
+        assert detail.startswith("@mde ")
+        for option in VERBS[verb].options:
+            assert f"--{option.name}" in detail
+
+
+def test_help_for_an_unknown_topic_suggests() -> None:
+    assert "help isolate" in help_text("isolat")
