@@ -172,6 +172,8 @@ def _friendly(exc: BaseException) -> str | None:
             return f"cannot reach the database: {exc.orig}"
     except ImportError:  # pragma: no cover
         pass
+    if isinstance(exc, ConnectionError) or (isinstance(exc, OSError) and "connect" in str(exc).lower()):
+        return f"cannot connect ({exc}): is the database in DATABASE_URL (or the service named) running?"
     if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError | PermissionError):
         return f"{exc.strerror or exc}"
     if isinstance(exc, known):

@@ -1,0 +1,12 @@
+"""Helpers for engine tests: console identities and a console origin."""
+
+from __future__ import annotations
+
+from approvals.identity import Actor, Origin
+from bot.console.repl import console_actor
+
+ALICE: Actor = console_actor("alice")
+BOB: Actor = console_actor("bob")
+CAROL: Actor = console_actor("carol")
+DAVE: Actor = console_actor("dave")
+HERE = Origin(surface="console", channel_id="console")

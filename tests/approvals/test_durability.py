@@ -1,0 +1,160 @@
+"""Crash and resume, concurrent approvals on two engines, and a chat surface that is down for a while."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from approvals.db import Database
+from approvals.execution.models import Job
+from approvals.requests.models import RequestDevice
+from approvals.service import ChatOps
+from approvals.views import RequestView
+from bot.surfaces.base import MessageRef
+from mde.simulator import SimulatorConfig
+from tests.approvals.conftest import ALICE, BOB, CAROL, HERE
+from tests.support.databases import postgres_url
+from tests.support.stack import Stack
+
+ROOT = Path(__file__).parents[2]
+
+
+async def _count(db: Database, *where: object) -> int:
+    async with db.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(RequestDevice).where(*where)) or 0)
+
+
+def _spawn(db_url: str, sim_url: str, owner: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "tests.support.worker_process", db_url, sim_url, owner, "20"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+async def test_a_killed_worker_resumes_with_nothing_twice_and_nothing_lost(kind: str, tmp_path: Path) -> None:
+    async def run(url: str) -> None:
+        db = Database(url)
+        await db.create_all()
+        async with Stack.start(db=db, devices=600, start_engine=False,
+                               sim_config=SimulatorConfig(devices=600, time_scale=60, latency_s=0.005)) as stack:
+            reply = await stack.chatops.handle(ALICE, HERE, 'scan tag:"Finance Laptops" tag:VIP --reason crash')
+            assert reply.request is not None
+            request_id, total = reply.request.id, len(reply.request.devices)
+            assert not (await stack.chatops.decide(BOB, request_id, approve=True)).error
+            assert not (await stack.chatops.decide(CAROL, request_id, approve=True)).error  # > 50 devices: two
+            assert (await stack.record(request_id)).state == "approved"
+            first = _spawn(url, stack.sim.url, "worker-a")
+            try:
+                for _ in range(600):  # the first worker is mid-run: some submitted, most not
+                    if len(stack.sim.tenant.actions) >= 25:
+                        break
+                    await asyncio.sleep(0.02)
+            finally:
+                first.send_signal(signal.SIGKILL)
+                output = first.communicate()[0].decode(errors="replace")
+            assert 0 < len(stack.sim.tenant.actions) < total, output[-3000:]
+            second = _spawn(url, stack.sim.url, "worker-b")
+            try:
+                for _ in range(1500):
+                    if (await stack.record(request_id)).summarized_at is not None:
+                        break
+                    await asyncio.sleep(0.05)
+            finally:
+                second.terminate()
+                second.wait()
+            record = await stack.record(request_id)
+            assert record.state == "succeeded", record.state
+            assert stack.sim.stats()["duplicate_actions"] == 0
+            per_device = [a.machine_id for a in stack.sim.tenant.actions.values()]
+            assert len(per_device) == len(set(per_device)) == total
+            assert await _count(db, RequestDevice.request_id == request_id, RequestDevice.state == "Succeeded") == total
+        await db.dispose()
+
+    if kind == "postgres":
+        async with postgres_url() as url:
+            await run(url)
+    else:
+        await run(f"sqlite+aiosqlite:///{tmp_path / 'crash.db'}")
+
+
+async def test_two_engines_clicking_approve_together_execute_once_on_postgres() -> None:
+    async with postgres_url() as url:
+        db_a, db_b = Database(url), Database(url)
+        await db_a.create_all()
+        async with Stack.start(db=db_a, start_engine=False) as stack:
+            other = ChatOps(db_b, stack.client, stack.engine.policy)
+            names = sorted(m["computerDnsName"] for m in stack.sim.tenant.machines.values()
+                           if m["computerDnsName"].startswith("ws-0") and m["healthStatus"] == "Active")
+            for name in names[:5]:
+                reply = await stack.chatops.handle(ALICE, HERE, f"scan device:{name} --reason r")
+                assert reply.request is not None
+                request_id = reply.request.id
+                results = await asyncio.gather(
+                    stack.chatops.decide(BOB, request_id, approve=True),
+                    other.decide(CAROL, request_id, approve=True),
+                )
+                assert sorted(r.error for r in results) == [False, True], [r.text for r in results]
+                async with db_a.sessions() as session:
+                    jobs = await session.scalar(select(func.count()).select_from(Job).where(Job.request_id == request_id))
+                assert jobs == 1
+        await db_b.dispose()
+        await db_a.dispose()
+
+
+class FlakySurface:
+    """A chat platform that is down until told otherwise; records what it finally received, in order."""
+
+    name = "console"
+
+    def __init__(self) -> None:
+        self.up = False
+        self.received: list[str] = []
+
+    def _check(self) -> None:
+        if not self.up:
+            raise ConnectionError("chat platform is down")
+
+    async def post_request(self, channel_id: str, view: RequestView, context: str | None) -> MessageRef:
+        self._check()
+        self.received.append(f"card {view.id}")
+        return MessageRef("console", channel_id, str(view.id))
+
+    async def update_request(self, ref: MessageRef, view: RequestView) -> None:
+        self._check()
+        self.received.append(f"update {view.id} {view.state}")
+
+    async def post_in_thread(self, ref: MessageRef, text: str) -> None:
+        self._check()
+        self.received.append(f"thread {ref.message_id}")
+
+    async def post_summary(self, ref: MessageRef, view: RequestView, csv_text: str) -> None:
+        self._check()
+        self.received.append(f"summary {view.id} {view.state} {csv_text.count(chr(10)) - 1}")
+
+
+async def test_reports_queue_while_the_chat_platform_is_down_and_arrive_in_order() -> None:
+    surface = FlakySurface()
+    async with Stack.start(make_surfaces=lambda _c: [surface]) as stack:
+        stack.engine.delivery.max_backoff_s = 0.2
+        request_id = (await stack.chatops.handle(ALICE, HERE, "scan device:ws-0005 --reason r")).request.id  # type: ignore[union-attr]
+        await stack.chatops.decide(BOB, request_id, approve=True)
+        for _ in range(400):
+            if (await stack.record(request_id)).summarized_at is not None:
+                break
+            await asyncio.sleep(0.02)
+        assert surface.received == []
+        surface.up = True
+        for _ in range(400):
+            if any(r.startswith("summary") for r in surface.received):
+                break
+            await asyncio.sleep(0.02)
+        assert surface.received[0] == f"card {request_id}"
+        assert surface.received[-1] == f"summary {request_id} succeeded 1"

@@ -1,0 +1,45 @@
+"""The command line: the scripted demo end to end, migrations, audit export, and bad input without tracebacks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parents[2]
+
+
+def run(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "bot.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+        check=False,
+    )
+
+
+def test_the_scripted_demo_runs_end_to_end() -> None:
+    result = run("demo", "--script", "examples/demo.mde", "--devices", "300")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    assert "You can't approve your own request" in out
+    assert "Did you mean tag:\"Finance Laptops\"?" in out
+    assert "Summary of #1: Succeeded" in out
+    assert "Canary batch of 2 succeeded" in out
+    assert "Summary of #3: Succeeded" in out
+    assert "Traceback" not in out + result.stderr
+
+
+def test_db_upgrade_then_audit_export(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    assert run("db", "upgrade", "--database", url).returncode == 0
+    export = run("audit", "export", "--format", "csv", "--since", "7d", "--database", url)
+    assert export.returncode == 0 and export.stdout.startswith("id,at,event")
+
+
+def test_bad_input_is_one_sentence_not_a_traceback(tmp_path: Path) -> None:
+    bad_time = run("audit", "export", "--since", "last tuesday")
+    assert bad_time.returncode == 2 and "is not a time" in bad_time.stderr and "Traceback" not in bad_time.stderr
+    missing_script = run("demo", "--script", str(tmp_path / "nope.mde"))
+    assert missing_script.returncode == 2 and "nope.mde" in missing_script.stderr
+    assert "Traceback" not in missing_script.stderr
+    unreachable = run("audit", "export", "--database", "postgresql://nobody@127.0.0.1:1/none")
+    assert unreachable.returncode == 2 and "cannot" in unreachable.stderr and "Traceback" not in unreachable.stderr
