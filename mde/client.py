@@ -110,13 +110,16 @@ class MdeClient:
         """Send one call: limiter, token, bounded retries; returns a 2xx response or raises an MdeError."""
         attempt, waited, refreshed = 0, 0.0, False
         while True:
-            if self.limiter is not None:
-                await self.limiter.acquire(family)
+            grant = await self.limiter.acquire(family) if self.limiter is not None else None
             token = await self._tokens.get_token()
             try:
-                response = await self._http.request(
-                    method, path, params=params, json=json, headers={"Authorization": f"Bearer {token}"}
-                )
+                try:
+                    response = await self._http.request(
+                        method, path, params=params, json=json, headers={"Authorization": f"Bearer {token}"}
+                    )
+                finally:
+                    if grant is not None and self.limiter is not None:
+                        await self.limiter.complete(grant)
             except httpx.TimeoutException as exc:
                 if creates_action and not isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
                     # the POST may have been executed: the caller must look before submitting again

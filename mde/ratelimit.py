@@ -9,8 +9,8 @@ times live behind ``LimiterBackend`` so several replicas can share one budget.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -25,20 +25,27 @@ class LimiterBackend(Protocol):
         """Record a grant and return 0.0, or record nothing and return the seconds to wait."""
         ...
 
+    async def complete(self, family: str, granted_at: float, done_at: float) -> None:
+        """Move a grant to when its answer arrived: MDE counted the call no later than that."""
+        ...
+
     def grants(self, family: str, since: float) -> list[float]:
         """Recent grant times (for estimates); may be a local approximation for shared backends."""
         ...
 
 
 class MemoryBackend:
+    """Sorted grant times per family; a completed call moves later, so the list stays sorted."""
+
     def __init__(self) -> None:
-        self._grants: dict[str, deque[float]] = {}
+        self._grants: dict[str, list[float]] = {}
 
     async def try_acquire(self, family: str, windows: list[Window], now: float) -> float:
-        grants = self._grants.setdefault(family, deque())
+        grants = self._grants.setdefault(family, [])
         longest = max(w for _, w in windows)
-        while grants and grants[0] <= now - longest:
-            grants.popleft()
+        cut = bisect.bisect_right(grants, now - longest)
+        if cut:
+            del grants[:cut]
         wait = 0.0
         for calls, window in windows:
             if len(grants) >= calls:
@@ -50,8 +57,25 @@ class MemoryBackend:
         grants.append(now)
         return 0.0
 
+    async def complete(self, family: str, granted_at: float, done_at: float) -> None:
+        grants = self._grants.get(family)
+        if not grants or done_at <= granted_at:
+            return
+        index = bisect.bisect_left(grants, granted_at)
+        if index < len(grants) and grants[index] == granted_at:
+            del grants[index]
+            bisect.insort(grants, done_at)
+
     def grants(self, family: str, since: float) -> list[float]:
-        return [t for t in self._grants.get(family, ()) if t > since]
+        grants = self._grants.get(family, [])
+        return grants[bisect.bisect_right(grants, since) :]
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    family: str
+    at: float
+    waited: float
 
 
 @dataclass
@@ -87,8 +111,8 @@ class RateLimiter:
     def _stats(self, family: str) -> FamilyStats:
         return self.stats.setdefault(family, FamilyStats())
 
-    async def acquire(self, family: str) -> float:
-        """Wait for a slot in every window of ``family``; returns the seconds waited."""
+    async def acquire(self, family: str) -> Grant:
+        """Wait for a slot in every window of ``family``; call ``complete`` with the grant when answered."""
         waited = 0.0
         while True:
             now = self.clock()
@@ -102,9 +126,17 @@ class RateLimiter:
                 stats = self._stats(family)
                 stats.granted += 1
                 stats.waited_s += waited
-                return waited
+                return Grant(family, now, waited)
             await self.sleep(wait)
             waited += wait
+
+    async def complete(self, grant: Grant) -> None:
+        """The call was answered: count it from now, the latest moment MDE can have received it.
+
+        Without this, a call that sat in a busy event loop or a slow network reaches MDE later than we
+        granted it, and the next window's first call can arrive while MDE still counts the old one.
+        """
+        await self.backend.complete(grant.family, grant.at, self.clock())
 
     def penalize(self, family: str, retry_after: float) -> None:
         """A 429 arrived anyway: every caller of this family pauses, not only the one that got it."""

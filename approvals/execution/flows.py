@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
+
+from approvals.audit.service import audit
 from approvals.db import Database, utcnow
 from approvals.execution import service as jobs
 from approvals.execution.actions import (
@@ -29,7 +32,8 @@ from approvals.execution.actions import (
     marker,
     submit_device_action,
 )
-from approvals.execution.models import Job, JobKind
+from approvals.execution.models import Job, JobKind, JobState
+from approvals.identity import SYSTEM
 from approvals.outbox.models import EventKind
 from approvals.outbox.service import emit
 from approvals.requests.models import RequestRecord
@@ -46,7 +50,10 @@ Clock = Callable[[], datetime]
 
 @dataclass
 class WorkerConfig:
+    #: jobs in flight at once per worker (the rate limiter, not this, sets the pace)
     concurrency: int = 16
+    #: jobs claimed and stored per transaction
+    batch_size: int = 8
     poll_interval_s: float = 5.0
     heartbeat_s: float = 5.0
     stale_s: float = 30.0
@@ -58,6 +65,18 @@ class WorkerConfig:
     #: MDE gives up on an offline device after 3 days; report TimeOut ourselves a little later
     action_timeout_s: float = 3 * 86400 + 3600
     progress_interval_s: float = 2.0
+
+
+@dataclass
+class _Result:
+    """What happened to one claimed job: an action to record, a final outcome, or a retry time."""
+
+    job: Job
+    record: RequestRecord | None
+    action: MachineAction | None = None
+    outcome: str | None = None
+    error: str | None = None
+    retry_at: datetime | None = None
 
 
 class Worker:
@@ -92,7 +111,7 @@ class Worker:
 
     async def start(self) -> None:
         await self._heartbeat()
-        loops = [self._submitter(i) for i in range(self.config.concurrency)]
+        loops = [self._submitter(i) for i in range(max(1, self.config.concurrency // self.config.batch_size))]
         loops += [self._poller(), self._housekeeping(), self._heartbeats()]
         self._tasks = [asyncio.create_task(loop) for loop in loops]
 
@@ -137,86 +156,51 @@ class Worker:
             await asyncio.sleep(min(wait, 5.0))
 
     async def _submitter(self, index: int) -> None:
+        """Claim a batch, submit it concurrently (the limiter paces), store every result in one transaction."""
         while True:
             await self._capacity_wait()
-            claimed = await self._guard(self._claim_one)
-            if not claimed:
+            batch = await self._guard(self._claim_batch)
+            if not batch:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.config.idle_wait_s * (1 + random.random()))
                 continue
-            job: Job = claimed
-            await self._guard(functools.partial(self._process, job))
+            records = await self._guard(functools.partial(self._records, {j.request_id for j in batch})) or {}
+            results = await asyncio.gather(*(self._attempt(job, records.get(job.request_id)) for job in batch))
+            await self._guard(functools.partial(self._store, list(results)))
 
-    async def _claim_one(self) -> Job | None:
+    async def _claim_batch(self) -> list[Job]:
         async with self.db.transaction() as session:
             claimed = await jobs.claim_jobs(
                 session,
                 self.owner,
-                limit=1,
+                limit=self.config.batch_size,
                 now=self.clock(),
                 stale=timedelta(seconds=self.config.stale_s),
                 is_postgres=self.db.is_postgres,
             )
-            if not claimed:
-                return None
-            job = claimed[0]
-            if await transition(session, job.request_id, RequestState.EXECUTING, now=self.clock()):
-                emit(session, job.request_id, EventKind.STATE, state=RequestState.EXECUTING.value)
-            return job
+            for request_id in sorted({j.request_id for j in claimed}):
+                if await transition(session, request_id, RequestState.EXECUTING, now=self.clock()):
+                    emit(session, request_id, EventKind.STATE, state=RequestState.EXECUTING.value)
+            return claimed
 
-    async def _request(self, request_id: int) -> RequestRecord | None:
+    async def _records(self, request_ids: set[int]) -> dict[int, RequestRecord]:
         async with self.db.sessions() as session:
-            return await session.get(RequestRecord, request_id)
+            rows = await session.scalars(select(RequestRecord).where(RequestRecord.id.in_(request_ids)))
+            return {r.id: r for r in rows}
 
-    async def _process(self, job: Job) -> None:
-        record = await self._request(job.request_id)
-        if record is None:
-            return
-        if record.state == RequestState.CANCELLED.value:
-            async with self.db.transaction() as session:
-                fresh = await session.get(Job, job.id)
-                if fresh is not None:
-                    await jobs.record_final(
-                        session,
-                        fresh,
-                        outcome="Cancelled",
-                        now=self.clock(),
-                        error="request cancelled before submission",
-                    )
-            return
-        if job.kind == JobKind.TAG_CHUNK.value:
-            await self._process_tags(job, record)
-        else:
-            await self._process_device(job, record)
-
-    async def _process_tags(self, job: Job, record: RequestRecord) -> None:
-        params = record.params or {}
+    async def _attempt(self, job: Job, record: RequestRecord | None) -> _Result:
+        """One job against MDE; never raises: every outcome becomes a ``_Result`` to store."""
+        if record is None or record.state == RequestState.CANCELLED.value:
+            return _Result(job, record, outcome="Cancelled", error="request cancelled before submission")
         try:
-            await self.client.add_or_remove_tag_for_multiple_machines(
-                str(params.get("tag_value", "")), TAG_VERBS[record.verb], list(job.machine_ids)
-            )
-        except MdeError as exc:
-            await self._failed_attempt(job, exc)
-            return
-        async with self.db.transaction() as session:
-            fresh = await session.get(Job, job.id)
-            if fresh is not None:
-                await jobs.record_final(session, fresh, outcome="Succeeded", now=self.clock())
-
-    async def _find_own_action(self, record: RequestRecord, machine_id: str) -> MachineAction | None:
-        """After a crash or an ambiguous failure: did this request already create the action?"""
-        wanted = ACTION_TYPES[record.verb]
-        tag = marker(record.id)
-        actions = await self.client.list_machine_actions(machine_id=machine_id, type=wanted)
-        for action in actions:
-            if tag in (action.requestor_comment or "") and action.status != ActionStatus.CANCELLED:
-                return action
-        return None
-
-    async def _process_device(self, job: Job, record: RequestRecord) -> None:
-        machine_id = job.machine_ids[0]
-        try:
+            if job.kind == JobKind.TAG_CHUNK.value:
+                params = record.params or {}
+                await self.client.add_or_remove_tag_for_multiple_machines(
+                    str(params.get("tag_value", "")), TAG_VERBS[record.verb], list(job.machine_ids)
+                )
+                return _Result(job, record, outcome="Succeeded")
+            machine_id = job.machine_ids[0]
             action = None
             if job.attempts > 1 or job.error:
                 action = await self._find_own_action(record, machine_id)
@@ -229,59 +213,84 @@ class Worker:
                 except ActionAlreadyPending:
                     action = await self._find_own_action(record, machine_id)
                     if action is None:
-                        await self._final(
+                        return _Result(
                             job,
-                            "Failed",
-                            "another action of this kind is already pending on the "
-                            "device (not from this request); nothing was submitted",
+                            record,
+                            outcome="Failed",
+                            error=(
+                                "another action of this kind is already pending on the device (not from this "
+                                "request); nothing was submitted"
+                            ),
                         )
-                        return
+            return _Result(job, record, action=action)
         except MdeError as exc:
-            await self._failed_attempt(job, exc)
-            return
-        async with self.db.transaction() as session:
-            stored = await jobs.record_submitted(
-                session, job.id, self.owner, action_id=action.id, status=action.status.value, now=self.clock()
+            return self._failure(job, record, exc)
+        except Exception as exc:  # a bug or a transport oddity: keep the job, try again later
+            log.exception("job %s failed unexpectedly", job.id)
+            return _Result(
+                job,
+                record,
+                error=f"{type(exc).__name__}: {exc}",
+                retry_at=self.clock() + timedelta(seconds=self.config.retry_base_s),
             )
-            if stored is not None:
-                from approvals.audit.service import audit
-                from approvals.identity import SYSTEM
 
-                audit(
-                    session,
-                    "action.submitted",
-                    SYSTEM,
-                    request_id=record.id,
-                    verb=record.verb,
-                    devices=[machine_id],
-                    action_ids=[action.id],
-                    outcome=action.status.value,
-                )
-        if stored is None:
-            log.warning("job %s was taken over while submitting; the adopter will find action %s", job.id, action.id)
-            return
-        latest = await self._request(record.id)
-        if latest is not None and latest.state == RequestState.CANCELLED.value:
-            await self._cancel_actions([action.id], "request cancelled")
-
-    async def _final(self, job: Job, outcome: str, error: str | None) -> None:
-        async with self.db.transaction() as session:
-            fresh = await session.get(Job, job.id)
-            if fresh is not None:
-                await jobs.record_final(session, fresh, outcome=outcome, now=self.clock(), error=error)
-
-    async def _failed_attempt(self, job: Job, exc: MdeError) -> None:
+    def _failure(self, job: Job, record: RequestRecord, exc: MdeError) -> _Result:
         if not exc.retryable or job.attempts >= self.config.max_attempts:
-            await self._final(job, "Failed", str(exc))
-            return
+            return _Result(job, record, outcome="Failed", error=str(exc))
         delay = getattr(exc, "retry_after", None) or min(
             self.config.retry_max_s, self.config.retry_base_s * 2 ** (job.attempts - 1)
         )
         delay *= 1 + random.random() * 0.2
+        return _Result(job, record, error=str(exc), retry_at=self.clock() + timedelta(seconds=delay))
+
+    async def _find_own_action(self, record: RequestRecord, machine_id: str) -> MachineAction | None:
+        """After a crash or an ambiguous failure: did this request already create the action?"""
+        wanted = ACTION_TYPES[record.verb]
+        tag = marker(record.id)
+        actions = await self.client.list_machine_actions(machine_id=machine_id, type=wanted)
+        for action in actions:
+            if tag in (action.requestor_comment or "") and action.status != ActionStatus.CANCELLED:
+                return action
+        return None
+
+    async def _store(self, results: list[_Result]) -> None:
+        now = self.clock()
+        late_cancel: list[str] = []
         async with self.db.transaction() as session:
-            fresh = await session.get(Job, job.id)
-            if fresh is not None:
-                await jobs.requeue(session, fresh, at=self.clock() + timedelta(seconds=delay), error=str(exc))
+            live = await jobs.lock_owned(
+                session, [r.job.id for r in results], self.owner, JobState.SUBMITTING, is_postgres=self.db.is_postgres
+            )
+            submitted, finals, retries = [], [], []
+            for result in results:
+                if result.job.id not in live:
+                    if result.action is not None:
+                        log.warning(
+                            "job %s was taken over; the adopter finds action %s", result.job.id, result.action.id
+                        )
+                    continue
+                if result.action is not None:
+                    submitted.append((result.job, result.action.id, result.action.status.value))
+                    audit(
+                        session,
+                        "action.submitted",
+                        SYSTEM,
+                        request_id=result.job.request_id,
+                        verb=result.record.verb if result.record else None,
+                        devices=list(result.job.machine_ids),
+                        action_ids=[result.action.id],
+                        outcome=result.action.status.value,
+                    )
+                    if result.record is not None and result.record.state == RequestState.CANCELLED.value:
+                        late_cancel.append(result.action.id)
+                elif result.outcome is not None:
+                    finals.append((result.job, result.outcome, result.error))
+                else:
+                    retries.append((result.job, result.retry_at or now, result.error or "retry"))
+            await jobs.store_submitted(session, submitted, now)
+            await jobs.store_final(session, finals, now)
+            await jobs.store_retries(session, retries)
+        if late_cancel:
+            await self._cancel_actions(late_cancel, "request cancelled")
 
     async def _cancel_actions(self, action_ids: list[str], comment: str) -> int:
         cancelled = 0
@@ -312,33 +321,36 @@ class Worker:
         oldest = min(j.submitted_at or self.clock() for j in pending)
         listed = await self.client.list_machine_actions(created_after=oldest - timedelta(minutes=5))
         by_id = {a.id: a for a in listed}
-        settled = 0
-        changed: set[int] = set()
+        for job in pending:
+            if job.action_id and job.action_id not in by_id:
+                with contextlib.suppress(NotFound):
+                    by_id[job.action_id] = await self.client.get_machine_action(job.action_id)
+        now = self.clock()
+        finals: list[tuple[Job, str, str | None]] = []
+        statuses: list[tuple[Job, str]] = []
         for job in pending:
             action = by_id.get(job.action_id or "")
             if action is None:
-                try:
-                    action = await self.client.get_machine_action(job.action_id or "")
-                except NotFound:
-                    continue
-            age = (self.clock() - (job.submitted_at or self.clock())).total_seconds()
+                continue
+            age = (now - (job.submitted_at or now)).total_seconds()
             if action.status.is_final or age > self.config.action_timeout_s:
                 outcome = action.status.value if action.status.is_final else "TimeOut"
-                error = None if outcome == "Succeeded" else _action_error(action, outcome)
-                async with self.db.transaction() as session:
-                    fresh = await session.get(Job, job.id)
-                    if fresh is not None and fresh.state == "submitted":
-                        await jobs.record_final(session, fresh, outcome=outcome, now=self.clock(), error=error)
-                        settled += 1
-                        changed.add(job.request_id)
-                        self._action_seconds.append(age)
+                finals.append((job, outcome, None if outcome == "Succeeded" else _action_error(action, outcome)))
+                self._action_seconds.append(age)
             elif action.status.value != job.mde_status:
-                async with self.db.transaction() as session:
-                    fresh = await session.get(Job, job.id)
-                    if fresh is not None and fresh.state == "submitted":
-                        fresh.mde_status = action.status.value
-                        await jobs.set_devices(session, fresh, state=action.status.value, now=self.clock())
-                        changed.add(job.request_id)
+                statuses.append((job, action.status.value))
+        if not finals and not statuses:
+            return 0
+        async with self.db.transaction() as session:
+            live = await jobs.lock_owned(
+                session, [j.id for j in pending], self.owner, JobState.SUBMITTED, is_postgres=self.db.is_postgres
+            )
+            finals = [f for f in finals if f[0].id in live]
+            statuses = [s for s in statuses if s[0].id in live]
+            await jobs.store_final(session, finals, now)
+            await jobs.store_status(session, statuses, now)
+        settled = len(finals)
+        changed = {job.request_id for job, *_ in finals} | {job.request_id for job, _s in statuses}
         if changed:
             await self.settle(changed)
         return settled

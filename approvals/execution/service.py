@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approvals.audit.service import audit
+from approvals.db import UTCDateTime
 from approvals.execution.actions import TAG_VERBS
 from approvals.execution.models import Job, JobKind, JobState, WorkerRecord
 from approvals.identity import SYSTEM
@@ -332,3 +334,133 @@ async def active_request_ids(session: AsyncSession) -> Sequence[int]:
         )
     )
     return list(rows)
+
+
+# -- batched writes: one statement per kind of change, whatever the batch size ------------------------------
+
+_DEVICES: Table = RequestDevice.__table__  # type: ignore[assignment]
+_DEVICE_UPDATE = (
+    _DEVICES.update()
+    .where(_DEVICES.c.request_id == bindparam("b_request"), _DEVICES.c.machine_id == bindparam("b_machine"))
+    .values(
+        state=bindparam("b_state"),
+        action_id=func.coalesce(bindparam("b_action"), _DEVICES.c.action_id),
+        error=bindparam("b_error"),
+        updated_at=bindparam("b_at", type_=UTCDateTime),
+    )
+)
+
+
+async def lock_owned(
+    session: AsyncSession, job_ids: Sequence[int], owner: str, state: JobState, *, is_postgres: bool
+) -> set[int]:
+    """The jobs of ``job_ids`` still held by ``owner`` in ``state`` (row-locked on PostgreSQL)."""
+    if not job_ids:
+        return set()
+    query = select(Job.id).where(Job.id.in_(job_ids), Job.owner == owner, Job.state == state.value)
+    if is_postgres:
+        query = query.with_for_update()
+    return set(await session.scalars(query))
+
+
+async def _devices(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(_DEVICE_UPDATE, rows)
+
+
+def _device_rows(job: Job, state: str, now: datetime, action_id: str | None, error: str | None) -> list[dict[str, Any]]:
+    return [
+        {
+            "b_request": job.request_id,
+            "b_machine": m,
+            "b_state": state,
+            "b_action": action_id,
+            "b_error": error,
+            "b_at": now,
+        }
+        for m in job.machine_ids
+    ]
+
+
+async def store_submitted(session: AsyncSession, items: list[tuple[Job, str, str]], now: datetime) -> None:
+    """(job, action id, MDE status) for jobs whose action MDE created."""
+    if not items:
+        return
+    await session.execute(
+        update(Job),
+        [
+            {
+                "id": job.id,
+                "state": JobState.SUBMITTED.value,
+                "action_id": action_id,
+                "mde_status": status,
+                "submitted_at": now,
+            }
+            for job, action_id, status in items
+        ],
+    )
+    await _devices(
+        session, [r for job, action_id, status in items for r in _device_rows(job, status, now, action_id, None)]
+    )
+
+
+async def store_final(session: AsyncSession, items: list[tuple[Job, str, str | None]], now: datetime) -> None:
+    """(job, outcome, error) for jobs that are done."""
+    if not items:
+        return
+    await session.execute(
+        update(Job),
+        [
+            {
+                "id": job.id,
+                "state": JobState.DONE.value,
+                "outcome": outcome,
+                "mde_status": outcome,
+                "error": error,
+                "finished_at": now,
+            }
+            for job, outcome, error in items
+        ],
+    )
+    await _devices(session, [r for job, outcome, error in items for r in _device_rows(job, outcome, now, None, error)])
+    failed = [(job, outcome, error) for job, outcome, error in items if outcome != "Succeeded"]
+    if failed:
+        wanted = {(job.request_id, m) for job, _o, _e in failed for m in job.machine_ids}
+        names = dict(
+            ((r, m), n)
+            for r, m, n in (
+                await session.execute(
+                    select(RequestDevice.request_id, RequestDevice.machine_id, RequestDevice.name).where(
+                        RequestDevice.request_id.in_({r for r, _m in wanted}),
+                        RequestDevice.machine_id.in_({m for _r, m in wanted}),
+                    )
+                )
+            ).all()
+        )
+        for job, outcome, error in failed:
+            emit(
+                session,
+                job.request_id,
+                EventKind.DEVICE_FAILED,
+                devices=[names.get((job.request_id, m), m) for m in job.machine_ids],
+                outcome=outcome,
+                error=error,
+            )
+
+
+async def store_retries(session: AsyncSession, items: list[tuple[Job, datetime, str]]) -> None:
+    if items:
+        await session.execute(
+            update(Job),
+            [
+                {"id": job.id, "state": JobState.QUEUED.value, "next_attempt_at": at, "error": error, "owner": None}
+                for job, at, error in items
+            ],
+        )
+
+
+async def store_status(session: AsyncSession, items: list[tuple[Job, str]], now: datetime) -> None:
+    """Intermediate MDE statuses (Pending -> InProgress) for the card."""
+    if items:
+        await session.execute(update(Job), [{"id": job.id, "mde_status": status} for job, status in items])
+        await _devices(session, [r for job, status in items for r in _device_rows(job, status, now, None, None)])

@@ -2,29 +2,31 @@
 
 from __future__ import annotations
 
+import bisect
 import time
-from collections import deque
+from collections.abc import Callable
 
 FAMILIES = ("machines_read", "machine_tags", "machine_actions", "machineactions_read", "advanced_queries")
 
 
 class Quota:
-    def __init__(self, limits: list[tuple[int, float]], clock: object = time.monotonic) -> None:
+    def __init__(self, limits: list[tuple[int, float]], clock: Callable[[], float] = time.monotonic) -> None:
         self.limits = limits  # (calls, window seconds)
         self.clock = clock
-        self.granted: deque[float] = deque()
+        self.granted: list[float] = []
+        self._longest = max(w for _, w in limits)
 
     def try_take(self) -> float:
         """0.0 when granted; otherwise the seconds until a slot frees (the call is not counted)."""
-        now = self.clock()  # type: ignore[operator]
-        longest = max(w for _, w in self.limits)
-        while self.granted and self.granted[0] <= now - longest:
-            self.granted.popleft()
+        now = self.clock()
+        cut = bisect.bisect_right(self.granted, now - self._longest)
+        if cut > 4096:
+            del self.granted[:cut]
         wait = 0.0
         for calls, window in self.limits:
-            in_window = [t for t in self.granted if t > now - window]
-            if len(in_window) >= calls:
-                wait = max(wait, in_window[-calls] + window - now)
+            first = bisect.bisect_right(self.granted, now - window)
+            if len(self.granted) - first >= calls:
+                wait = max(wait, self.granted[-calls] + window - now)
         if wait > 0:
             return wait
         self.granted.append(now)

@@ -8,6 +8,7 @@ import random
 import re
 import time
 import uuid
+from contextvars import ContextVar
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -66,7 +67,8 @@ CANCEL_ROLES = (
     "Machine.StopAndQuarantine",
     "Machine.LiveResponse",
 )
-BODY = web.RequestKey("body", object)
+#: the parsed JSON body of the request being handled (each request runs in its own task context)
+_BODY: ContextVar[Any] = ContextVar("sim_body", default=None)
 FINDBYIP = re.compile(r"^findbyip\(ip='([^']*)',timestamp=([^)]*)\)$")
 
 
@@ -97,6 +99,8 @@ class Simulator:
         self.request_log: list[LoggedRequest] = []
         self.sent_429 = 0
         self._quotas = self._make_quotas()
+        #: the newest action per (machine, type): the duplicate check without scanning every action
+        self._latest: dict[tuple[str, str], SimAction] = {}
         self.app = self._make_app()
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -214,7 +218,7 @@ class Simulator:
                     raise ApiError(500, "InternalServerError", "Simulated server error")
                 if isinstance(body, dict) and "__invalid__" in body:
                     raise ApiError(400, "InvalidRequestBody", "Request body is not valid JSON")
-            request[BODY] = body
+            _BODY.set(body)
             response: web.StreamResponse = await handler(request)
             status = response.status
             payload = getattr(response, "text", None)
@@ -354,7 +358,7 @@ class Simulator:
 
     async def machine_tags(self, request: web.Request) -> web.Response:
         machine = self._machine(request.match_info["id"])
-        body = request[BODY] or {}
+        body = _BODY.get() or {}
         value, action = _required(body, "Value"), _required(body, "Action")
         self._apply_tag(machine, value, action)
         return web.json_response(machine)
@@ -371,7 +375,7 @@ class Simulator:
             tags.remove(value)
 
     async def bulk_tags(self, request: web.Request) -> web.Response:
-        body = request[BODY] or {}
+        body = _BODY.get() or {}
         value, action, ids = (
             _required(body, "Value"),
             _required(body, "Action"),
@@ -396,7 +400,7 @@ class Simulator:
             raise ApiError(404, "NotFound", f"Unknown action {path_action}")
         action_type, _role = ACTION_ROUTES[path_action]
         machine = self._machine(request.match_info["id"])
-        body = request[BODY]
+        body = _BODY.get()
         if body is None:
             raise ApiError(400, "InvalidRequestBody", "Request body is required")
         comment = _required(body, "Comment")
@@ -424,12 +428,13 @@ class Simulator:
             _required(body, "Sha1")
         if os_name in ("ios", "android"):
             raise ApiError(400, "OsPlatformNotSupported", f"{machine['osPlatform']} is not supported")
-        for other in self.tenant.actions.values():
-            if other.machine_id == machine["id"] and other.type == action_type and other.status() not in FINAL:
-                raise ApiError(400, "ActiveRequestAlreadyExists", "Action is already in progress")
+        latest = self._latest.get((machine["id"], action_type))
+        if latest is not None and latest.status() not in FINAL:
+            raise ApiError(400, "ActiveRequestAlreadyExists", "Action is already in progress")
         action = new_action(self.config, self.rng, machine, action_type, str(comment), scope)
         action.external_id = body.get("ExternalID")
         self.tenant.actions[action.id] = action
+        self._latest[(machine["id"], action_type)] = action
         return web.json_response(action.to_api(list_shape=False), status=201)
 
     # -- machine actions ------------------------------------------------------------------------------
@@ -456,14 +461,14 @@ class Simulator:
 
     async def cancel_action(self, request: web.Request) -> web.Response:
         action = self._action(request.match_info["id"])
-        comment = _required(request[BODY] or {}, "Comment")
+        comment = _required(_BODY.get() or {}, "Comment")
         if action.status() in FINAL:
             raise ApiError(400, "InvalidRequest", f"Action {action.id} is already {action.status()}")
         action.cancelled_at, action.cancel_comment = time.monotonic(), str(comment)
         return web.json_response(action.to_api(list_shape=False))
 
     async def run_query(self, request: web.Request) -> web.Response:
-        query = _required(request[BODY] or {}, "Query")
+        query = _required(_BODY.get() or {}, "Query")
         try:
             schema, rows = run_query(self.tenant, str(query))
         except KqlError as exc:

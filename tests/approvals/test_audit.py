@@ -50,9 +50,12 @@ async def test_the_audit_log_refuses_update_and_delete_on_postgres() -> None:
         db = Database(url)
         try:
             async with db.transaction() as session:
-                await session.execute(text(
-                    "INSERT INTO audit_log (at, event, actor_key, actor_label, devices, action_ids, details) "
-                    "VALUES (now(), 'x', 'a', 'a', '[]', '[]', '{}')"))
+                await session.execute(
+                    text(
+                        "INSERT INTO audit_log (at, event, actor_key, actor_label, devices, action_ids, details) "
+                        "VALUES (now(), 'x', 'a', 'a', '[]', '[]', '{}')"
+                    )
+                )
             for statement in ("UPDATE audit_log SET event = 'y'", "DELETE FROM audit_log"):
                 with pytest.raises(DBAPIError, match="append-only"):
                     async with db.transaction() as session:

@@ -32,9 +32,12 @@ async def _count(db: Database, *where: object) -> int:
 
 
 def _spawn(db_url: str, sim_url: str, owner: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(  # noqa: S603
+    return subprocess.Popen(
         [sys.executable, "-m", "tests.support.worker_process", db_url, sim_url, owner, "20"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
 
 
@@ -43,8 +46,12 @@ async def test_a_killed_worker_resumes_with_nothing_twice_and_nothing_lost(kind:
     async def run(url: str) -> None:
         db = Database(url)
         await db.create_all()
-        async with Stack.start(db=db, devices=600, start_engine=False,
-                               sim_config=SimulatorConfig(devices=600, time_scale=60, latency_s=0.005)) as stack:
+        async with Stack.start(
+            db=db,
+            devices=600,
+            start_engine=False,
+            sim_config=SimulatorConfig(devices=600, time_scale=60, latency_s=0.005),
+        ) as stack:
             reply = await stack.chatops.handle(ALICE, HERE, 'scan tag:"Finance Laptops" tag:VIP --reason crash')
             assert reply.request is not None
             request_id, total = reply.request.id, len(reply.request.devices)
@@ -91,8 +98,11 @@ async def test_two_engines_clicking_approve_together_execute_once_on_postgres() 
         await db_a.create_all()
         async with Stack.start(db=db_a, start_engine=False) as stack:
             other = ChatOps(db_b, stack.client, stack.engine.policy)
-            names = sorted(m["computerDnsName"] for m in stack.sim.tenant.machines.values()
-                           if m["computerDnsName"].startswith("ws-0") and m["healthStatus"] == "Active")
+            names = sorted(
+                m["computerDnsName"]
+                for m in stack.sim.tenant.machines.values()
+                if m["computerDnsName"].startswith("ws-0") and m["healthStatus"] == "Active"
+            )
             for name in names[:5]:
                 reply = await stack.chatops.handle(ALICE, HERE, f"scan device:{name} --reason r")
                 assert reply.request is not None
@@ -103,7 +113,9 @@ async def test_two_engines_clicking_approve_together_execute_once_on_postgres() 
                 )
                 assert sorted(r.error for r in results) == [False, True], [r.text for r in results]
                 async with db_a.sessions() as session:
-                    jobs = await session.scalar(select(func.count()).select_from(Job).where(Job.request_id == request_id))
+                    jobs = await session.scalar(
+                        select(func.count()).select_from(Job).where(Job.request_id == request_id)
+                    )
                 assert jobs == 1
         await db_b.dispose()
         await db_a.dispose()

@@ -29,9 +29,14 @@ async def test_isolate_by_tag_runs_once_per_device_and_is_audited(db_kind: str) 
         reply = await stack.chatops.handle(ALICE, HERE, f'isolate {FINANCE} --reason "INC-1" --type selective')
         assert not reply.error and reply.request is not None
         request_id = reply.request.id
-        expected = {m["id"] for m in stack.sim.tenant.machines.values()
-                    if "Finance Laptops" in m["machineTags"] and m["healthStatus"] == "Active"
-                    and m["onboardingStatus"] == "onboarded" and m["osPlatform"] not in ("iOS", "Android")}
+        expected = {
+            m["id"]
+            for m in stack.sim.tenant.machines.values()
+            if "Finance Laptops" in m["machineTags"]
+            and m["healthStatus"] == "Active"
+            and m["onboardingStatus"] == "onboarded"
+            and m["osPlatform"] not in ("iOS", "Android")
+        }
         assert {d.machine_id for d in reply.request.devices} == expected
         assert {e.kind for e in reply.request.exclusions} <= {"inactive", "unsupported"}
         decision = await stack.chatops.decide(BOB, request_id, approve=True)
@@ -43,8 +48,9 @@ async def test_isolate_by_tag_runs_once_per_device_and_is_audited(db_kind: str) 
         assert sorted(a.machine_id for a in isolates) == sorted(expected)
         assert all(a.scope == "Selective" and f"[mde-chatops #{request_id}]" in a.comment for a in isolates)
         async with stack.db.sessions() as session:
-            states = set(await session.scalars(select(RequestDevice.state).where(
-                RequestDevice.request_id == request_id)))
+            states = set(
+                await session.scalars(select(RequestDevice.state).where(RequestDevice.request_id == request_id))
+            )
             events = list(await session.scalars(select(AuditEntry.event).where(AuditEntry.request_id == request_id)))
         assert states == {"Succeeded"}
         assert events[0] == "request.created" and events[-1] == "request.finished"
@@ -63,8 +69,15 @@ async def test_the_requester_cannot_approve_and_nothing_runs() -> None:
 
 
 async def test_above_the_threshold_two_different_people_must_approve() -> None:
-    policy = Policy.from_dict({"defaults": {"requesters": ["console:alice"], "approvers": ["*"],
-                                            "thresholds": [{"above": 5, "approvals": 2}]}})
+    policy = Policy.from_dict(
+        {
+            "defaults": {
+                "requesters": ["console:alice"],
+                "approvers": ["*"],
+                "thresholds": [{"above": 5, "approvals": 2}],
+            }
+        }
+    )
     async with Stack.start(policy=policy) as stack:
         reply = await stack.chatops.handle(ALICE, HERE, f"scan {FINANCE} --reason r")
         request_id = reply.request.id  # type: ignore[union-attr]
@@ -75,16 +88,21 @@ async def test_above_the_threshold_two_different_people_must_approve() -> None:
         assert again.error and "already" in again.text
         second = await stack.chatops.decide(CAROL, request_id, approve=True)
         assert not second.error
-        assert await stack.wait_for_state(request_id, {"succeeded", "partially_failed"}) in {"succeeded",
-                                                                                           "partially_failed"}
+        assert await stack.wait_for_state(request_id, {"succeeded", "partially_failed"}) in {
+            "succeeded",
+            "partially_failed",
+        }
 
 
 async def test_an_expired_request_cannot_be_approved() -> None:
     async with Stack.start() as stack:
         request_id = (await stack.chatops.handle(ALICE, HERE, f"scan {FINANCE} --reason r")).request.id  # type: ignore[union-attr]
         async with stack.db.transaction() as session:
-            await session.execute(update(RequestRecord).where(RequestRecord.id == request_id)
-                                  .values(expires_at=utcnow() - timedelta(seconds=1)))
+            await session.execute(
+                update(RequestRecord)
+                .where(RequestRecord.id == request_id)
+                .values(expires_at=utcnow() - timedelta(seconds=1))
+            )
         late = await stack.chatops.decide(BOB, request_id, approve=True)
         assert late.error and "expired" in late.text
         assert (await stack.record(request_id)).state == "expired"
@@ -94,8 +112,11 @@ async def test_the_sweeper_expires_pending_requests() -> None:
     async with Stack.start() as stack:
         request_id = (await stack.chatops.handle(ALICE, HERE, f"scan {FINANCE} --reason r")).request.id  # type: ignore[union-attr]
         async with stack.db.transaction() as session:
-            await session.execute(update(RequestRecord).where(RequestRecord.id == request_id)
-                                  .values(expires_at=utcnow() - timedelta(seconds=1)))
+            await session.execute(
+                update(RequestRecord)
+                .where(RequestRecord.id == request_id)
+                .values(expires_at=utcnow() - timedelta(seconds=1))
+            )
         assert await stack.wait_for_state(request_id, {"expired"}, timeout=10) == "expired"
 
 
@@ -118,7 +139,7 @@ async def test_targets_over_the_cap_are_refused_before_any_card() -> None:
 
 async def test_protected_devices_are_skipped_unless_break_glass() -> None:
     async with Stack.start() as stack:
-        target = 'device:soc-jump-01 device:ws-0005 --reason r'
+        target = "device:soc-jump-01 device:ws-0005 --reason r"
         plain = await stack.chatops.handle(ALICE, HERE, f"scan {target}")
         view = plain.request
         assert view is not None and [e.kind for e in view.exclusions] == ["protected"]
@@ -134,8 +155,9 @@ async def test_protected_devices_are_skipped_unless_break_glass() -> None:
         ok = await stack.chatops.decide(DAVE, second.id, approve=True, break_glass=True, reason="IR lead call")
         assert not ok.error
         await stack.wait_for_state(second.id, {"succeeded"})
-        collected = {a.computer_dns_name for a in stack.sim.tenant.actions.values()
-                     if a.type == "CollectInvestigationPackage"}
+        collected = {
+            a.computer_dns_name for a in stack.sim.tenant.actions.values() if a.type == "CollectInvestigationPackage"
+        }
         assert collected == {"soc-jump-01.contoso.local", "ws-0005.contoso.local"}
 
 
@@ -169,17 +191,20 @@ async def test_canary_failure_stops_the_rest() -> None:
         assert await stack.wait_for_state(request_id, {"failed"}) == "failed"
         assert len(stack.sim.tenant.actions) == 2
         async with stack.db.sessions() as session:
-            skipped = await session.scalar(select(func.count()).where(
-                RequestDevice.request_id == request_id, RequestDevice.state == "skipped"))
+            skipped = await session.scalar(
+                select(func.count()).where(RequestDevice.request_id == request_id, RequestDevice.state == "skipped")
+            )
         assert skipped and skipped > 20
 
 
 async def test_cancel_mid_run_cancels_only_this_requests_actions() -> None:
     config = SimulatorConfig(devices=300, time_scale=60, action_pending_s=3600)
     async with Stack.start(sim_config=config) as stack:
-        other = await stack.client.run_antivirus_scan("f" * 0 + next(
-            m["id"] for m in stack.sim.tenant.machines.values() if m["computerDnsName"].startswith("srv-")),
-            comment="someone else's scan")
+        other = await stack.client.run_antivirus_scan(
+            "f" * 0
+            + next(m["id"] for m in stack.sim.tenant.machines.values() if m["computerDnsName"].startswith("srv-")),
+            comment="someone else's scan",
+        )
         request_id = (await stack.chatops.handle(ALICE, HERE, f"scan {FINANCE} --reason r")).request.id  # type: ignore[union-attr]
         await stack.chatops.decide(BOB, request_id, approve=True)
         for _ in range(200):

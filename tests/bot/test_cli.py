@@ -10,8 +10,12 @@ ROOT = Path(__file__).parents[2]
 
 
 def run(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "bot.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         check=False,
     )
 
@@ -21,7 +25,7 @@ def test_the_scripted_demo_runs_end_to_end() -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
     assert "You can't approve your own request" in out
-    assert "Did you mean tag:\"Finance Laptops\"?" in out
+    assert 'Did you mean tag:"Finance Laptops"?' in out
     assert "Summary of #1: Succeeded" in out
     assert "Canary batch of 2 succeeded" in out
     assert "Summary of #3: Succeeded" in out

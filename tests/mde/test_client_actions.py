@@ -25,8 +25,11 @@ from tests.mde.conftest import calls
 
 
 def _windows_ids(sim: Simulator, n: int) -> list[str]:
-    return [m["id"] for m in sim.tenant.machines.values()
-            if m["osPlatform"].startswith("Windows1") and m["healthStatus"] == "Active"][:n]
+    return [
+        m["id"]
+        for m in sim.tenant.machines.values()
+        if m["osPlatform"].startswith("Windows1") and m["healthStatus"] == "Active"
+    ][:n]
 
 
 async def test_each_action_posts_the_documented_body(client: MdeClient, sim: Simulator) -> None:
@@ -128,8 +131,9 @@ async def test_server_errors_are_retried_then_succeed() -> None:
     config = SimulatorConfig(devices=30, time_scale=60)
     async with Simulator(config) as sim:
         sim.config.error_rate = 1.0
-        async with MdeClient(sim.url, StaticTokenProvider("sim-token"),
-                             retry=RetryPolicy(max_attempts=3, base_s=0.001, cap_s=0.002)) as client:
+        async with MdeClient(
+            sim.url, StaticTokenProvider("sim-token"), retry=RetryPolicy(max_attempts=3, base_s=0.001, cap_s=0.002)
+        ) as client:
             with pytest.raises(MdeServerError):
                 await client.list_machines()
             assert len(calls(sim)) == 3  # bounded

@@ -81,7 +81,11 @@ async def test_find_by_tag_endpoint_and_by_ip(client: MdeClient, sim: Simulator)
 
 async def test_advanced_query_returns_rows(client: MdeClient) -> None:
     result = await client.run_advanced_query(
-        "DeviceNetworkEvents | where LocalPort == 88 | distinct DeviceId, DeviceName")
+        "DeviceNetworkEvents | where LocalPort == 88 | distinct DeviceId, DeviceName"
+    )
     assert sorted(r["DeviceName"] for r in result.results) == [
-        "dc-01.contoso.local", "dc-02.contoso.local", "dc-03.contoso.local"]
+        "dc-01.contoso.local",
+        "dc-02.contoso.local",
+        "dc-03.contoso.local",
+    ]
     assert [c["Name"] for c in result.schema] == ["DeviceId", "DeviceName"]

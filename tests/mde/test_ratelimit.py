@@ -34,9 +34,9 @@ async def test_minute_window_grants_100_then_waits_for_the_oldest() -> None:
     clock = FakeClock()
     lim = limiter(clock)
     for _ in range(100):
-        assert await lim.acquire("machine_actions") == 0.0
-    waited = await lim.acquire("machine_actions")
-    assert waited == pytest.approx(60.0)
+        assert (await lim.acquire("machine_actions")).waited == 0.0
+    grant = await lim.acquire("machine_actions")
+    assert grant.waited == pytest.approx(60.0)
 
 
 async def test_hour_window_caps_at_1500() -> None:
@@ -83,6 +83,19 @@ async def test_estimate_matches_what_acquire_does() -> None:
     assert clock.now - start == pytest.approx(estimate)
 
 
+async def test_a_slow_answer_moves_its_grant_later() -> None:
+    clock = FakeClock()
+    lim = limiter(clock)
+    first = await lim.acquire("machine_actions")
+    clock.now += 0.5  # its answer took half a second: MDE may have counted it that late
+    await lim.complete(first)
+    clock.now += 0.5
+    for _ in range(99):
+        await lim.acquire("machine_actions")
+    await lim.acquire("machine_actions")
+    assert clock.now == pytest.approx(1000.0 + 0.5 + 60.0)  # not 1060: the window runs from the answer
+
+
 async def test_penalize_pauses_every_caller_of_the_family() -> None:
     clock = FakeClock()
     lim = limiter(clock)
@@ -97,8 +110,11 @@ async def test_a_burst_of_300_isolations_sees_no_429() -> None:
     config = SimulatorConfig(devices=400, time_scale=60, action_pending_s=600)
     async with Simulator(config) as sim:
         async with MdeClient(sim.url, StaticTokenProvider("sim-token"), limiter=RateLimiter(time_scale=60)) as client:
-            ids = [m["id"] for m in sim.tenant.machines.values()
-                   if m["osPlatform"].startswith("Windows") and m["onboardingStatus"] == "onboarded"][:300]
+            ids = [
+                m["id"]
+                for m in sim.tenant.machines.values()
+                if m["osPlatform"].startswith("Windows") and m["onboardingStatus"] == "onboarded"
+            ][:300]
             assert len(ids) == 300
             await asyncio.gather(*(client.isolate(i, comment="burst") for i in ids))
         statuses = [c.status for c in calls(sim, "machine_actions")]

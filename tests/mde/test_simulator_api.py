@@ -28,8 +28,13 @@ def test_the_same_seed_gives_the_same_tenant() -> None:
 
 @pytest.mark.parametrize(
     "expr",
-    ["computerDnsName eq 'unterminated", "healthStatus eq", "rbacGroupName eq 'Finance'", "foo(bar)",
-     "machineTags/any(t: t eq 'x'"],
+    [
+        "computerDnsName eq 'unterminated",
+        "healthStatus eq",
+        "rbacGroupName eq 'Finance'",
+        "foo(bar)",
+        "machineTags/any(t: t eq 'x'",
+    ],
 )
 async def test_invalid_filters_are_400_odata_error(http: httpx.AsyncClient, expr: str) -> None:
     response = await http.get("/api/machines", params={"$filter": expr})
@@ -41,9 +46,11 @@ async def test_invalid_filters_are_400_odata_error(http: httpx.AsyncClient, expr
 async def test_filters_combine_with_and_or_and_parentheses(http: httpx.AsyncClient, sim: Simulator) -> None:
     expr = "(healthStatus eq 'Active' and rbacGroupId eq 140) or startswith(computerDnsName,'hv-')"
     names = {m["computerDnsName"] for m in (await http.get("/api/machines", params={"$filter": expr})).json()["value"]}
-    expected = {m["computerDnsName"] for m in sim.tenant.machines.values()
-                if (m["healthStatus"] == "Active" and m["rbacGroupId"] == 140)
-                or m["computerDnsName"].startswith("hv-")}
+    expected = {
+        m["computerDnsName"]
+        for m in sim.tenant.machines.values()
+        if (m["healthStatus"] == "Active" and m["rbacGroupId"] == 140) or m["computerDnsName"].startswith("hv-")
+    }
     assert names == expected and "hv-host-01.contoso.local" in names
 
 
@@ -65,8 +72,10 @@ async def test_missing_comment_and_wrong_case_are_rejected(http: httpx.AsyncClie
 
 
 async def test_more_than_500_ids_is_maximum_batch_size_exceeded(http: httpx.AsyncClient) -> None:
-    response = await http.post("/api/machines/AddOrRemoveTagForMultipleMachines",
-                               json={"Value": "x", "Action": "Add", "MachineIds": ["a"] * 501})
+    response = await http.post(
+        "/api/machines/AddOrRemoveTagForMultipleMachines",
+        json={"Value": "x", "Action": "Add", "MachineIds": ["a"] * 501},
+    )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "MaximumBatchSizeExceeded"
     assert "Received: 501, allowed: 500" in response.json()["error"]["message"]
@@ -75,8 +84,11 @@ async def test_more_than_500_ids_is_maximum_batch_size_exceeded(http: httpx.Asyn
 async def test_offline_device_action_times_out() -> None:
     config = SimulatorConfig(devices=60, time_scale=60, offline_timeout_s=6, inactive_rate=0.5)
     async with Simulator(config) as sim, httpx.AsyncClient(base_url=sim.url, headers=AUTH) as http:
-        offline = next(m for m in sim.tenant.machines.values()
-                       if m["healthStatus"] == "Inactive" and m["osPlatform"].startswith("Windows1"))
+        offline = next(
+            m
+            for m in sim.tenant.machines.values()
+            if m["healthStatus"] == "Inactive" and m["osPlatform"].startswith("Windows1")
+        )
         action = (await http.post(f"/api/machines/{offline['id']}/isolate", json={"Comment": "x"})).json()
         assert action["status"] == "Pending"
         for _ in range(100):

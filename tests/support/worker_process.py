@@ -18,8 +18,15 @@ async def main(db_url: str, sim_url: str, owner: str, minute_limit: int) -> None
     db = Database(db_url)
     limiter = RateLimiter(time_scale=60, minute_limit=minute_limit)
     client = MdeClient(sim_url, StaticTokenProvider("sim-token"), limiter=limiter)
-    worker = Worker(db, client, owner=owner, limiter=limiter, config=WorkerConfig(
-        concurrency=4, poll_interval_s=0.2, heartbeat_s=0.3, stale_s=1.5, idle_wait_s=0.1, housekeeping_s=0.2))
+    worker = Worker(
+        db,
+        client,
+        owner=owner,
+        limiter=limiter,
+        config=WorkerConfig(
+            concurrency=4, poll_interval_s=0.2, heartbeat_s=0.3, stale_s=1.5, idle_wait_s=0.1, housekeeping_s=0.2
+        ),
+    )
     await worker.start()
     print("worker started", flush=True)
     await asyncio.Event().wait()

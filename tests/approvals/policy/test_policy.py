@@ -17,62 +17,95 @@ CAROL = Actor("teams", "aad-carol", "carol", "carol@contoso.com", frozenset({"g-
 MALLORY = Actor("slack", "U9", "mallory", "mallory@contoso.com")
 DAVE = Actor("slack", "U4", "dave", "dave@contoso.com")
 
-POLICY = Policy.from_dict({
-    "defaults": {
-        "requesters": ["slack-group:S-SOC", "entra-group:g-responders"],
-        "approvers": ["slack-group:S-SOC", "entra-group:g-responders", "email:bob@contoso.com"],
-        "thresholds": [{"above": 50, "approvals": 2}],
-        "max_devices": 500,
-    },
-    "actions": {"isolate": {"requesters": ["slack-group:S-SOC"], "approvers": ["slack-group:S-SOC",
-                                                                              "email:bob@contoso.com", "slack:U4"],
-                            "thresholds": [{"above": 50, "approvals": 2}, {"above": 200, "approvals": 3}],
-                            "max_devices": 1000, "expiry_minutes": 15}},
-    "protection": {"break_glass": ["slack:U4"], "protected_names": ["dc-*"]},
-    "channels": {"slack:C-LOBBY": {"allow": ["scan"]}},
-})
+POLICY = Policy.from_dict(
+    {
+        "defaults": {
+            "requesters": ["slack-group:S-SOC", "entra-group:g-responders"],
+            "approvers": ["slack-group:S-SOC", "entra-group:g-responders", "email:bob@contoso.com"],
+            "thresholds": [{"above": 50, "approvals": 2}],
+            "max_devices": 500,
+        },
+        "actions": {
+            "isolate": {
+                "requesters": ["slack-group:S-SOC"],
+                "approvers": ["slack-group:S-SOC", "email:bob@contoso.com", "slack:U4"],
+                "thresholds": [{"above": 50, "approvals": 2}, {"above": 200, "approvals": 3}],
+                "max_devices": 1000,
+                "expiry_minutes": 15,
+            }
+        },
+        "protection": {"break_glass": ["slack:U4"], "protected_names": ["dc-*"]},
+        "channels": {"slack:C-LOBBY": {"allow": ["scan"]}},
+    }
+)
 
 
-@pytest.mark.parametrize(("actor", "verb", "channel", "allowed", "fragment"), [
-    (ALICE, "isolate", "C1", True, "allowed"),
-    (CAROL, "isolate", "C1", False, "You may not request isolate"),
-    (CAROL, "scan", "C1", True, "allowed"),
-    (MALLORY, "scan", "C1", False, "you are slack:U9"),
-    (ALICE, "isolate", "C-LOBBY", False, "here you may request: scan"),
-    (ALICE, "scan", "C-LOBBY", True, "allowed"),
-    (MALLORY, "devices", "C1", True, "read-only"),
-])
+@pytest.mark.parametrize(
+    ("actor", "verb", "channel", "allowed", "fragment"),
+    [
+        (ALICE, "isolate", "C1", True, "allowed"),
+        (CAROL, "isolate", "C1", False, "You may not request isolate"),
+        (CAROL, "scan", "C1", True, "allowed"),
+        (MALLORY, "scan", "C1", False, "you are slack:U9"),
+        (ALICE, "isolate", "C-LOBBY", False, "here you may request: scan"),
+        (ALICE, "scan", "C-LOBBY", True, "allowed"),
+        (MALLORY, "devices", "C1", True, "read-only"),
+    ],
+)
 def test_who_may_request(actor: Actor, verb: str, channel: str, allowed: bool, fragment: str) -> None:
     decision = POLICY.can_request(actor, verb, surface=actor.platform, channel_id=channel)
     assert decision.allowed is allowed and fragment in decision.reason
 
 
-@pytest.mark.parametrize(("actor", "prior", "allowed", "fragment"), [
-    (BOB, (), True, "allowed"),
-    (ALICE, (), False, "your own request"),
-    (BOB, ("slack:U2",), False, "already approved"),
-    (BOB_ON_TEAMS, ("slack:U2", "email:bob@contoso.com"), False, "already approved"),
-    (MALLORY, (), False, "needs one of"),
-    (BOB_ON_TEAMS, (), True, "allowed"),
-])
+@pytest.mark.parametrize(
+    ("actor", "prior", "allowed", "fragment"),
+    [
+        (BOB, (), True, "allowed"),
+        (ALICE, (), False, "your own request"),
+        (BOB, ("slack:U2",), False, "already approved"),
+        (BOB_ON_TEAMS, ("slack:U2", "email:bob@contoso.com"), False, "already approved"),
+        (MALLORY, (), False, "needs one of"),
+        (BOB_ON_TEAMS, (), True, "allowed"),
+    ],
+)
 def test_who_may_approve(actor: Actor, prior: tuple[str, ...], allowed: bool, fragment: str) -> None:
-    decision = POLICY.can_approve(actor, verb="isolate", requester_key=ALICE.key, requester_email=ALICE.email,
-                                  surface="slack", channel_id="C1", already_approved_by=prior)
+    decision = POLICY.can_approve(
+        actor,
+        verb="isolate",
+        requester_key=ALICE.key,
+        requester_email=ALICE.email,
+        surface="slack",
+        channel_id="C1",
+        already_approved_by=prior,
+    )
     assert decision.allowed is allowed and fragment in decision.reason
 
 
 def test_the_requester_can_never_approve_even_when_listed_or_on_another_platform() -> None:
     policy = Policy.from_dict({"defaults": {"requesters": ["*"], "approvers": ["*"]}})
-    assert not policy.can_approve(ALICE, verb="scan", requester_key=ALICE.key, surface="slack",
-                                  channel_id="C").allowed
+    assert not policy.can_approve(ALICE, verb="scan", requester_key=ALICE.key, surface="slack", channel_id="C").allowed
     alice_on_teams = Actor("teams", "aad-alice", "alice", "ALICE@contoso.com")
-    assert not policy.can_approve(alice_on_teams, verb="scan", requester_key=ALICE.key,
-                                  requester_email=ALICE.email, surface="slack", channel_id="C").allowed
+    assert not policy.can_approve(
+        alice_on_teams,
+        verb="scan",
+        requester_key=ALICE.key,
+        requester_email=ALICE.email,
+        surface="slack",
+        channel_id="C",
+    ).allowed
 
 
-@pytest.mark.parametrize(("verb", "count", "needed"), [
-    ("isolate", 1, 1), ("isolate", 50, 1), ("isolate", 51, 2), ("isolate", 201, 3), ("scan", 51, 2), ("scan", 500, 2),
-])
+@pytest.mark.parametrize(
+    ("verb", "count", "needed"),
+    [
+        ("isolate", 1, 1),
+        ("isolate", 50, 1),
+        ("isolate", 51, 2),
+        ("isolate", 201, 3),
+        ("scan", 51, 2),
+        ("scan", 500, 2),
+    ],
+)
 def test_approvals_needed_grow_with_the_blast_radius(verb: str, count: int, needed: int) -> None:
     assert POLICY.required_approvals(verb, count) == needed
 
@@ -87,13 +120,16 @@ def _machine(name: str, tags: tuple[str, ...] = (), group: str | None = None) ->
     return Machine(id="a" * 40, computer_dns_name=name, machine_tags=tags, rbac_group_name=group)
 
 
-@pytest.mark.parametrize(("machine", "level"), [
-    (_machine("ws-1.contoso.local"), "none"),
-    (_machine("jump.contoso.local", ("Restricted security operations",)), "protected"),
-    (_machine("dc-01.contoso.local"), "protected"),
-    (_machine("hv-host-01.contoso.local"), "warn"),
-    (_machine("srv-1.contoso.local", ("Hyper-V Host",)), "warn"),
-])
+@pytest.mark.parametrize(
+    ("machine", "level"),
+    [
+        (_machine("ws-1.contoso.local"), "none"),
+        (_machine("jump.contoso.local", ("Restricted security operations",)), "protected"),
+        (_machine("dc-01.contoso.local"), "protected"),
+        (_machine("hv-host-01.contoso.local"), "warn"),
+        (_machine("srv-1.contoso.local", ("Hyper-V Host",)), "warn"),
+    ],
+)
 def test_protection_classification(machine: Machine, level: str) -> None:
     protection = POLICY.classify(machine)
     assert protection.level == level
@@ -102,8 +138,15 @@ def test_protection_classification(machine: Machine, level: str) -> None:
 
 def test_break_glass_is_a_role() -> None:
     assert POLICY.can_break_glass(DAVE) and not POLICY.can_break_glass(BOB)
-    refused = POLICY.can_approve(BOB, verb="isolate", requester_key=ALICE.key, surface="slack", channel_id="C",
-                                 touches_protected=True, break_glass=True)
+    refused = POLICY.can_approve(
+        BOB,
+        verb="isolate",
+        requester_key=ALICE.key,
+        surface="slack",
+        channel_id="C",
+        touches_protected=True,
+        break_glass=True,
+    )
     assert not refused.allowed and "break-glass" in refused.reason
 
 
@@ -113,15 +156,18 @@ def test_without_a_policy_file_nobody_on_chat_may_act() -> None:
     assert not decision.allowed and "policy file" in decision.reason
 
 
-@pytest.mark.parametrize(("text", "fragment"), [
-    ("defaults:\n  approvers: ['bob']\n", "defaults.approvers: Value error, 'bob' is not a principal"),
-    ("actions:\n  nuke: {}\n", "'nuke' is not an action"),
-    ("defaults:\n  max_devices: lots\n", "defaults.max_devices"),
-    ("defaults:\n  surprise: 1\n", "defaults.surprise"),
-    ("channels:\n  slack:C1:\n    allow: [format]\n", "'format' is not an action"),
-    ("- just a list\n", "top level must be a mapping"),
-    ("defaults: [unclosed\n", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("defaults:\n  approvers: ['bob']\n", "defaults.approvers: Value error, 'bob' is not a principal"),
+        ("actions:\n  nuke: {}\n", "'nuke' is not an action"),
+        ("defaults:\n  max_devices: lots\n", "defaults.max_devices"),
+        ("defaults:\n  surprise: 1\n", "defaults.surprise"),
+        ("channels:\n  slack:C1:\n    allow: [format]\n", "'format' is not an action"),
+        ("- just a list\n", "top level must be a mapping"),
+        ("defaults: [unclosed\n", "not valid YAML"),
+    ],
+)
 def test_policy_file_errors_name_the_path(tmp_path: Path, text: str, fragment: str) -> None:
     path = tmp_path / "policy.yaml"
     path.write_text(text)

@@ -1,0 +1,56 @@
+"""Shared pieces for benchmarks: a tagged tenant, the minimum time MDE's limits allow, JSON output."""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from typing import Any
+
+from mde.simulator import Simulator, SimulatorConfig
+
+BENCH_TAG = "Bench Isolation"
+
+
+def tagged_simulator(n: int, time_scale: float, extra: int = 20) -> Simulator:
+    """A tenant where exactly ``n`` active, isolatable Windows devices carry ``BENCH_TAG``."""
+    sim = Simulator(SimulatorConfig(devices=n + extra, time_scale=time_scale, inactive_rate=0.0))
+    tagged = 0
+    for machine in sim.tenant.machines.values():
+        if (
+            tagged < n
+            and machine["osPlatform"] in ("Windows10", "Windows11", "WindowsServer2022", "WindowsServer2019")
+            and not machine["machineTags"]
+        ):
+            machine["machineTags"] = [BENCH_TAG]
+            tagged += 1
+    while tagged < n:  # top up with plain workstations if the OS mix was short
+        from mde.simulator.tenant import make_machine
+
+        index = len(sim.tenant.machines)
+        sim.tenant.add(make_machine(f"{index:040x}", f"bench-{index:05d}.contoso.local", tags=[BENCH_TAG]))
+        tagged += 1
+    return sim
+
+
+def min_possible_s(
+    n: int, time_scale: float, *, per_minute: int = 100, per_hour: int = 1500, action_s: float = 15.0
+) -> float:
+    """When the n-th submission can happen under both sliding windows, plus one action's duration."""
+    minute, hour = 60.0 / time_scale, 3600.0 / time_scale
+    grants: deque[float] = deque()
+    last = 0.0
+    times: list[float] = []
+    for _ in range(n):
+        t = last
+        if len(times) >= per_minute:
+            t = max(t, times[-per_minute] + minute)
+        if len(times) >= per_hour:
+            t = max(t, times[-per_hour] + hour)
+        times.append(t)
+        last = t
+    del grants
+    return last + action_s / time_scale
+
+
+def emit(result: dict[str, Any]) -> None:
+    print(json.dumps(result, sort_keys=True), flush=True)
