@@ -1,0 +1,1 @@
+"""The Slack surface: slack-bolt's AsyncApp on the project's aiohttp server, Block Kit cards."""

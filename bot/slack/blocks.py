@@ -1,0 +1,157 @@
+"""Request cards as Block Kit, within Slack's limits (50 blocks, 3,000 characters per text, 10 fields)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from approvals.requests.states import RequestState
+from approvals.views import RequestView
+
+MAX_TEXT = 2900
+PREVIEW_ROWS = 15
+EXCLUSION_ROWS = 10
+
+Block = dict[str, Any]
+
+
+def _escape(text: str) -> str:
+    """Slack mrkdwn control characters: a device name can never become a link or a mention."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _section(text: str) -> Block:
+    if len(text) > MAX_TEXT:
+        text = text[: MAX_TEXT - 1] + "…"
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _fit(lines: list[str], total: int, noun: str) -> str:
+    """As many whole lines as fit in one section, then "and N more" for the rest."""
+    kept: list[str] = []
+    used = 0
+    for line in lines:
+        if used + len(line) + 1 > MAX_TEXT - 80:
+            break
+        kept.append(line)
+        used += len(line) + 1
+    if total > len(kept):
+        kept.append(f"_… and {total - len(kept)} more {noun}_")
+    return "\n".join(kept)
+
+
+def _device_lines(view: RequestView) -> str:
+    rows = []
+    for row in view.devices[:PREVIEW_ROWS]:
+        bits = [f"`{_escape(row.name)}`", _escape(row.os_platform or "?"), _escape(row.health_status or "?")]
+        if row.state:
+            bits.append(f"*{_escape(row.state)}*")
+        if row.warning:
+            bits.append(f":warning: {_escape(row.warning[:200])}")
+        if row.error:
+            bits.append(_escape(row.error[:200]))
+        rows.append("• " + " · ".join(bits))
+    return _fit(rows, len(view.devices), "(Show all devices)") if rows else "_none_"
+
+
+def _exclusion_lines(view: RequestView) -> str:
+    rows = [f"• `{_escape(e.name)}`: {_escape(e.reason[:300])}" for e in view.exclusions[:EXCLUSION_ROWS]]
+    return _fit(rows, len(view.exclusions), "excluded")
+
+
+def request_blocks(view: RequestView) -> list[Block]:
+    state = RequestState(view.state)
+    approvers = ", ".join(
+        _escape(d.actor_label) + (" (break glass)" if d.break_glass else "") for d in view.decisions if d.approve
+    )
+    blocks: list[Block] = [
+        {"type": "header", "text": {"type": "plain_text", "text": f"#{view.id} {view.action_label}"[:150]}},
+        {
+            "type": "section",
+            "fields": [
+                {"type": "mrkdwn", "text": f"*State*\n{state.label}"},
+                {"type": "mrkdwn", "text": f"*Requested by*\n{_escape(view.requester_label)}"},
+                {"type": "mrkdwn", "text": f"*Devices*\n{len(view.devices)}"},
+                {
+                    "type": "mrkdwn",
+                    "text": f"*Approvals*\n{view.approvals_given}/{view.required_approvals}"
+                    + (f" ({approvers})" if approvers else ""),
+                },
+            ],
+        },
+        _section(f"*Reason:* {_escape(view.reason or '—')}\n*Target:* `{_escape(view.target_text)}`"),
+        _section(_device_lines(view)),
+    ]
+    if view.exclusions:
+        blocks.append(_section(f"*Excluded ({len(view.exclusions)})*\n{_exclusion_lines(view)}"))
+    for warning in view.warnings[:3]:
+        blocks.append(_section(f":warning: {_escape(warning)}"))
+    if view.progress is not None and state is not RequestState.PENDING:
+        blocks.append(_section(f"*Progress:* {view.progress.sentence()}"))
+    context = f"Request #{view.id}"
+    if state is RequestState.PENDING and view.expires_at:
+        context += f" · expires <!date^{int(view.expires_at.timestamp())}^{{time}}|{view.expires_at:%H:%M} UTC>"
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": context}]})
+    buttons: list[Block] = []
+    value = str(view.id)
+    if state is RequestState.PENDING:
+        buttons += [
+            {
+                "type": "button",
+                "action_id": "mde_approve",
+                "style": "primary",
+                "value": value,
+                "text": {"type": "plain_text", "text": "Approve"},
+            },
+            {
+                "type": "button",
+                "action_id": "mde_reject",
+                "style": "danger",
+                "value": value,
+                "text": {"type": "plain_text", "text": "Reject"},
+            },
+        ]
+        if any(e.kind == "protected" for e in view.exclusions):
+            buttons.append(
+                {
+                    "type": "button",
+                    "action_id": "mde_break_glass",
+                    "value": value,
+                    "text": {"type": "plain_text", "text": "Approve incl. protected (break glass)"},
+                }
+            )
+    if len(view.devices) > PREVIEW_ROWS:
+        buttons.append(
+            {
+                "type": "button",
+                "action_id": "mde_show_all",
+                "value": value,
+                "text": {"type": "plain_text", "text": "Show all devices"},
+            }
+        )
+    if buttons:
+        blocks.append({"type": "actions", "block_id": f"mde_request_{view.id}", "elements": buttons})
+    return blocks
+
+
+def fallback_text(view: RequestView) -> str:
+    return f"Request #{view.id}: {view.action_label} on {len(view.devices)} device(s) · {view.state}"
+
+
+def reason_modal(request_id: int, *, break_glass: bool) -> dict[str, Any]:
+    title = "Break-glass approval" if break_glass else "Reject request"
+    label = "Why must protected devices be included?" if break_glass else "Why are you rejecting it?"
+    return {
+        "type": "modal",
+        "callback_id": "mde_break_glass_modal" if break_glass else "mde_reject_modal",
+        "private_metadata": str(request_id),
+        "title": {"type": "plain_text", "text": title},
+        "submit": {"type": "plain_text", "text": "Submit"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "reason",
+                "label": {"type": "plain_text", "text": label},
+                "element": {"type": "plain_text_input", "action_id": "value", "multiline": True},
+            }
+        ],
+    }

@@ -1,0 +1,158 @@
+"""Slack: ``/mde`` commands and button clicks in (via slack-bolt), cards, threads and summaries out.
+
+Bolt verifies every request's signature (and refuses replays older than five minutes) before any of
+this code runs; an unsigned or forged request gets 401 and reaches nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+
+from approvals.identity import Origin
+from approvals.service import ChatOps
+from approvals.views import RequestView
+from bot.console.render import render_summary
+from bot.slack.blocks import fallback_text, reason_modal, request_blocks
+from bot.slack.identity import SlackDirectory
+from bot.surfaces.base import MessageRef
+
+log = logging.getLogger(__name__)
+PATH = "/slack/events"
+
+
+class SlackSurface:
+    name = "slack"
+
+    def __init__(
+        self,
+        chatops: ChatOps,
+        *,
+        bot_token: str,
+        signing_secret: str,
+        api_url: str | None = None,
+        update_interval_s: float = 1.0,
+    ) -> None:
+        self.chatops = chatops
+        self.client = AsyncWebClient(token=bot_token, base_url=api_url or AsyncWebClient.BASE_URL)
+        self.client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=3))
+        self.directory = SlackDirectory(self.client)
+        self.update_interval_s = update_interval_s
+        self._last_update: dict[str, float] = {}
+        self.app = AsyncApp(token=bot_token, signing_secret=signing_secret, client=self.client)
+        self._register()
+
+    # -- web server ----------------------------------------------------------------------------------------
+    def register_routes(self, app: web.Application) -> None:
+        app.router.add_post(PATH, self._handle)
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        bolt_request = await to_bolt_request(request)
+        return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
+
+    # -- inbound -------------------------------------------------------------------------------------------
+    def _register(self) -> None:
+        self.app.command("/mde")(self._on_command)
+        self.app.action("mde_approve")(self._on_approve)
+        self.app.action("mde_reject")(self._on_reason_button)
+        self.app.action("mde_break_glass")(self._on_reason_button)
+        self.app.action("mde_show_all")(self._on_show_all)
+        self.app.view("mde_reject_modal")(self._on_reason_submit)
+        self.app.view("mde_break_glass_modal")(self._on_reason_submit)
+
+    async def _on_command(self, ack: Any, body: dict[str, Any], respond: Any) -> None:
+        await ack()  # within Slack's 3 seconds, before any work
+        actor = await self.directory.actor(body["user_id"], body.get("user_name", ""))
+        origin = Origin(surface="slack", channel_id=body["channel_id"], context=body.get("team_id"))
+        reply = await self.chatops.handle(actor, origin, body.get("text") or "")
+        text = reply.text if reply.request is None else f"{reply.text} The card is in the channel."
+        await respond(text=f"```{text}```" if "\n" in text else text, response_type="ephemeral")
+
+    async def _clicked(self, body: dict[str, Any]) -> tuple[int, str, str]:
+        action = body["actions"][0]
+        channel = (body.get("channel") or {}).get("id") or body.get("container", {}).get("channel_id", "")
+        return int(action["value"]), body["user"]["id"], channel
+
+    async def _refuse(self, channel: str, user: str, text: str) -> None:
+        await self.client.chat_postEphemeral(channel=channel, user=user, text=text)
+
+    async def _on_approve(self, ack: Any, body: dict[str, Any]) -> None:
+        await ack()
+        request_id, user, channel = await self._clicked(body)
+        reply = await self.chatops.decide(await self.directory.actor(user), request_id, approve=True)
+        if reply.error:
+            await self._refuse(channel, user, reply.text)
+
+    async def _on_reason_button(self, ack: Any, body: dict[str, Any]) -> None:
+        await ack()
+        request_id, _user, _channel = await self._clicked(body)
+        break_glass = body["actions"][0]["action_id"] == "mde_break_glass"
+        await self.client.views_open(
+            trigger_id=body["trigger_id"], view=reason_modal(request_id, break_glass=break_glass)
+        )
+
+    async def _on_reason_submit(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+        reason = (view["state"]["values"]["reason"]["value"].get("value") or "").strip()
+        if not reason:
+            await ack(response_action="errors", errors={"reason": "A reason is required."})
+            return
+        await ack()
+        request_id = int(view["private_metadata"])
+        user = body["user"]["id"]
+        break_glass = view["callback_id"] == "mde_break_glass_modal"
+        reply = await self.chatops.decide(
+            await self.directory.actor(user), request_id, approve=break_glass, reason=reason, break_glass=break_glass
+        )
+        if reply.error:
+            await self.client.chat_postMessage(channel=user, text=f"Request #{request_id}: {reply.text}")
+
+    async def _on_show_all(self, ack: Any, body: dict[str, Any]) -> None:
+        await ack()
+        request_id, user, channel = await self._clicked(body)
+        csv_text = await self.chatops.results_csv(request_id)
+        thread = (body.get("message") or {}).get("ts")
+        await self.client.files_upload_v2(
+            channel=channel,
+            thread_ts=thread,
+            content=csv_text,
+            filename=f"request-{request_id}-devices.csv",
+            initial_comment=f"All devices of request #{request_id}, for <@{user}>.",
+        )
+
+    # -- outbound (bot.delivery calls these) ----------------------------------------------------------------
+    async def post_request(self, channel_id: str, view: RequestView, context: str | None) -> MessageRef:
+        response = await self.client.chat_postMessage(
+            channel=channel_id, text=fallback_text(view), blocks=request_blocks(view)
+        )
+        return MessageRef(surface=self.name, channel_id=str(response["channel"]), message_id=str(response["ts"]))
+
+    async def update_request(self, ref: MessageRef, view: RequestView) -> None:
+        """chat.update is rate limited per channel: space edits of one card by ``update_interval_s``."""
+        wait = self._last_update.get(ref.message_id, 0.0) + self.update_interval_s - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        await self.client.chat_update(
+            channel=ref.channel_id, ts=ref.message_id, text=fallback_text(view), blocks=request_blocks(view)
+        )
+        self._last_update[ref.message_id] = time.monotonic()
+
+    async def post_in_thread(self, ref: MessageRef, text: str) -> None:
+        await self.client.chat_postMessage(channel=ref.channel_id, thread_ts=ref.message_id, text=text)
+
+    async def post_summary(self, ref: MessageRef, view: RequestView, csv_text: str) -> None:
+        await self.client.chat_postMessage(channel=ref.channel_id, thread_ts=ref.message_id, text=render_summary(view))
+        await self.client.files_upload_v2(
+            channel=ref.channel_id,
+            thread_ts=ref.message_id,
+            content=csv_text,
+            filename=f"request-{view.id}-results.csv",
+            title=f"Results of request #{view.id}",
+        )

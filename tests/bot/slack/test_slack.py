@@ -1,0 +1,245 @@
+"""Signed Slack requests into the real bolt app over HTTP; outgoing calls captured by a mock Web API."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+
+from approvals.policy import Policy
+from approvals.views import DeviceRow, ExclusionRow, ProgressView, RequestView
+from bot.server import build_app, start_site
+from bot.slack.blocks import request_blocks
+from bot.slack.surface import SlackSurface
+from tests.support.mock_slack import MockSlack
+from tests.support.stack import Stack
+
+SECRET = "test-signing-secret"
+POLICY = Policy.from_dict(
+    {
+        "defaults": {
+            "requesters": ["slack:UALICE"],
+            "approvers": ["slack-group:S0SOC"],
+            "thresholds": [{"above": 100, "approvals": 2}],
+        }
+    }
+)
+
+
+@dataclass
+class SlackRig:
+    stack: Stack
+    slack: MockSlack
+    url: str
+    http: httpx.AsyncClient
+
+    async def post(self, body: str, *, secret: str = SECRET, age_s: float = 0.0) -> httpx.Response:
+        ts = str(int(time.time() - age_s))
+        signature = "v0=" + hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
+        return await self.http.post(
+            self.url + "/slack/events",
+            content=body,
+            headers={
+                "X-Slack-Request-Timestamp": ts,
+                "X-Slack-Signature": signature,
+                "Content-Type": "application/x-www-form-urlencoded",
+            },
+        )
+
+    def command(self, user: str, text: str) -> str:
+        return urlencode(
+            {
+                "token": "x",
+                "team_id": "T1",
+                "channel_id": "CSOC",
+                "channel_name": "soc",
+                "user_id": user,
+                "user_name": user.lower(),
+                "command": "/mde",
+                "text": text,
+                "response_url": f"{self.slack.url}/response/1",
+                "trigger_id": "trig",
+            }
+        )
+
+    def click(self, user: str, action_id: str, request_id: int, message_ts: str = "1700000000.000001") -> str:
+        payload = {
+            "type": "block_actions",
+            "team": {"id": "T1"},
+            "user": {"id": user, "team_id": "T1"},
+            "api_app_id": "A1",
+            "token": "x",
+            "trigger_id": "trig",
+            "channel": {"id": "CSOC"},
+            "container": {"type": "message", "message_ts": message_ts, "channel_id": "CSOC"},
+            "message": {"ts": message_ts},
+            "actions": [
+                {
+                    "action_id": action_id,
+                    "block_id": f"mde_request_{request_id}",
+                    "value": str(request_id),
+                    "type": "button",
+                    "action_ts": "1",
+                }
+            ],
+        }
+        return urlencode({"payload": json.dumps(payload)})
+
+    def modal(self, user: str, callback_id: str, request_id: int, reason: str) -> str:
+        payload = {
+            "type": "view_submission",
+            "team": {"id": "T1"},
+            "user": {"id": user, "team_id": "T1"},
+            "api_app_id": "A1",
+            "token": "x",
+            "trigger_id": "trig",
+            "view": {
+                "id": "V1",
+                "type": "modal",
+                "callback_id": callback_id,
+                "private_metadata": str(request_id),
+                "state": {"values": {"reason": {"value": {"type": "plain_text_input", "value": reason}}}},
+            },
+        }
+        return urlencode({"payload": json.dumps(payload)})
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[SlackRig]:
+    slack = MockSlack()
+    await slack.start()
+    surfaces: list[SlackSurface] = []
+
+    def make(chatops):  # type: ignore[no-untyped-def]
+        surfaces.append(
+            SlackSurface(
+                chatops,
+                bot_token="xoxb-test",
+                signing_secret=SECRET,
+                api_url=slack.url + "/api/",
+                update_interval_s=0.0,
+            )
+        )
+        return surfaces
+
+    async with Stack.start(make_surfaces=make, policy=POLICY) as stack:
+        app = build_app(stack.db, surfaces)
+        runner, port = await start_site(app, "127.0.0.1", 0)
+        async with httpx.AsyncClient(timeout=10) as http:
+            yield SlackRig(stack, slack, f"http://127.0.0.1:{port}", http)
+        await runner.cleanup()
+    await slack.stop()
+
+
+async def test_a_forged_signature_is_401_and_reaches_nothing(rig: SlackRig) -> None:
+    response = await rig.post(rig.command("UALICE", 'isolate tag:"Finance Laptops" --reason x'), secret="wrong")
+    assert response.status_code == 401
+    assert rig.slack.calls == [] and rig.stack.sim.request_log == []
+
+
+async def test_a_replayed_request_is_401(rig: SlackRig) -> None:
+    response = await rig.post(rig.command("UALICE", "help"), age_s=600)
+    assert response.status_code == 401 and rig.slack.calls == []
+
+
+async def test_a_command_is_acknowledged_at_once_and_help_is_ephemeral(rig: SlackRig) -> None:
+    started = time.monotonic()
+    response = await rig.post(rig.command("UALICE", "help isolate"))
+    assert response.status_code == 200 and time.monotonic() - started < 3.0
+    reply = await rig.slack.wait_for(lambda c: c.method == "response_url")
+    assert reply.args["response_type"] == "ephemeral" and "/mde isolate TARGETS" in reply.args["text"]
+
+
+async def test_a_typo_gets_an_ephemeral_suggestion(rig: SlackRig) -> None:
+    await rig.post(rig.command("UALICE", "isolte tag:x --reason r"))
+    reply = await rig.slack.wait_for(lambda c: c.method == "response_url")
+    assert "Did you mean `isolate`?" in reply.args["text"] and reply.args["response_type"] == "ephemeral"
+
+
+async def test_from_slash_command_to_summary_in_the_thread(rig: SlackRig) -> None:
+    await rig.post(rig.command("UALICE", 'isolate tag:"Finance Laptops" --reason "INC-1042" --type selective'))
+    card = await rig.slack.wait_for(lambda c: c.method == "chat.postMessage" and "blocks" in c.args)
+    assert card.args["channel"] == "CSOC"
+    header = card.args["blocks"][0]["text"]["text"]
+    request_id = int(header.split()[0].lstrip("#"))
+    assert "Isolate (Selective)" in header
+    buttons = [e["action_id"] for b in card.args["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert "mde_approve" in buttons and "mde_reject" in buttons
+
+    await rig.post(rig.click("UALICE", "mde_approve", request_id))
+    refused = await rig.slack.wait_for(lambda c: c.method == "chat.postEphemeral")
+    assert refused.args["user"] == "UALICE" and "own request" in refused.args["text"]
+
+    await rig.post(rig.click("UBOB", "mde_approve", request_id))
+    await rig.stack.wait_for_state(request_id, {"approved", "executing", "succeeded"}, timeout=10)
+    assert await rig.stack.wait_for_state(request_id, {"succeeded"}) == "succeeded"
+    updates = rig.slack.named("chat.update")
+    assert updates and "Succeeded" in json.dumps(updates[-1].args["blocks"])
+    thread = [c.args["text"] for c in rig.slack.named("chat.postMessage") if c.args.get("thread_ts")]
+    assert any("Approved by bob" in t for t in thread)
+    assert any(t.startswith(f"Summary of #{request_id}: Succeeded") for t in thread)
+    upload = await rig.slack.wait_for(lambda c: c.method == "upload")
+    assert upload.args["bytes"].startswith(b"machine_id,name,os_platform,state")
+    assert rig.stack.sim.stats()["duplicate_actions"] == 0
+
+
+async def test_reject_asks_for_a_reason_in_a_modal(rig: SlackRig) -> None:
+    await rig.post(rig.command("UALICE", "scan device:ws-0005 --reason r"))
+    card = await rig.slack.wait_for(lambda c: c.method == "chat.postMessage" and "blocks" in c.args)
+    request_id = int(card.args["blocks"][0]["text"]["text"].split()[0].lstrip("#"))
+    await rig.post(rig.click("UBOB", "mde_reject", request_id))
+    opened = await rig.slack.wait_for(lambda c: c.method == "views.open")
+    assert opened.args["view"]["callback_id"] == "mde_reject_modal"
+    response = await rig.post(rig.modal("UBOB", "mde_reject_modal", request_id, "   "))
+    assert response.status_code == 200 and response.json()["response_action"] == "errors"
+    await rig.post(rig.modal("UBOB", "mde_reject_modal", request_id, "wrong host"))
+    assert await rig.stack.wait_for_state(request_id, {"rejected"}) == "rejected"
+
+
+def test_a_card_for_5000_devices_stays_within_slack_limits() -> None:
+    now = datetime.now(UTC)
+    view = RequestView(
+        id=7,
+        action="isolate",
+        action_label="Isolate (Full)",
+        state="executing",
+        requester_label="alice",
+        reason="x" * 5000,
+        target_text="tag:" + "y" * 4000,
+        devices=tuple(
+            DeviceRow(
+                machine_id=f"{i:040x}",
+                name=f"ws-{i:05d}.contoso.local" + "<@U1>" * 3,
+                os_platform="Windows11",
+                health_status="Active",
+                state="Pending",
+                warning="w" * 300,
+            )
+            for i in range(5000)
+        ),
+        exclusions=tuple(ExclusionRow(name=f"x-{i}", reason="r" * 400, kind="inactive") for i in range(300)),
+        required_approvals=2,
+        decisions=(),
+        created_at=now,
+        expires_at=now,
+        warnings=("a" * 4000,) * 5,
+        progress=ProgressView(total=5000, submitted=10),
+    )
+    blocks = request_blocks(view)
+    assert len(blocks) <= 50
+    texts = [b["text"]["text"] for b in blocks if "text" in b and b["type"] == "section"]
+    assert all(len(t) <= 3000 for t in texts)
+    assert len(json.dumps(blocks)) < 40000
+    assert "<@U1>" not in json.dumps(blocks)  # names cannot mention or link anyone
+    devices = next(t for t in texts if "ws-00000" in t)
+    more = re.search(r"and (\d+) more", devices)
+    assert more and devices.count("• `") + int(more.group(1)) == 5000
