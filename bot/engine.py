@@ -63,9 +63,17 @@ class Engine:
         )
 
     async def start(self) -> None:
+        for surface in self.surfaces:
+            start = getattr(surface, "start", None)
+            if start is not None:
+                await start()
         await self.worker.start()
         await self.delivery.start()
 
     async def stop(self) -> None:
         await self.delivery.stop()
         await self.worker.stop()
+        for surface in self.surfaces:
+            stop = getattr(surface, "stop", None)
+            if stop is not None:
+                await stop()

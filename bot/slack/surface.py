@@ -40,6 +40,7 @@ class SlackSurface:
         signing_secret: str,
         api_url: str | None = None,
         update_interval_s: float = 1.0,
+        app_token: str | None = None,
     ) -> None:
         self.chatops = chatops
         self.client = AsyncWebClient(token=bot_token, base_url=api_url or AsyncWebClient.BASE_URL)
@@ -47,8 +48,22 @@ class SlackSurface:
         self.directory = SlackDirectory(self.client)
         self.update_interval_s = update_interval_s
         self._last_update: dict[str, float] = {}
-        self.app = AsyncApp(token=bot_token, signing_secret=signing_secret, client=self.client)
+        self.app = AsyncApp(signing_secret=signing_secret or None, client=self.client)
         self._register()
+        #: Socket Mode (an app-level xapp- token): Slack pushes events over a websocket, no public URL needed
+        self._socket: Any = None
+        if app_token:
+            from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+
+            self._socket = AsyncSocketModeHandler(self.app, app_token)
+
+    async def start(self) -> None:
+        if self._socket is not None:
+            await self._socket.connect_async()
+
+    async def stop(self) -> None:
+        if self._socket is not None:
+            await self._socket.close_async()
 
     # -- web server ----------------------------------------------------------------------------------------
     def register_routes(self, app: web.Application) -> None:

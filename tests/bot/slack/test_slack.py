@@ -243,3 +243,11 @@ def test_a_card_for_5000_devices_stays_within_slack_limits() -> None:
     devices = next(t for t in texts if "ws-00000" in t)
     more = re.search(r"and (\d+) more", devices)
     assert more and devices.count("• `") + int(more.group(1)) == 5000
+
+
+async def test_socket_mode_is_built_from_an_app_token_without_a_signing_secret() -> None:
+    async with Stack.start(policy=POLICY, start_engine=False) as stack:
+        surface = SlackSurface(stack.chatops, bot_token="xoxb-test", signing_secret="", app_token="xapp-test")
+        assert surface._socket is not None and surface._socket.app_token == "xapp-test"
+        plain = SlackSurface(stack.chatops, bot_token="xoxb-test", signing_secret=SECRET)
+        assert plain._socket is None

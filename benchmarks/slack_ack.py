@@ -1,0 +1,151 @@
+"""Slack acknowledgement latency while a 1,000-device isolation runs.
+
+    python benchmarks/slack_ack.py [--commands 200] [--concurrency 20] [--devices 1000]
+
+Sends signed ``/mde`` slash commands (help, status, previews) over HTTP to the real bolt app on the
+project's aiohttp server, while the worker isolates ``--devices`` devices against the simulator, and prints
+one JSON line: p50_ms, p99_ms, max_ms of the HTTP acknowledgement, and whether the run was still executing.
+Target: p99 < 300 ms. Everything is on loopback; Slack's Web API is the local mock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from approvals.db import Database
+from approvals.execution.flows import WorkerConfig
+from approvals.identity import Origin
+from approvals.policy import Policy
+from approvals.requests.models import RequestRecord
+from benchmarks.common import BENCH_TAG, emit, tagged_simulator
+from bot.console.repl import console_actor
+from bot.engine import Engine
+from bot.server import build_app, start_site
+from bot.slack.surface import SlackSurface
+from mde.auth import StaticTokenProvider
+from mde.client import MdeClient
+from mde.ratelimit import RateLimiter
+from tests.support.mock_slack import MockSlack
+
+SECRET = "bench-secret"
+COMMANDS = ["help", "status", f'devices tag:"{BENCH_TAG}"', "help isolate", "history"]
+
+
+def signed(body: str) -> dict[str, str]:
+    ts = str(int(time.time()))
+    sig = "v0=" + hmac.new(SECRET.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
+    return {
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": sig,
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--commands", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--devices", type=int, default=1000)
+    parser.add_argument("--time-scale", type=float, default=60.0)
+    args = parser.parse_args()
+
+    slack = MockSlack()
+    await slack.start()
+    sim = tagged_simulator(args.devices, args.time_scale)
+    await sim.start()
+    limiter = RateLimiter(time_scale=args.time_scale)
+    client = MdeClient(sim.url, StaticTokenProvider("sim-token"), limiter=limiter)
+    policy = Policy.from_dict(
+        {"defaults": {"requesters": ["*"], "approvers": ["console:bob"], "thresholds": [], "max_devices": 100000}}
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Database(f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}")
+        await db.create_all()
+        surfaces: list[SlackSurface] = []
+
+        def make(chatops):  # type: ignore[no-untyped-def]
+            surfaces.append(
+                SlackSurface(chatops, bot_token="xoxb-bench", signing_secret=SECRET, api_url=slack.url + "/api/")
+            )
+            return surfaces
+
+        engine = Engine.build(
+            db=db,
+            client=client,
+            policy=policy,
+            make_surfaces=make,
+            limiter=limiter,
+            worker_config=WorkerConfig(concurrency=100, batch_size=50, poll_interval_s=5 / args.time_scale),
+        )
+        await engine.start()
+        runner, port = await start_site(build_app(db, surfaces), "127.0.0.1", 0)
+        reply = await engine.chatops.handle(
+            console_actor("alice"), Origin("console", "bench"), f'isolate tag:"{BENCH_TAG}" --reason bench'
+        )
+        assert reply.request is not None, reply.text
+        await engine.chatops.decide(console_actor("bob"), reply.request.id, approve=True)
+
+        latencies: list[float] = []
+        gate = asyncio.Semaphore(args.concurrency)
+        async with httpx.AsyncClient(timeout=10) as http:
+
+            async def one(i: int) -> None:
+                body = urlencode(
+                    {
+                        "team_id": "T1",
+                        "channel_id": "CSOC",
+                        "user_id": "UALICE",
+                        "user_name": "alice",
+                        "command": "/mde",
+                        "text": COMMANDS[i % len(COMMANDS)],
+                        "response_url": f"{slack.url}/response/{i}",
+                        "trigger_id": "t",
+                    }
+                )
+                async with gate:
+                    started = time.perf_counter()
+                    response = await http.post(
+                        f"http://127.0.0.1:{port}/slack/events", content=body, headers=signed(body)
+                    )
+                    latencies.append((time.perf_counter() - started) * 1000)
+                    assert response.status_code == 200, response.text
+
+            await asyncio.gather(*(one(i) for i in range(args.commands)))
+        async with db.sessions() as session:
+            record = await session.get(RequestRecord, reply.request.id)
+            state = record.state if record else "?"
+        await engine.stop()
+        await runner.cleanup()
+        await client.aclose()
+        await db.dispose()
+    await sim.stop()
+    await slack.stop()
+    latencies.sort()
+    emit(
+        {
+            "commands": args.commands,
+            "concurrency": args.concurrency,
+            "devices": args.devices,
+            "p50_ms": round(statistics.median(latencies), 1),
+            "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1], 1),
+            "max_ms": round(latencies[-1], 1),
+            "run_state_during": state,
+        }
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
