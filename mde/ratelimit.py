@@ -18,6 +18,7 @@ from typing import Protocol
 FAMILIES = ("machines_read", "machine_tags", "machine_actions", "machineactions_read", "advanced_queries")
 
 Window = tuple[int, float]  # (calls, seconds)
+IN_FLIGHT_RECHECK_S = 0.005
 
 
 class LimiterBackend(Protocol):
@@ -35,40 +36,47 @@ class LimiterBackend(Protocol):
 
 
 class MemoryBackend:
-    """Sorted grant times per family; a completed call moves later, so the list stays sorted."""
+    """Answered calls as sorted answer times, plus a count of calls still in flight per family.
+
+    A call in flight may reach MDE at any moment until its answer arrives, so it occupies every window
+    until then; once answered it is counted from its answer time.
+    """
 
     def __init__(self) -> None:
-        self._grants: dict[str, list[float]] = {}
+        self._answered: dict[str, list[float]] = {}
+        self._in_flight: dict[str, int] = {}
 
     async def try_acquire(self, family: str, windows: list[Window], now: float) -> float:
-        grants = self._grants.setdefault(family, [])
+        answered = self._answered.setdefault(family, [])
         longest = max(w for _, w in windows)
-        cut = bisect.bisect_right(grants, now - longest)
+        cut = bisect.bisect_right(answered, now - longest)
         if cut:
-            del grants[:cut]
+            del answered[:cut]
+        in_flight = self._in_flight.get(family, 0)
         wait = 0.0
         for calls, window in windows:
-            if len(grants) >= calls:
-                edge = grants[-calls]
-                if edge > now - window:
-                    wait = max(wait, edge + window - now)
+            first = bisect.bisect_right(answered, now - window)
+            in_window = len(answered) - first
+            excess = in_window + in_flight - calls + 1
+            if excess <= 0:
+                continue
+            if excess <= in_window:
+                wait = max(wait, answered[first + excess - 1] + window - now)
+            else:  # only answers still to come can free the window: look again shortly
+                wait = max(wait, IN_FLIGHT_RECHECK_S)
         if wait > 0:
             return wait
-        grants.append(now)
+        self._in_flight[family] = in_flight + 1
         return 0.0
 
     async def complete(self, family: str, granted_at: float, done_at: float) -> None:
-        grants = self._grants.get(family)
-        if not grants or done_at <= granted_at:
-            return
-        index = bisect.bisect_left(grants, granted_at)
-        if index < len(grants) and grants[index] == granted_at:
-            del grants[index]
-            bisect.insort(grants, done_at)
+        self._in_flight[family] = max(0, self._in_flight.get(family, 0) - 1)
+        bisect.insort(self._answered.setdefault(family, []), max(granted_at, done_at))
 
     def grants(self, family: str, since: float) -> list[float]:
-        grants = self._grants.get(family, [])
-        return grants[bisect.bisect_right(grants, since) :]
+        answered = self._answered.get(family, [])
+        now_like = [float("inf")] * self._in_flight.get(family, 0)
+        return answered[bisect.bisect_right(answered, since) :] + now_like
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +159,7 @@ class RateLimiter:
         now = self.clock()
         windows = self.windows(family)
         longest = max(w for _, w in windows)
-        times = sorted(self.backend.grants(family, now - longest))
+        times = sorted(min(t, now) for t in self.backend.grants(family, now - longest))
         start = max(now, self._paused_until.get(family, 0.0))
         t = start
         for _ in range(n_calls):

@@ -257,9 +257,19 @@ class Worker:
         now = self.clock()
         late_cancel: list[str] = []
         async with self.db.transaction() as session:
+            # writing first takes SQLite's write lock, so nothing commits between the reads below and our writes
+            await jobs.heartbeat(session, self.owner, now=now)
             live = await jobs.lock_owned(
                 session, [r.job.id for r in results], self.owner, JobState.SUBMITTING, is_postgres=self.db.is_postgres
             )
+            # the request may have been cancelled while these calls were in flight: read its state now (on
+            # PostgreSQL with a share lock, which waits for a cancel that is committing)
+            query = select(RequestRecord.id, RequestRecord.state).where(
+                RequestRecord.id.in_({r.job.request_id for r in results})
+            )
+            if self.db.is_postgres:
+                query = query.with_for_update(read=True)
+            states = dict((await session.execute(query)).all())
             submitted, finals, retries = [], [], []
             for result in results:
                 if result.job.id not in live:
@@ -280,7 +290,7 @@ class Worker:
                         action_ids=[result.action.id],
                         outcome=result.action.status.value,
                     )
-                    if result.record is not None and result.record.state == RequestState.CANCELLED.value:
+                    if states.get(result.job.request_id) == RequestState.CANCELLED.value:
                         late_cancel.append(result.action.id)
                 elif result.outcome is not None:
                     finals.append((result.job, result.outcome, result.error))

@@ -8,7 +8,7 @@ import pytest
 
 from mde.auth import StaticTokenProvider
 from mde.client import MdeClient
-from mde.ratelimit import RateLimiter
+from mde.ratelimit import Grant, RateLimiter
 from mde.simulator import Simulator, SimulatorConfig
 from tests.mde.conftest import calls
 
@@ -24,10 +24,20 @@ class FakeClock:
     async def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
         self.now += seconds
+        await asyncio.sleep(0)
+
+
+class Answered(RateLimiter):
+    """Completes every call the moment it is granted, as an instant MDE would."""
+
+    async def acquire(self, family: str) -> Grant:  # type: ignore[override]
+        grant = await super().acquire(family)
+        await self.complete(grant)
+        return grant
 
 
 def limiter(clock: FakeClock, **kw: object) -> RateLimiter:
-    return RateLimiter(clock=clock, sleep=clock.sleep, margin_s=0.0, **kw)  # type: ignore[arg-type]
+    return Answered(clock=clock, sleep=clock.sleep, margin_s=0.0, **kw)  # type: ignore[arg-type]
 
 
 async def test_minute_window_grants_100_then_waits_for_the_oldest() -> None:
@@ -86,7 +96,7 @@ async def test_estimate_matches_what_acquire_does() -> None:
 async def test_a_slow_answer_moves_its_grant_later() -> None:
     clock = FakeClock()
     lim = limiter(clock)
-    first = await lim.acquire("machine_actions")
+    first = await RateLimiter.acquire(lim, "machine_actions")
     clock.now += 0.5  # its answer took half a second: MDE may have counted it that late
     await lim.complete(first)
     clock.now += 0.5
@@ -94,6 +104,21 @@ async def test_a_slow_answer_moves_its_grant_later() -> None:
         await lim.acquire("machine_actions")
     await lim.acquire("machine_actions")
     assert clock.now == pytest.approx(1000.0 + 0.5 + 60.0)  # not 1060: the window runs from the answer
+
+
+async def test_calls_in_flight_hold_their_slot_until_answered() -> None:
+    clock = FakeClock()
+    lim = RateLimiter(clock=clock, sleep=clock.sleep, margin_s=0.0, minute_limit=2)
+    first = await lim.acquire("machine_actions")
+    await lim.acquire("machine_actions")
+    waiter = asyncio.ensure_future(lim.acquire("machine_actions"))
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert not waiter.done()  # both calls are still in flight: no third call, however long ago they began
+    clock.now += 120
+    await lim.complete(first)
+    grant = await waiter
+    assert grant.at >= first.at + 120 + 60
 
 
 async def test_penalize_pauses_every_caller_of_the_family() -> None:
