@@ -82,22 +82,10 @@ class Resolver:
             return await self._by_device(value, result)
         if kind is TargetKind.TAG:
             found = [m async for m in self._client.iter_machines_by_tag(value)]
-            if not found:
-                catalog = await self._catalog.get()
-                hint = did_you_mean(value, catalog.tags)
-                raise ResolutionError(
-                    f"No device has the tag '{value}'." + (f' Did you mean tag:"{hint}"?' if hint else "")
-                )
-            return found
+            return found or await self._nothing(value, "tag", f"No device has the tag '{value}'.")
         if kind is TargetKind.GROUP:
             found = [m async for m in self._client.iter_machines_in_group(value)]
-            if not found:
-                catalog = await self._catalog.get()
-                hint = did_you_mean(value, catalog.groups)
-                raise ResolutionError(
-                    f"No device group is named '{value}'." + (f' Did you mean group:"{hint}"?' if hint else "")
-                )
-            return found
+            return found or await self._nothing(value, "group", f"No device group is named '{value}'.")
         if kind is TargetKind.IP:
             ipaddress.ip_address(value)
             found = await self._client.find_machines_by_ip(value, datetime.now(UTC))
@@ -109,6 +97,12 @@ class Resolver:
         if kind is TargetKind.INCIDENT:
             return await self._by_incident(value, result)
         raise ResolutionError(f"Unknown target kind {kind}.")
+
+    async def _nothing(self, value: str, kind: str, sentence: str) -> list[Machine]:
+        """A tag or group that matched nothing: say so, with the closest known spelling."""
+        catalog = await self._catalog.get()
+        hint = did_you_mean(value, catalog.tags if kind == "tag" else catalog.groups)
+        raise ResolutionError(sentence + (f' Did you mean {kind}:"{hint}"?' if hint else ""))
 
     async def _by_device(self, value: str, result: Resolution) -> list[Machine]:
         if MDE_ID.match(value):

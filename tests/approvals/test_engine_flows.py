@@ -94,15 +94,19 @@ async def test_above_the_threshold_two_different_people_must_approve() -> None:
         }
 
 
+async def _expire_now(stack: Stack, request_id: int) -> None:
+    async with stack.db.transaction() as session:
+        await session.execute(
+            update(RequestRecord)
+            .where(RequestRecord.id == request_id)
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+
+
 async def test_an_expired_request_cannot_be_approved() -> None:
     async with Stack.start() as stack:
         request_id = (await stack.chatops.handle(ALICE, HERE, f"scan {FINANCE} --reason r")).request.id  # type: ignore[union-attr]
-        async with stack.db.transaction() as session:
-            await session.execute(
-                update(RequestRecord)
-                .where(RequestRecord.id == request_id)
-                .values(expires_at=utcnow() - timedelta(seconds=1))
-            )
+        await _expire_now(stack, request_id)
         late = await stack.chatops.decide(BOB, request_id, approve=True)
         assert late.error and "expired" in late.text
         assert (await stack.record(request_id)).state == "expired"
@@ -111,12 +115,7 @@ async def test_an_expired_request_cannot_be_approved() -> None:
 async def test_the_sweeper_expires_pending_requests() -> None:
     async with Stack.start() as stack:
         request_id = (await stack.chatops.handle(ALICE, HERE, f"scan {FINANCE} --reason r")).request.id  # type: ignore[union-attr]
-        async with stack.db.transaction() as session:
-            await session.execute(
-                update(RequestRecord)
-                .where(RequestRecord.id == request_id)
-                .values(expires_at=utcnow() - timedelta(seconds=1))
-            )
+        await _expire_now(stack, request_id)
         assert await stack.wait_for_state(request_id, {"expired"}, timeout=10) == "expired"
 
 
