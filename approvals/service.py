@@ -230,19 +230,29 @@ class ChatOps:
         return submit + (action or 0.0)
 
     async def _status(self, request_id: int | None) -> Reply:
-        if request_id is not None:
-            try:
-                view = await self.view(request_id)
-            except KeyError:
-                return Reply(text=f"There is no request #{request_id}.", error=True)
-            return Reply(text=status_line(view))
         async with self.db.sessions() as session:
-            records = await requests.open_requests(session)
-        if not records:
-            return Reply(text="No request is open.")
-        lines = ["Open requests:"]
-        for record in records:
-            lines.append(status_line(await self.view(record.id)))
+            if request_id is not None:
+                record = await requests.get_request(session, request_id)
+                if record is None:
+                    return Reply(text=f"There is no request #{request_id}.", error=True)
+                records = [record]
+            else:
+                records = await requests.open_requests(session)
+            if not records:
+                return Reply(text="No request is open.")
+            lines = [] if request_id is not None else ["Open requests:"]
+            for record in records:
+                approvals = sum(1 for d in await requests.decisions_for(session, record.id) if d.approve)
+                lines.append(
+                    status_line(
+                        request_id=record.id,
+                        action_label=action_label(record.verb, record.params or {}),
+                        state=record.state,
+                        progress=await requests.progress_for(session, record.id),
+                        approvals=approvals,
+                        required=record.required_approvals,
+                    )
+                )
         return Reply(text="\n".join(lines))
 
     async def _history(self, command: HistoryCommand) -> Reply:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from approvals.resolution.flows import Resolution
-from approvals.views import ExclusionRow, RequestView
+from approvals.views import ExclusionRow, ProgressView
 
 PREVIEW_ROWS = 15
 
@@ -38,13 +38,13 @@ def preview(resolution: Resolution, *, title: str) -> str:
     return "\n".join(lines)
 
 
-def status_line(view: RequestView) -> str:
+def status_line(
+    *, request_id: int, action_label: str, state: str, progress: ProgressView, approvals: int, required: int
+) -> str:
+    """One line per request, from counts only (no device rows loaded): cheap enough for any chat command."""
     from approvals.requests.states import RequestState
 
-    state = RequestState(view.state).label
-    text = f"#{view.id} {view.action_label} · {len(view.devices)} device(s) · {state}"
-    if view.progress is not None and view.state not in ("pending",):
-        text += f" · {view.progress.sentence()}"
-    elif view.state == "pending":
-        text += f" · {view.approvals_given} of {view.required_approvals} approval(s)"
-    return text
+    text = f"#{request_id} {action_label} · {progress.total} device(s) · {RequestState(state).label}"
+    if state == "pending":
+        return text + f" · {approvals} of {required} approval(s)"
+    return text + f" · {progress.sentence()}"

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from collections import deque
+from pathlib import Path
 from typing import Any
 
 from mde.simulator import Simulator, SimulatorConfig
 
 BENCH_TAG = "Bench Isolation"
+ROOT = str(Path(__file__).resolve().parents[1])
 
 
 def tagged_simulator(n: int, time_scale: float, extra: int = 20) -> Simulator:
@@ -54,3 +56,39 @@ def min_possible_s(
 
 def emit(result: dict[str, Any]) -> None:
     print(json.dumps(result, sort_keys=True), flush=True)
+
+
+class SimProcess:
+    """The simulator in a child process (``benchmarks/sim_process.py``), reached over loopback HTTP."""
+
+    def __init__(self, n: int, time_scale: float) -> None:
+        self.n, self.time_scale = n, time_scale
+        self.url = ""
+        self._proc: Any = None
+
+    async def __aenter__(self) -> SimProcess:
+        import asyncio
+        import sys
+
+        self._proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "benchmarks.sim_process",
+            str(self.n),
+            str(self.time_scale),
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        line = await self._proc.stdout.readline()
+        self.url = line.decode().strip()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._proc.terminate()
+        await self._proc.wait()
+
+    async def stats(self) -> dict[str, Any]:
+        import httpx
+
+        async with httpx.AsyncClient() as http:
+            return dict((await http.get(self.url + "/_sim/stats")).json())

@@ -5,7 +5,8 @@
 Sends signed ``/mde`` slash commands (help, status, previews) over HTTP to the real bolt app on the
 project's aiohttp server, while the worker isolates ``--devices`` devices against the simulator, and prints
 one JSON line: p50_ms, p99_ms, max_ms of the HTTP acknowledgement, and whether the run was still executing.
-Target: p99 < 300 ms. Everything is on loopback; Slack's Web API is the local mock.
+Target: p99 < 300 ms. Everything is on loopback; Slack's Web API is the local mock, and the simulator runs
+in its own process, as MDE would be elsewhere.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from approvals.execution.flows import WorkerConfig
 from approvals.identity import Origin
 from approvals.policy import Policy
 from approvals.requests.models import RequestRecord
-from benchmarks.common import BENCH_TAG, emit, tagged_simulator
+from benchmarks.common import BENCH_TAG, SimProcess, emit
 from bot.console.repl import console_actor
 from bot.engine import Engine
 from bot.server import build_app, start_site
@@ -64,8 +65,8 @@ async def main() -> None:
 
     slack = MockSlack()
     await slack.start()
-    sim = tagged_simulator(args.devices, args.time_scale)
-    await sim.start()
+    sim = SimProcess(args.devices, args.time_scale)
+    await sim.__aenter__()
     limiter = RateLimiter(time_scale=args.time_scale)
     client = MdeClient(sim.url, StaticTokenProvider("sim-token"), limiter=limiter)
     policy = Policy.from_dict(
@@ -131,7 +132,7 @@ async def main() -> None:
         await runner.cleanup()
         await client.aclose()
         await db.dispose()
-    await sim.stop()
+    await sim.__aexit__()
     await slack.stop()
     latencies.sort()
     emit(

@@ -149,7 +149,12 @@ class Simulator:
             statuses[key] = statuses.get(key, 0) + 1
             if action.cancelled_at is None:
                 groups[(action.machine_id, action.type)] = groups.get((action.machine_id, action.type), 0) + 1
+        finished = [f for a in self.tenant.actions.values() if (f := a.finished_mono()) is not None]
+        submitted = [e.time for e in self.request_log if e.family == "machine_actions" and e.status == 201]
         return {
+            # time.monotonic() values: CLOCK_MONOTONIC is system-wide, so another local process can compare
+            "first_action_mono": min(submitted, default=None),
+            "last_final_mono": max(finished, default=None),
             "requests": len(self.request_log),
             "per_family": per_family,
             "http_429": self.sent_429,
