@@ -61,7 +61,21 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--devices", type=int, default=1000)
     parser.add_argument("--time-scale", type=float, default=60.0)
+    parser.add_argument(
+        "--split", action="store_true", help="PostgreSQL, with the worker in its own process (the production layout)"
+    )
     args = parser.parse_args()
+    if args.split:
+        from tests.support.databases import postgres_url
+
+        async with postgres_url() as url:
+            await run(args, url)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            await run(args, f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}")
+
+
+async def run(args: argparse.Namespace, db_url: str) -> None:
 
     slack = MockSlack()
     await slack.start()
@@ -72,8 +86,9 @@ async def main() -> None:
     policy = Policy.from_dict(
         {"defaults": {"requesters": ["*"], "approvers": ["console:bob"], "thresholds": [], "max_devices": 100000}}
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        db = Database(f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}")
+    worker_proc = None
+    if True:
+        db = Database(db_url)
         await db.create_all()
         surfaces: list[SlackSurface] = []
 
@@ -128,6 +143,9 @@ async def main() -> None:
         async with db.sessions() as session:
             record = await session.get(RequestRecord, reply.request.id)
             state = record.state if record else "?"
+        if worker_proc is not None:
+            worker_proc.terminate()
+            await worker_proc.wait()
         await engine.stop()
         await runner.cleanup()
         await client.aclose()
@@ -144,6 +162,7 @@ async def main() -> None:
             "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1], 1),
             "max_ms": round(latencies[-1], 1),
             "run_state_during": state,
+            "layout": "web and worker processes, PostgreSQL" if args.split else "one process, SQLite",
         }
     )
 

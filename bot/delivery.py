@@ -20,6 +20,7 @@ from approvals.db import Database
 from approvals.outbox import service as outbox
 from approvals.outbox.models import Event, EventKind
 from approvals.requests.models import RequestRecord
+from approvals.requests.states import RequestState
 from approvals.service import ChatOps
 from bot.surfaces.base import ChatSurface, MessageRef
 
@@ -195,7 +196,8 @@ class Delivery:
         if reached > self._milestone.get(key, 0):
             self._milestone[key] = reached
             view = await self.chatops.view(request_id)
-            if view.progress is not None:
+            # a progress event can be committed just after the final one; the summary already says it all
+            if view.progress is not None and not RequestState(view.state).is_final:
                 await surface.post_in_thread(ref, f"Progress: {view.progress.sentence()}.")
 
     async def _post_card(self, surface: ChatSurface, request_id: int) -> None:

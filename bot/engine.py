@@ -30,6 +30,8 @@ class Engine:
     chatops: ChatOps
     delivery: Delivery
     surfaces: list[ChatSurface]
+    #: False for a web-only process when workers run in their own processes (PostgreSQL)
+    run_worker: bool = True
 
     @classmethod
     def build(
@@ -44,6 +46,7 @@ class Engine:
         owner: str | None = None,
         incidents: IncidentLookup | None = None,
         delivery_poll_s: float = 1.0,
+        run_worker: bool = True,
     ) -> Engine:
         chatops = ChatOps(db, client, policy, limiter=limiter, incidents=incidents)
         worker = Worker(
@@ -60,6 +63,7 @@ class Engine:
             chatops=chatops,
             delivery=delivery,
             surfaces=surfaces,
+            run_worker=run_worker,
         )
 
     async def start(self) -> None:
@@ -67,7 +71,8 @@ class Engine:
             start = getattr(surface, "start", None)
             if start is not None:
                 await start()
-        await self.worker.start()
+        if self.run_worker:
+            await self.worker.start()
         await self.delivery.start()
 
     async def stop(self) -> None:
