@@ -15,14 +15,13 @@ import argparse
 import asyncio
 import hashlib
 import hmac
+import json
+import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlencode
-
-import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -31,7 +30,7 @@ from approvals.execution.flows import WorkerConfig
 from approvals.identity import Origin
 from approvals.policy import Policy
 from approvals.requests.models import RequestRecord
-from benchmarks.common import BENCH_TAG, SimProcess, emit
+from benchmarks.common import BENCH_TAG, ROOT, SimProcess, emit
 from bot.console.repl import console_actor
 from bot.engine import Engine
 from bot.server import build_app, start_site
@@ -43,6 +42,8 @@ from tests.support.mock_slack import MockSlack
 
 SECRET = "bench-secret"
 COMMANDS = ["help", "status", f'devices tag:"{BENCH_TAG}"', "help isolate", "history"]
+if os.environ.get("SLACK_ACK_MIX") == "help":
+    COMMANDS = ["help", "help isolate"]
 
 
 def signed(body: str) -> dict[str, str]:
@@ -114,32 +115,21 @@ async def run(args: argparse.Namespace, db_url: str) -> None:
         assert reply.request is not None, reply.text
         await engine.chatops.decide(console_actor("bob"), reply.request.id, approve=True)
 
-        latencies: list[float] = []
-        gate = asyncio.Semaphore(args.concurrency)
-        async with httpx.AsyncClient(timeout=10) as http:
-
-            async def one(i: int) -> None:
-                body = urlencode(
-                    {
-                        "team_id": "T1",
-                        "channel_id": "CSOC",
-                        "user_id": "UALICE",
-                        "user_name": "alice",
-                        "command": "/mde",
-                        "text": COMMANDS[i % len(COMMANDS)],
-                        "response_url": f"{slack.url}/response/{i}",
-                        "trigger_id": "t",
-                    }
-                )
-                async with gate:
-                    started = time.perf_counter()
-                    response = await http.post(
-                        f"http://127.0.0.1:{port}/slack/events", content=body, headers=signed(body)
-                    )
-                    latencies.append((time.perf_counter() - started) * 1000)
-                    assert response.status_code == 200, response.text
-
-            await asyncio.gather(*(one(i) for i in range(args.commands)))
+        load = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "benchmarks.slack_load",
+            f"http://127.0.0.1:{port}/slack/events",
+            SECRET,
+            str(args.commands),
+            str(args.concurrency),
+            f"{slack.url}/response",
+            *COMMANDS,
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        out, _ = await load.communicate()
+        latencies: list[float] = json.loads(out)
         async with db.sessions() as session:
             record = await session.get(RequestRecord, reply.request.id)
             state = record.state if record else "?"
@@ -153,6 +143,10 @@ async def run(args: argparse.Namespace, db_url: str) -> None:
     await sim.__aexit__()
     await slack.stop()
     latencies.sort()
+    if os.environ.get("SLACK_ACK_DEBUG"):
+        import collections
+
+        print(collections.Counter(c.method for c in slack.calls), file=sys.stderr)
     emit(
         {
             "commands": args.commands,

@@ -11,6 +11,7 @@ import logging
 import time
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
@@ -52,18 +53,26 @@ class SlackSurface:
         self._register()
         #: Socket Mode (an app-level xapp- token): Slack pushes events over a websocket, no public URL needed
         self._socket: Any = None
+        self._session: aiohttp.ClientSession | None = None
         if app_token:
             from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
             self._socket = AsyncSocketModeHandler(self.app, app_token)
 
     async def start(self) -> None:
+        # one keep-alive session for every Web API call (slack_sdk opens a new one per call otherwise)
+        self._session = aiohttp.ClientSession()
+        self.client.session = self._session
         if self._socket is not None:
             await self._socket.connect_async()
 
     async def stop(self) -> None:
         if self._socket is not None:
             await self._socket.close_async()
+        if self._session is not None:
+            self.client.session = None
+            await self._session.close()
+            self._session = None
 
     # -- web server ----------------------------------------------------------------------------------------
     def register_routes(self, app: web.Application) -> None:
