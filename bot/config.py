@@ -59,9 +59,23 @@ class Settings(BaseSettings):
     # Teams
     teams_app_id: str | None = None
     teams_tenant_id: str | None = None
-    teams_auth: str = Field("client_secret", pattern="^(client_secret|certificate|managed_identity)$")
+    teams_auth: str = Field(
+        "client_secret",
+        pattern="^(client_secret|certificate|managed_identity|system_managed_identity|static)$",
+        description="how the bot gets its own token; static: a fixed token for a local Bot Connector",
+    )
     teams_client_secret: SecretStr | None = None
     teams_certificate_path: Path | None = None
+    teams_static_token: SecretStr | None = None
+    teams_openid_metadata_url: str = Field(
+        "https://login.botframework.com/v1/.well-known/openidconfiguration",
+        description="Bot Framework OpenID metadata for inbound token checks (sovereign clouds, tests)",
+    )
+    teams_entra_metadata_url: str | None = Field(None, description="Entra OpenID metadata override")
+    teams_service_hosts: str = Field(
+        "smba.trafficmanager.net,botframework.com,teams.microsoft.com,teams.microsoft.us",
+        description="comma-separated hosts an activity's serviceUrl may point at (replies go there)",
+    )
 
     @model_validator(mode="after")
     def _check_mde_auth(self) -> Settings:
@@ -76,6 +90,17 @@ class Settings(BaseSettings):
             raise ValueError(f"MDE_AUTH={self.mde_auth.value} needs {', '.join(missing)}")
         if self.slack_bot_token and not (self.slack_signing_secret or self.slack_socket_mode):
             raise ValueError("SLACK_BOT_TOKEN is set but SLACK_SIGNING_SECRET is not (needed to verify Slack requests)")
+        if self.teams_app_id:
+            teams_needs = {
+                "client_secret": ["teams_tenant_id", "teams_client_secret"],
+                "certificate": ["teams_tenant_id", "teams_certificate_path"],
+                "managed_identity": ["teams_tenant_id"],
+                "system_managed_identity": ["teams_tenant_id"],
+                "static": ["teams_static_token"],
+            }[self.teams_auth]
+            teams_missing = [name.upper() for name in teams_needs if getattr(self, name) in (None, "")]
+            if teams_missing:
+                raise ValueError(f"TEAMS_AUTH={self.teams_auth} needs {', '.join(teams_missing)}")
         if self.slack_socket_mode and not self.slack_app_token:
             raise ValueError("SLACK_SOCKET_MODE=true needs SLACK_APP_TOKEN (xapp-…)")
         return self

@@ -1,0 +1,301 @@
+"""Microsoft Teams on the Microsoft 365 Agents SDK: ``@mde`` commands and Action.Execute clicks in,
+Adaptive Cards, thread replies and summaries out.
+
+``POST /api/messages`` verifies the Bot Framework token (``bot.teams.auth``) and the activity's
+``serviceUrl`` (an allow-list of hosts) before the SDK sees the request; anything else gets 401.
+Outbound, every post, edit and reply goes through ``adapter.continue_conversation`` with the stored
+conversation reference, paced per conversation within Teams' limits.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from microsoft_agents.activity import Activity, ActivityTypes, Attachment, ConversationReference
+from microsoft_agents.activity.adaptive_card_invoke_response import AdaptiveCardInvokeResponse
+from microsoft_agents.hosting.aiohttp import CloudAdapter
+from microsoft_agents.hosting.core import (
+    AgentApplication,
+    ClaimsIdentity,
+    Connections,
+    MemoryStorage,
+    OutboundHostValidator,
+    TurnContext,
+    TurnState,
+)
+
+from approvals.identity import Origin
+from approvals.service import ChatOps
+from approvals.views import RequestView
+from bot.surfaces.base import MessageRef
+from bot.teams import cards
+from bot.teams.auth import AuthError, BotFrameworkAuth
+from bot.teams.identity import TeamsDirectory
+from bot.teams.pacing import ConversationPacer
+
+log = logging.getLogger(__name__)
+PATH = "/api/messages"
+#: Teams and Bot Framework service URL hosts (the SDK's own default list, minus storage and Graph)
+DEFAULT_SERVICE_HOSTS = ("smba.trafficmanager.net", "botframework.com", "teams.microsoft.com", "teams.microsoft.us")
+_THREAD = re.compile(r";messageid=\d+$")
+
+
+def base_conversation_id(conversation_id: str) -> str:
+    """A channel thread's id is ``<channel>;messageid=<root>``; the channel itself is the part before."""
+    return _THREAD.sub("", conversation_id)
+
+
+def host_allowed(url: str, hosts: tuple[str, ...]) -> bool:
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    loopback = host in ("127.0.0.1", "::1", "localhost")
+    if parts.username or parts.password or not host:
+        return False
+    if parts.scheme != "https" and not (loopback and parts.scheme == "http"):
+        return False
+    return any(host == h or host.endswith("." + h) for h in hosts)
+
+
+class TeamsSurface:
+    name = "teams"
+
+    def __init__(
+        self,
+        chatops: ChatOps,
+        *,
+        app_id: str,
+        connections: Connections,
+        auth: BotFrameworkAuth,
+        service_hosts: tuple[str, ...] = DEFAULT_SERVICE_HOSTS,
+        pacer: ConversationPacer | None = None,
+    ) -> None:
+        self.chatops = chatops
+        self.app_id = app_id
+        self.auth = auth
+        self.service_hosts = tuple(h.lower() for h in service_hosts)
+        self.pacer = pacer or ConversationPacer()
+        self.directory = TeamsDirectory()
+        loopback_only = all(h in ("127.0.0.1", "::1", "localhost") for h in self.service_hosts)
+        # the SDK's own SSRF guard refuses loopback, so it is on for every real deployment, off for a local connector
+        validator = None if loopback_only else OutboundHostValidator(list(self.service_hosts), enabled=True)
+        self.adapter = CloudAdapter(connection_manager=connections, host_validator=validator)
+        self.adapter.on_turn_error = self._on_turn_error
+        self.app: AgentApplication[TurnState] = AgentApplication[TurnState](
+            storage=MemoryStorage(),
+            connection_manager=connections,
+            start_typing_timer=False,
+            remove_recipient_mention=True,
+        )
+        self._register()
+
+    # -- web server ----------------------------------------------------------------------------------------
+    def register_routes(self, app: web.Application) -> None:
+        app.router.add_post(PATH, self._handle)
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = None
+        if not isinstance(body, dict):
+            # still check the token first: an anonymous caller learns nothing about the body
+            if not request.headers.get("Authorization"):
+                return web.json_response({"error": "unauthorized"}, status=401)
+            return web.json_response({"error": "the body is not a JSON activity"}, status=400)
+        try:
+            claims = await self.auth.verify(request.headers.get("Authorization"), body)
+        except AuthError as exc:
+            log.warning("Teams request refused: %s", exc)
+            return web.json_response({"error": "unauthorized"}, status=401)
+        if not host_allowed(str(body.get("serviceUrl") or ""), self.service_hosts):
+            log.warning("Teams request refused: serviceUrl host is not allowed")
+            return web.json_response({"error": "unauthorized"}, status=401)
+        request["claims_identity"] = ClaimsIdentity(claims, authentication_type="Bearer")
+        try:
+            response = await self.adapter.process(request, self.app)
+        except ValueError as exc:  # an activity the SDK cannot model
+            log.warning("Teams activity rejected: %s", type(exc).__name__)
+            return web.json_response({"error": "malformed activity"}, status=400)
+        return response or web.Response(status=202)
+
+    async def _on_turn_error(self, context: TurnContext, error: Exception) -> None:
+        log.error("Teams turn failed: %s: %s", type(error).__name__, error, exc_info=error)
+        await context.send_activity("Something went wrong on our side; the error is logged. Please try again.")
+
+    # -- inbound -------------------------------------------------------------------------------------------
+    def _register(self) -> None:
+        self.app.message(None)(self._on_message)
+        self.app.conversation_update("membersAdded")(self._on_installed)
+        for verb in (cards.VERB_APPROVE, cards.VERB_REJECT, cards.VERB_BREAK_GLASS):
+            self.app.adaptive_card.action_execute(verb)(self._on_decision)
+            self.app.adaptive_card.action_submit(verb)(self._on_submit_fallback)
+        self.app.adaptive_card.action_execute(cards.VERB_SHOW_ALL)(self._on_show_all)
+        self.app.adaptive_card.action_execute(cards.VERB_REFRESH)(self._on_refresh)
+
+    @staticmethod
+    def origin_of(activity: Activity) -> Origin:
+        """Where a card for this conversation goes: the channel (a new post), or the chat itself."""
+        reference = activity.get_conversation_reference()
+        assert reference.conversation is not None
+        reference.conversation.id = base_conversation_id(reference.conversation.id)
+        reference.activity_id = None
+        context = reference.model_dump_json(by_alias=True, exclude_none=True)
+        return Origin(surface="teams", channel_id=reference.conversation.id, context=context)
+
+    async def _on_installed(self, context: TurnContext, _state: TurnState) -> None:
+        added = context.activity.members_added or []
+        if any(m.id == (context.activity.recipient.id if context.activity.recipient else None) for m in added):
+            await context.send_activity("mde-chatops is here. Mention me with `help` to see the commands.")
+
+    async def _on_message(self, context: TurnContext, _state: TurnState) -> None:
+        text = (context.activity.text or "").strip()
+        if not text and context.activity.value is not None:
+            return  # an Action.Submit without a known verb
+        actor = await self.directory.actor(context)
+        reply = await self.chatops.handle(actor, self.origin_of(context.activity), text)
+        message = reply.text if reply.request is None else f"{reply.text} The card is posted in this conversation."
+        if "\n" in message:
+            message = f"```\n{message}\n```"
+        await context.send_activity(Activity(type=ActivityTypes.message, text=message, text_format="markdown"))
+
+    async def _decide(self, context: TurnContext, data: dict[str, Any]) -> tuple[int | None, str | None]:
+        """Apply a click; return (request id, refusal text or None)."""
+        try:
+            request_id = int(data.get("request_id"))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return None, "This card is not a request card."
+        verb = str(data.get("verb") or "")
+        reason = str(data.get("reason") or "").strip()
+        if verb in (cards.VERB_REJECT, cards.VERB_BREAK_GLASS) and not reason:
+            return request_id, "A reason is required."
+        actor = await self.directory.actor(context)
+        break_glass = verb == cards.VERB_BREAK_GLASS
+        reply = await self.chatops.decide(
+            actor,
+            request_id,
+            approve=verb != cards.VERB_REJECT,
+            reason=reason or None,
+            break_glass=break_glass,
+        )
+        return request_id, reply.text if reply.error else None
+
+    async def _on_decision(self, context: TurnContext, _state: TurnState, data: Any) -> AdaptiveCardInvokeResponse:
+        payload = dict(data or {})
+        value: Any = context.activity.value or {}
+        payload.setdefault("verb", (value.get("action") or {}).get("verb"))
+        request_id, refusal = await self._decide(context, payload)
+        if refusal is not None or request_id is None:
+            # shown to the clicker only; the card stays as it was for everyone
+            return message_response(refusal or "Not a request card.")
+        return card_response(cards.request_card(await self.chatops.view(request_id)))
+
+    async def _on_submit_fallback(self, context: TurnContext, _state: TurnState, data: Any) -> None:
+        _request_id, refusal = await self._decide(context, dict(data or {}))
+        if refusal:
+            await context.send_activity(refusal)
+
+    async def _on_show_all(self, context: TurnContext, _state: TurnState, data: Any) -> AdaptiveCardInvokeResponse:
+        try:
+            view = await self.chatops.view(int((data or {})["request_id"]))
+        except (TypeError, ValueError, LookupError):  # KeyError included
+            return message_response("This card is not a request card.")
+        await self._reply_card(context, cards.all_devices_card(view))
+        return message_response(f"All {len(view.devices)} devices are posted in the thread.")
+
+    async def _on_refresh(self, context: TurnContext, _state: TurnState, data: Any) -> AdaptiveCardInvokeResponse:
+        try:
+            view = await self.chatops.view(int((data or {})["request_id"]))
+        except (TypeError, ValueError, LookupError):  # KeyError included
+            return message_response("This card is not a request card.")
+        return card_response(cards.request_card(view))
+
+    async def _reply_card(self, context: TurnContext, card: cards.Card) -> None:
+        activity = Activity(
+            type=ActivityTypes.message,
+            attachments=[Attachment(content_type=cards.CARD_CONTENT_TYPE, content=card)],
+        )
+        await context.send_activity(activity)
+
+    # -- outbound (bot.delivery calls these) ----------------------------------------------------------------
+    async def _continue(self, reference_json: str | None, conversation_id: str, logic: Any) -> Any:
+        if not reference_json:
+            raise LookupError(f"no Teams conversation reference for {conversation_id}")
+        reference = ConversationReference.model_validate_json(reference_json)
+        if not host_allowed(reference.service_url or "", self.service_hosts):
+            raise PermissionError("the stored serviceUrl is not an allowed Teams host")
+        assert reference.conversation is not None
+        reference.conversation.id = conversation_id
+        result: dict[str, Any] = {}
+
+        async def callback(context: TurnContext) -> None:
+            result["value"] = await logic(context)
+
+        continuation = reference.get_continuation_activity()
+        continuation.id = None  # otherwise every post becomes a reply to this synthetic activity
+        await self.adapter.continue_conversation(self.app_id, continuation, callback)
+        return result.get("value")
+
+    async def post_request(self, channel_id: str, view: RequestView, context: str | None) -> MessageRef:
+        await self.pacer.send(channel_id)
+
+        async def send(turn: TurnContext) -> str:
+            card = Attachment(content_type=cards.CARD_CONTENT_TYPE, content=cards.request_card(view))
+            activity = Activity(type=ActivityTypes.message, summary=cards.fallback_text(view), attachments=[card])
+            response = await turn.send_activity(activity)
+            return str(response.id)
+
+        message_id = await self._continue(context, channel_id, send)
+        return MessageRef(surface=self.name, channel_id=channel_id, message_id=message_id, context=context)
+
+    async def update_request(self, ref: MessageRef, view: RequestView) -> None:
+        await self.pacer.edit(ref.channel_id, ref.message_id)
+
+        async def update(turn: TurnContext) -> None:
+            card = Attachment(content_type=cards.CARD_CONTENT_TYPE, content=cards.request_card(view))
+            activity = Activity(
+                type=ActivityTypes.message, id=ref.message_id, summary=cards.fallback_text(view), attachments=[card]
+            )
+            await turn.update_activity(activity)
+
+        await self._continue(ref.context, ref.channel_id, update)
+
+    @staticmethod
+    def _thread_id(ref: MessageRef) -> str:
+        """Replies go into the card's thread in a channel; a personal or group chat has no threads."""
+        try:
+            conversation = json.loads(ref.context or "{}").get("conversation") or {}
+        except json.JSONDecodeError:
+            conversation = {}
+        if conversation.get("conversationType") == "channel":
+            return f"{ref.channel_id};messageid={ref.message_id}"
+        return ref.channel_id
+
+    async def post_in_thread(self, ref: MessageRef, text: str) -> None:
+        await self.pacer.send(ref.channel_id)
+
+        async def send(turn: TurnContext) -> None:
+            await turn.send_activity(Activity(type=ActivityTypes.message, text=text, text_format="plain"))
+
+        await self._continue(ref.context, self._thread_id(ref), send)
+
+    async def post_summary(self, ref: MessageRef, view: RequestView, csv_text: str) -> None:
+        await self.pacer.send(ref.channel_id)
+
+        async def send(turn: TurnContext) -> None:
+            card = Attachment(content_type=cards.CARD_CONTENT_TYPE, content=cards.summary_card(view))
+            await turn.send_activity(Activity(type=ActivityTypes.message, attachments=[card]))
+
+        await self._continue(ref.context, self._thread_id(ref), send)
+
+
+def card_response(card: cards.Card) -> AdaptiveCardInvokeResponse:
+    return AdaptiveCardInvokeResponse(status_code=200, type=cards.CARD_CONTENT_TYPE, value=card)
+
+
+def message_response(text: str) -> AdaptiveCardInvokeResponse:
+    return AdaptiveCardInvokeResponse(status_code=200, type="application/vnd.microsoft.activity.message", value=text)

@@ -1,0 +1,269 @@
+"""Bot Framework activities posted to /api/messages over HTTP with signed tokens; the bot's replies, card
+updates and roster calls captured by a local Bot Connector; the MDE simulator behind it all."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from approvals.policy import Policy
+from approvals.views import DeviceRow, ExclusionRow, ProgressView, RequestView
+from bot.server import build_app, start_site
+from bot.teams import cards
+from bot.teams.auth import BotFrameworkAuth
+from bot.teams.connections import bot_connections
+from bot.teams.pacing import ConversationPacer
+from bot.teams.surface import TeamsSurface, base_conversation_id, host_allowed
+from tests.support.mock_connector import APP_ID, CHANNEL, CONNECTOR_TOKEN, TENANT_ID, MockConnector, Sent
+from tests.support.stack import Stack
+
+POLICY = Policy.from_dict(
+    {
+        "defaults": {
+            "requesters": ["email:alice@contoso.com", "email:bob@contoso.com"],
+            "approvers": ["email:bob@contoso.com", "email:carol@contoso.com", "email:alice@contoso.com"],
+        }
+    }
+)
+
+
+@dataclass
+class TeamsRig:
+    stack: Stack
+    connector: MockConnector
+    url: str
+    http: httpx.AsyncClient
+
+    async def post(self, activity: dict[str, Any], token: str | None = "valid") -> httpx.Response:
+        headers = {}
+        if token == "valid":
+            headers["Authorization"] = f"Bearer {self.connector.token()}"
+        elif token is not None:
+            headers["Authorization"] = token
+        return await self.http.post(self.url + "/api/messages", json=activity, headers=headers)
+
+    async def card_for_new_request(self) -> tuple[int, Sent]:
+        sent = await self.connector.wait_for(lambda s: s.kind == "send" and s.card is not None)
+        assert sent.card is not None
+        request_id = int(sent.card["body"][0]["text"].split()[0].lstrip("#"))
+        return request_id, sent
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[TeamsRig]:
+    connector = MockConnector()
+    await connector.start()
+    surfaces: list[TeamsSurface] = []
+
+    def make(chatops):  # type: ignore[no-untyped-def]
+        auth = BotFrameworkAuth(app_id=APP_ID, tenant_id=TENANT_ID, bot_framework_metadata_url=connector.metadata_url)
+        connections = bot_connections(app_id=APP_ID, tenant_id=TENANT_ID, auth="static", static_token=CONNECTOR_TOKEN)
+        pacer = ConversationPacer(min_edit_interval_s=0.0)
+        surfaces.append(
+            TeamsSurface(
+                chatops, app_id=APP_ID, connections=connections, auth=auth, service_hosts=("127.0.0.1",), pacer=pacer
+            )
+        )
+        return surfaces
+
+    async with Stack.start(make_surfaces=make, policy=POLICY) as stack:
+        app = build_app(stack.db, surfaces)
+        runner, port = await start_site(app, "127.0.0.1", 0)
+        async with httpx.AsyncClient(timeout=15) as http:
+            yield TeamsRig(stack, connector, f"http://127.0.0.1:{port}", http)
+        await runner.cleanup()
+    await connector.stop()
+
+
+# -- inbound authentication ---------------------------------------------------------------------------------
+async def test_no_token_is_401_and_reaches_nothing(rig: TeamsRig) -> None:
+    response = await rig.post(rig.connector.message("alice", 'isolate tag:"Finance Laptops" --reason x'), token=None)
+    assert response.status_code == 401
+    assert rig.connector.sent == [] and rig.stack.sim.request_log == []
+
+
+@pytest.mark.parametrize(
+    "make_token",
+    [
+        pytest.param(
+            lambda c: c.token(key=rsa.generate_private_key(public_exponent=65537, key_size=2048)), id="forged"
+        ),
+        pytest.param(lambda c: c.token(aud="some-other-bot"), id="wrong-audience"),
+        pytest.param(lambda c: c.token(iss="https://evil.example.com"), id="wrong-issuer"),
+        pytest.param(lambda c: c.token(exp=int(time.time()) - 3600, nbf=int(time.time()) - 7200), id="expired"),
+        pytest.param(lambda c: c.token(serviceurl="https://smba.trafficmanager.net/emea/"), id="other-service-url"),
+        pytest.param(lambda c: "Basic " + c.token(), id="not-bearer"),
+    ],
+)
+async def test_a_bad_token_is_401_and_reaches_nothing(rig: TeamsRig, make_token: Any) -> None:
+    token = make_token(rig.connector)
+    header = token if token.startswith("Basic ") else f"Bearer {token}"
+    response = await rig.post(rig.connector.message("alice", "status"), token=header)
+    assert response.status_code == 401
+    assert rig.connector.sent == []
+
+
+async def test_a_service_url_outside_the_allow_list_is_401(rig: TeamsRig) -> None:
+    activity = rig.connector.message("alice", "help")
+    activity["serviceUrl"] = "http://10.0.0.5:8080"
+    token = rig.connector.token(serviceurl="http://10.0.0.5:8080")
+    response = await rig.post(activity, token=f"Bearer {token}")
+    assert response.status_code == 401 and rig.connector.sent == []
+
+
+async def test_a_body_that_is_not_an_activity_is_400(rig: TeamsRig) -> None:
+    response = await rig.http.post(
+        rig.url + "/api/messages",
+        content=b"{not json",
+        headers={"Authorization": f"Bearer {rig.connector.token()}", "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+
+
+# -- commands ---------------------------------------------------------------------------------------------
+async def test_a_mention_gets_help_in_the_thread(rig: TeamsRig) -> None:
+    activity = rig.connector.message("alice", "help isolate")
+    response = await rig.post(activity)
+    assert response.status_code in (200, 201, 202)
+    reply = await rig.connector.wait_for(lambda s: s.kind == "reply")
+    assert "isolate TARGETS" in reply.text
+    assert reply.conversation_id == activity["conversation"]["id"]  # in the user's thread
+    roster = rig.connector.unauthorized_calls
+    assert roster == 0  # every outbound call carried the bot's token
+
+
+async def test_a_personal_chat_command_works_without_a_mention(rig: TeamsRig) -> None:
+    await rig.post(
+        rig.connector.message("bob", "isolte tag:x --reason r", conversation="a:personal-bob", mention=False)
+    )
+    reply = await rig.connector.wait_for(lambda s: s.kind == "reply")
+    assert "Did you mean `isolate`?" in reply.text
+
+
+async def test_from_mention_to_summary_in_the_thread(rig: TeamsRig) -> None:
+    await rig.post(rig.connector.message("alice", 'isolate tag:"Finance Laptops" --reason "INC-1042" --type selective'))
+    request_id, card_post = await rig.card_for_new_request()
+    assert card_post.conversation_id == CHANNEL  # a new post in the channel, not inside the command's thread
+    card = card_post.card
+    assert card is not None and card["version"] == "1.5"
+    assert "Isolate (Selective)" in card["body"][0]["text"]
+    verbs = [a.get("verb") or a["card"]["actions"][0]["verb"] for a in card["actions"]]
+    assert cards.VERB_APPROVE in verbs and cards.VERB_REJECT in verbs
+
+    refused = await rig.post(rig.connector.execute("alice", cards.VERB_APPROVE, {"request_id": request_id}))
+    assert refused.status_code == 200
+    body = refused.json()
+    assert body["type"] == "application/vnd.microsoft.activity.message" and "own request" in body["value"]
+
+    approved = await rig.post(rig.connector.execute("bob", cards.VERB_APPROVE, {"request_id": request_id}))
+    assert approved.status_code == 200 and approved.json()["type"] == cards.CARD_CONTENT_TYPE
+    assert await rig.stack.wait_for_state(request_id, {"succeeded"}) == "succeeded"
+
+    updates = [s for s in rig.connector.sent if s.kind == "update"]
+    assert updates and all(u.activity_id == card_post.activity_id for u in updates)
+    assert "Succeeded" in json.dumps(updates[-1].card)
+    thread = f"{CHANNEL};messageid={card_post.activity_id}"
+    in_thread = [s for s in rig.connector.sent if s.conversation_id == thread]
+    assert any("Approved by Bob" in s.text for s in in_thread)
+    summary = [s for s in in_thread if s.card is not None]
+    assert summary and f"Summary of #{request_id}: Succeeded" in json.dumps(summary[-1].card)
+    assert rig.stack.sim.stats()["duplicate_actions"] == 0
+    assert rig.connector.unauthorized_calls == 0
+
+
+async def test_reject_needs_a_reason(rig: TeamsRig) -> None:
+    await rig.post(rig.connector.message("alice", "scan device:ws-0005 --reason r"))
+    request_id, _ = await rig.card_for_new_request()
+    empty = await rig.post(
+        rig.connector.execute("bob", cards.VERB_REJECT, {"request_id": request_id, "verb": cards.VERB_REJECT})
+    )
+    assert "reason is required" in empty.json()["value"]
+    await rig.post(
+        rig.connector.execute(
+            "bob", cards.VERB_REJECT, {"request_id": request_id, "verb": cards.VERB_REJECT, "reason": "wrong host"}
+        )
+    )
+    assert await rig.stack.wait_for_state(request_id, {"rejected"}) == "rejected"
+
+
+async def test_a_click_on_a_forged_card_is_refused_politely(rig: TeamsRig) -> None:
+    response = await rig.post(rig.connector.execute("bob", cards.VERB_APPROVE, {"request_id": "not-a-number"}))
+    assert response.status_code == 200 and "not a request card" in response.json()["value"]
+
+
+async def test_teams_and_email_identity_is_one_person_for_the_two_person_rule(rig: TeamsRig) -> None:
+    """The requester approving from another platform under the same e-mail is still the requester."""
+    await rig.post(rig.connector.message("alice", "scan device:ws-0007 --reason r"))
+    request_id, _ = await rig.card_for_new_request()
+    from approvals.identity import Actor
+
+    reply = await rig.stack.chatops.decide(
+        Actor(platform="slack", user_id="UALICE", email="alice@contoso.com"), request_id, approve=True
+    )
+    assert reply.error and "own request" in reply.text
+
+
+# -- pieces -------------------------------------------------------------------------------------------------
+def test_a_card_for_5000_devices_stays_within_teams_limits() -> None:
+    now = datetime.now(UTC)
+    view = RequestView(
+        id=7,
+        action="isolate",
+        action_label="Isolate (Full)",
+        state="pending",
+        requester_label="alice",
+        reason="x" * 5000,
+        target_text="tag:" + "y" * 4000,
+        devices=tuple(
+            DeviceRow(
+                machine_id=f"{i:040x}",
+                name=f"ws-{i:05d}[x](http://evil)*",
+                os_platform="Windows11",
+                health_status="Active",
+                state="Pending",
+                warning="w" * 300,
+            )
+            for i in range(5000)
+        ),
+        exclusions=tuple(ExclusionRow(name=f"x-{i}", reason="r" * 400, kind="protected") for i in range(300)),
+        required_approvals=2,
+        decisions=(),
+        created_at=now,
+        expires_at=now,
+        warnings=("a" * 4000,) * 5,
+        progress=ProgressView(total=5000, submitted=10),
+    )
+    for card in (cards.request_card(view), cards.all_devices_card(view), cards.summary_card(view)):
+        assert len(json.dumps(card).encode()) < 28_000
+        assert "[x](http://evil)" not in json.dumps(card)  # a name cannot become a link
+    preview = next(b["text"] for b in cards.request_card(view)["body"] if "ws-00000" in b.get("text", ""))
+    shown = preview.count("- **ws-")
+    assert 0 < shown <= 15 and f"and {5000 - shown} more" in preview
+
+
+def test_thread_ids_and_service_hosts() -> None:
+    assert base_conversation_id("19:abc@thread.tacv2;messageid=1700000000001") == "19:abc@thread.tacv2"
+    hosts = ("smba.trafficmanager.net", "botframework.com")
+    assert host_allowed("https://smba.trafficmanager.net/emea/", hosts)
+    assert not host_allowed("http://smba.trafficmanager.net/emea/", hosts)  # https only, except loopback
+    assert not host_allowed("https://smba.trafficmanager.net.evil.com/", hosts)
+    assert not host_allowed("https://user:pw@smba.trafficmanager.net/", hosts)
+    assert host_allowed("http://127.0.0.1:5000/", ("127.0.0.1",))
+
+
+async def test_the_pacer_keeps_a_conversation_within_seven_per_second() -> None:
+    pacer = ConversationPacer(windows=((7, 0.5),), min_edit_interval_s=0.0)
+    stamps = []
+    for _ in range(15):
+        await pacer.send("c1")
+        stamps.append(time.monotonic())
+    for i in range(7, len(stamps)):
+        assert stamps[i] - stamps[i - 7] >= 0.5 - 0.01
