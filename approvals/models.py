@@ -3,18 +3,30 @@
 from approvals.audit.models import AuditEntry
 from approvals.db import Base
 from approvals.execution.models import Job
+from approvals.incidents.models import (
+    ConversationRecord,
+    IncidentEvent,
+    IncidentRecord,
+    IncidentThread,
+    WebhookReject,
+)
 from approvals.outbox.models import DeliveryCursor, Event, MessageRefRecord
 from approvals.requests.models import Decision, RequestDevice, RequestExclusion, RequestRecord
 
 __all__ = [
     "AuditEntry",
     "Base",
+    "ConversationRecord",
     "Decision",
     "DeliveryCursor",
     "Event",
+    "IncidentEvent",
+    "IncidentRecord",
+    "IncidentThread",
     "Job",
     "MessageRefRecord",
     "RequestDevice",
     "RequestExclusion",
     "RequestRecord",
+    "WebhookReject",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from approvals.commands.grammar import parse
@@ -25,6 +25,7 @@ from approvals.commands.models import (
     HistoryCommand,
     ParseError,
     StatusCommand,
+    TargetKind,
 )
 from approvals.db import Database, utcnow
 from approvals.execution.actions import FAMILY
@@ -64,6 +65,8 @@ class ChatOps:
         self.clock = clock
         self.flows = RequestFlows(db, policy, clock)
         self.resolver = Resolver(client, policy, incidents=incidents)
+        #: incident key as users type it -> our incident id (set when incident notifications are on)
+        self.incident_id_of: Callable[[str], Awaitable[int | None]] | None = None
         self._listeners: list[Callable[[], None]] = []
 
     def subscribe(self, listener: Callable[[], None]) -> None:
@@ -143,6 +146,7 @@ class ChatOps:
             target_text=target_text,
             resolution=resolution,
             canary=command.canary,
+            incident_id=await self._incident_of(command),
         )
         self.notify()
         view = await self.view(record.id)
@@ -155,6 +159,17 @@ class ChatOps:
             request=view,
         )
 
+    async def _incident_of(self, command: ActionCommand) -> str | None:
+        """A request made with ``incident:`` targets belongs to that incident (its war-room thread)."""
+        if self.incident_id_of is None:
+            return None
+        for target in command.targets:
+            if target.kind is TargetKind.INCIDENT:
+                found = await self.incident_id_of(target.value)
+                if found is not None:
+                    return str(found)
+        return None
+
     async def create_request(
         self,
         actor: Actor,
@@ -163,13 +178,14 @@ class ChatOps:
         resolution: Resolution,
         *,
         incident_id: str | None = None,
+        extra_params: dict[str, Any] | None = None,
     ) -> int:
         """For flows that resolved devices themselves (incident notifications)."""
         record = await self.flows.create(
             actor=actor,
             origin=origin,
             verb=command.verb.value,
-            params=_params(command),
+            params={**_params(command), **(extra_params or {})},
             reason=command.reason,
             target_text=" ".join(str(t) for t in command.targets),
             resolution=resolution,
@@ -178,6 +194,22 @@ class ChatOps:
         )
         self.notify()
         return record.id
+
+    async def remember_conversation(self, origin: Origin) -> None:
+        """Keep what a surface needs to post to this conversation later (incident notifications)."""
+        from approvals.incidents.service import remember_conversation
+
+        async with self.db.transaction() as session:
+            await remember_conversation(session, origin.surface, origin.channel_id, origin.context)
+
+    async def auto_approve(self, request_id: int, rule: str) -> Reply:
+        """A notification rule the policy lets act alone (``auto_rules``): approved without a person."""
+        outcome = await self.flows.auto_approve(request_id, rule)
+        if outcome.ok:
+            self.notify()
+            if self.worker is not None:
+                self.worker.wake()
+        return Reply(text=outcome.message, error=not outcome.ok)
 
     async def decide(
         self,

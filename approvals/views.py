@@ -111,3 +111,29 @@ class Reply:
     request: RequestView | None = None
     #: a refusal or error (surfaces may style it differently)
     error: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentView:
+    """An incident notification as surfaces render it (the war-room thread's root)."""
+
+    id: int
+    source: str  # sentinel | graph
+    external_id: str
+    title: str
+    severity: str
+    status: str
+    closed: bool
+    product: str | None
+    url: str | None
+    devices: tuple[str, ...]  # DNS names, or MDE ids where the name is unknown
+    rules: tuple[str, ...] = ()
+    mention: str | None = None
+
+    @property
+    def source_label(self) -> str:
+        return {"sentinel": "Microsoft Sentinel", "graph": "Defender XDR"}.get(self.source, self.source)
+
+    def headline(self) -> str:
+        state = "closed" if self.closed else self.status
+        return f"{self.severity.upper()} incident {self.external_id}: {self.title} ({state})"

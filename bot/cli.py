@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the bot: web server, workers and chat surfaces from settings")
     serve.set_defaults(run=_run_serve)
 
+    doctor = sub.add_parser("doctor", help="check settings, database, MDE token and permissions, chat credentials")
+    doctor.set_defaults(run=_run_doctor)
+
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     up = db_sub.add_parser("upgrade", help="apply Alembic migrations up to the latest")
@@ -69,6 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", help="file to write (default: standard output)")
     export.add_argument("--database", help="database URL (default: DATABASE_URL)")
     export.set_defaults(run=_run_audit_export)
+
+    incidents = sub.add_parser("incidents", help="incident notifications")
+    incidents_sub = incidents.add_subparsers(dest="incidents_command", required=True, metavar="ACTION")
+    replay = incidents_sub.add_parser("replay", help="post a saved incident payload to a running bot (test rules)")
+    replay.add_argument("file", help="a JSON file: a Sentinel incident or alert, or a Graph incident / alert")
+    replay.add_argument("--url", default="http://127.0.0.1:3978/api/incidents", help="the bot's incidents endpoint")
+    replay.add_argument("--secret", help="HMAC secret (default: INCIDENTS_SECRET)")
+    replay.add_argument("--token", help="bearer token instead of a signature (default: INCIDENTS_TOKEN)")
+    replay.set_defaults(run=_run_incidents_replay)
 
     manifest = sub.add_parser("manifest", help="build app manifests")
     manifest_sub = manifest.add_subparsers(dest="manifest_command", required=True, metavar="PLATFORM")
@@ -107,6 +119,12 @@ def _run_serve(args: argparse.Namespace) -> int:
     from bot.serve import serve
 
     return asyncio.run(serve(load_settings()))
+
+
+def _run_doctor(args: argparse.Namespace) -> int:
+    from bot.doctor import main as doctor_main
+
+    return doctor_main()
 
 
 def _run_db_upgrade(args: argparse.Namespace) -> int:
@@ -154,15 +172,47 @@ def _run_manifest_teams(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_incidents_replay(args: argparse.Namespace) -> int:
+    import json
+    import os
+    from pathlib import Path
+
+    import httpx
+
+    from bot.webhooks import SIGNATURE_HEADER, sign
+
+    body = Path(args.file).read_bytes()
+    try:
+        json.loads(body)
+    except ValueError as exc:
+        raise CliError(f"{args.file} is not JSON: {exc}") from None
+    secret = args.secret or os.environ.get("INCIDENTS_SECRET")
+    token = args.token or os.environ.get("INCIDENTS_TOKEN")
+    headers = {"Content-Type": "application/json"}
+    if secret:
+        headers[SIGNATURE_HEADER] = sign(secret, body)
+    elif token:
+        headers["Authorization"] = f"Bearer {token}"
+    else:
+        raise CliError("give --secret or --token (or set INCIDENTS_SECRET / INCIDENTS_TOKEN)")
+    try:
+        response = httpx.post(args.url, content=body, headers=headers, timeout=30)
+    except httpx.HTTPError as exc:
+        raise CliError(f"cannot reach {args.url}: {exc}") from None
+    print(f"{response.status_code} {response.text}")
+    return 0 if response.status_code == 200 else 1
+
+
 def _friendly(exc: BaseException) -> str | None:
     """Known failures become one sentence; anything else is a bug and keeps its traceback."""
     from bot.config import SettingsError
 
     known: tuple[type[BaseException], ...] = (CliError, SettingsError, FileNotFoundError, PermissionError)
     try:
+        from approvals.incidents.rules import RulesError
         from approvals.policy import PolicyError
 
-        known += (PolicyError,)
+        known += (PolicyError, RulesError)
     except ImportError:  # pragma: no cover
         pass
     try:

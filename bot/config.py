@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     mde_time_scale: float = Field(1.0, gt=0, description="divide MDE rate-limit windows (simulator only)")
     mde_minute_limit: int = Field(100, ge=1)
     mde_hour_limit: int = Field(1500, ge=1)
+    mde_limiter_url: str | None = Field(
+        None,
+        description="where replicas share the MDE rate-limit budget: postgresql://…, redis://… or memory:// "
+        "(this process only); default: DATABASE_URL when it is PostgreSQL, else this process only",
+    )
 
     # policy and engine
     policy_file: Path | None = None
@@ -55,6 +60,11 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = None
     slack_socket_mode: bool = False
     slack_api_url: str | None = Field(None, description="override the Web API base URL (tests)")
+
+    # incident notifications (POST /api/incidents)
+    incidents_secret: SecretStr | None = Field(None, description="HMAC key for X-MDE-ChatOps-Signature")
+    incidents_token: SecretStr | None = Field(None, description="bearer token a Logic App sends instead")
+    rules_file: Path | None = Field(None, description="incident routing and proposal rules (YAML)")
 
     # Teams
     teams_app_id: str | None = None

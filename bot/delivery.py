@@ -22,6 +22,7 @@ from approvals.outbox.models import Event, EventKind
 from approvals.requests.models import RequestRecord
 from approvals.requests.states import RequestState
 from approvals.service import ChatOps
+from bot.incident_delivery import IncidentDelivery
 from bot.surfaces.base import ChatSurface, MessageRef
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ class Delivery:
         self._tasks: list[asyncio.Task[None]] = []
         self._origin: dict[int, str] = {}
         self._milestone: dict[tuple[str, int], int] = {}
+        self.incidents = IncidentDelivery(db, self.owner, self.lease, batch)
         chatops.subscribe(self.wake)
 
     def wake(self) -> None:
@@ -127,6 +129,10 @@ class Delivery:
 
     async def _deliver_batch(self, name: str) -> int:
         surface = self.surfaces[name]
+        handled = await self.incidents.deliver_once(surface)
+        return handled + await self._deliver_requests(name, surface)
+
+    async def _deliver_requests(self, name: str, surface: ChatSurface) -> int:
         async with self.db.transaction() as session:
             cursor = await outbox.lease_cursor(session, name, self.owner, self.lease)
             if cursor is None:
@@ -152,7 +158,13 @@ class Delivery:
             row = await outbox.get_message_ref(session, request_id, name)
         if row is None:
             return None
-        return MessageRef(surface=name, channel_id=row.channel_id, message_id=row.message_id, context=row.context)
+        return MessageRef(
+            surface=name,
+            channel_id=row.channel_id,
+            message_id=row.message_id,
+            context=row.context,
+            thread_id=row.thread_id,
+        )
 
     async def _apply(self, surface: ChatSurface, event: Event, batch: _Batch) -> None:
         kind = EventKind(event.kind)
@@ -208,6 +220,12 @@ class Delivery:
         if record is None:
             return
         view = await self.chatops.view(request_id)
-        ref = await surface.post_request(record.origin_channel, view, record.origin_context)
+        thread_id = None
+        if record.incident_id and record.incident_id.isdigit():  # in the incident's war-room thread
+            root = await self.incidents.root_for(surface, int(record.incident_id), record.origin_channel)
+            thread_id = root.message_id if root is not None else None
+        ref = await surface.post_request(record.origin_channel, view, record.origin_context, thread_id)
         async with self.db.transaction() as session:
-            outbox.save_message_ref(session, request_id, surface.name, ref.channel_id, ref.message_id, ref.context)
+            outbox.save_message_ref(
+                session, request_id, surface.name, ref.channel_id, ref.message_id, ref.context, ref.thread_id
+            )

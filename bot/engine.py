@@ -11,8 +11,11 @@ from typing import Any
 
 from approvals.db import Database
 from approvals.execution.flows import Worker, WorkerConfig
+from approvals.incidents import service as incident_store
+from approvals.incidents.flows import IncidentFlows
+from approvals.incidents.rules import RuleSet
 from approvals.policy import Policy
-from approvals.resolution.flows import IncidentLookup
+from approvals.resolution.flows import ResolutionError
 from approvals.service import ChatOps
 from bot.delivery import Delivery
 from bot.surfaces.base import ChatSurface
@@ -30,6 +33,7 @@ class Engine:
     chatops: ChatOps
     delivery: Delivery
     surfaces: list[ChatSurface]
+    incidents: IncidentFlows
     #: False for a web-only process when workers run in their own processes (PostgreSQL)
     run_worker: bool = True
 
@@ -44,11 +48,24 @@ class Engine:
         limiter: Any = None,
         worker_config: WorkerConfig | None = None,
         owner: str | None = None,
-        incidents: IncidentLookup | None = None,
+        rules: RuleSet | None = None,
         delivery_poll_s: float = 1.0,
         run_worker: bool = True,
     ) -> Engine:
-        chatops = ChatOps(db, client, policy, limiter=limiter, incidents=incidents)
+        async def incident_devices(key: str) -> tuple[list[str], list[str]]:
+            async with db.sessions() as session:
+                found = await incident_store.devices_of(session, key)
+            if found is None:
+                raise ResolutionError(f"No incident {key} has been received (POST /api/incidents).")
+            return found
+
+        async def incident_id_of(key: str) -> int | None:
+            async with db.sessions() as session:
+                record = await incident_store.find(session, key)
+            return record.id if record else None
+
+        chatops = ChatOps(db, client, policy, limiter=limiter, incidents=incident_devices)
+        chatops.incident_id_of = incident_id_of
         worker = Worker(
             db, client, config=worker_config, owner=owner, limiter=limiter, on_tick=chatops.flows.expire_due
         )
@@ -63,6 +80,7 @@ class Engine:
             chatops=chatops,
             delivery=delivery,
             surfaces=surfaces,
+            incidents=IncidentFlows(db, chatops, rules or RuleSet()),
             run_worker=run_worker,
         )
 

@@ -9,15 +9,19 @@ from contextlib import AsyncExitStack
 
 from approvals.db import Database
 from approvals.execution.flows import WorkerConfig
+from approvals.incidents.rules import load_rules
 from approvals.migrate import current_revision, head_revision, upgrade_async
 from approvals.policy import load_policy
 from approvals.service import ChatOps
 from bot.config import Settings
 from bot.engine import Engine
 from bot.logging import configure_logging
+from bot.metrics import register_metrics_route
 from bot.server import build_app, start_site
 from bot.surfaces.base import ChatSurface
+from bot.webhooks import IncidentWebhook
 from mde.client import MdeClient
+from mde.limiter_backends import clock_for, close_backend, default_limiter_url, limiter_backend_from_url
 from mde.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -54,6 +58,15 @@ def build_surfaces(settings: Settings, chatops: ChatOps) -> list[ChatSurface]:
     return surfaces
 
 
+def incident_routes(settings: Settings, engine: Engine) -> list[IncidentWebhook]:
+    """``POST /api/incidents`` exists only when a secret or a token is configured (safe default: off)."""
+    secret = settings.incidents_secret.get_secret_value() if settings.incidents_secret else None
+    token = settings.incidents_token.get_secret_value() if settings.incidents_token else None
+    if not (secret or token):
+        return []
+    return [IncidentWebhook(engine.db, engine.incidents, secret=secret, token=token)]
+
+
 async def prepare_database(settings: Settings) -> Database:
     """SQLite migrates itself (zero set-up); PostgreSQL must be migrated explicitly with `db upgrade`."""
     url = settings.database_url
@@ -78,10 +91,14 @@ async def serve(settings: Settings) -> int:
     async with AsyncExitStack() as stack:
         db = await prepare_database(settings)
         stack.push_async_callback(db.dispose)
+        backend = limiter_backend_from_url(default_limiter_url(settings.mde_limiter_url, settings.database_url))
+        stack.push_async_callback(close_backend, backend)
         limiter = RateLimiter(
             time_scale=settings.mde_time_scale,
             minute_limit=settings.mde_minute_limit,
             hour_limit=settings.mde_hour_limit,
+            backend=backend,
+            clock=clock_for(backend),
         )
         client = build_client(settings, limiter)
         stack.push_async_callback(client.aclose)
@@ -89,6 +106,7 @@ async def serve(settings: Settings) -> int:
             db=db,
             client=client,
             policy=load_policy(settings.policy_file),
+            rules=load_rules(settings.rules_file),
             make_surfaces=lambda chatops: build_surfaces(settings, chatops),
             limiter=limiter,
             worker_config=WorkerConfig(
@@ -97,7 +115,8 @@ async def serve(settings: Settings) -> int:
                 stale_s=settings.worker_stale_s,
             ),
         )
-        app = build_app(db, engine.surfaces)
+        app = build_app(db, [*engine.surfaces, *incident_routes(settings, engine)])
+        register_metrics_route(app, db, client=client, limiter=limiter)
         runner, port = await start_site(app, settings.host, settings.port)
         stack.push_async_callback(runner.cleanup)
         await engine.start()

@@ -9,6 +9,7 @@ from aiohttp import web
 from sqlalchemy import text
 
 from approvals.db import Database
+from bot.metrics import register_metrics_route
 
 MAX_BODY = 1024 * 1024  # Slack, Teams and webhooks send far less; larger bodies get 413
 
@@ -30,6 +31,7 @@ def build_app(db: Database, route_owners: Iterable[Any] = ()) -> web.Application
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    register_metrics_route(app, db)
     for owner in route_owners:
         register: Callable[[web.Application], Awaitable[None] | None] | None = getattr(owner, "register_routes", None)
         if register is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote as urlquote
@@ -70,8 +70,11 @@ class MdeClient:
         timeout: float = 30.0,
         retry: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        on_response: Callable[[str, int], None] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        #: observation hook (metrics): called with (family, HTTP status) for every answer MDE sends
+        self.on_response = on_response
         self.limiter = limiter
         self.retry = retry or RetryPolicy()
         self._tokens = token_provider
@@ -134,6 +137,8 @@ class MdeClient:
                     ) from None
                 error = MdeServerError(f"cannot reach MDE ({type(exc).__name__})")
             else:
+                if self.on_response is not None:
+                    self.on_response(family, response.status_code)
                 if response.status_code < 400:
                     return response
                 if response.status_code == 401 and not refreshed:

@@ -106,6 +106,8 @@ class RateLimiter:
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     stats: dict[str, FamilyStats] = field(default_factory=dict)
+    #: observation hook (metrics): called with (family, seconds waited) for every grant
+    on_wait: Callable[[str, float], None] | None = None
     _paused_until: dict[str, float] = field(default_factory=dict)
 
     def windows(self, family: str) -> list[Window]:
@@ -134,6 +136,8 @@ class RateLimiter:
                 stats = self._stats(family)
                 stats.granted += 1
                 stats.waited_s += waited
+                if self.on_wait is not None:
+                    self.on_wait(family, waited)
                 return Grant(family, now, waited)
             await self.sleep(wait)
             waited += wait

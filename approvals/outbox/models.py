@@ -53,4 +53,6 @@ class MessageRefRecord(Base):
     channel_id: Mapped[str] = mapped_column(String(200))
     message_id: Mapped[str] = mapped_column(String(200))
     context: Mapped[str | None] = mapped_column(Text)
+    #: the thread the card was posted in (an incident's war-room thread), None for a top-level card
+    thread_id: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -78,6 +78,7 @@ def save_message_ref(
     channel_id: str,
     message_id: str,
     context: str | None,
+    thread_id: str | None = None,
 ) -> None:
     session.add(
         MessageRefRecord(
@@ -86,5 +87,6 @@ def save_message_ref(
             channel_id=channel_id,
             message_id=message_id,
             context=context,
+            thread_id=thread_id,
         )
     )

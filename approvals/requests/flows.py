@@ -195,6 +195,38 @@ class RequestFlows:
             )
             return Outcome(True, f"Request #{request_id} approved; execution is starting.", request_id)
 
+    async def auto_approve(self, request_id: int, rule: str) -> Outcome:
+        """Approve on behalf of a notification rule, only if the policy lists it in ``auto_rules``.
+
+        Protected devices are never included (break glass needs a person).
+        """
+        async with self.db.transaction() as session:
+            record = await self._lock(session, request_id)
+            if record is None or record.state != RequestState.PENDING:
+                return Outcome(False, f"Request #{request_id} is not waiting for approval.")
+            if not self.policy.allows_auto(rule, record.verb):
+                return Outcome(False, f"The policy does not let rule {rule} {record.verb} without approval.")
+            actor = Actor(platform="system", user_id=f"rule:{rule}", display_name=f"rule {rule} (auto)")
+            session.add(
+                Decision(
+                    request_id=request_id,
+                    actor_key=f"auto:{rule}",
+                    actor_label=actor.label(),
+                    approve=True,
+                    reason="auto_rules in the policy",
+                    at=self.clock(),
+                )
+            )
+            moved = await transition(
+                session, request_id, RequestState.APPROVED, now=self.clock(), approved_at=self.clock()
+            )
+            if not moved:
+                return Outcome(False, f"Request #{request_id} was decided by someone else a moment ago.")
+            await enqueue_jobs(session, record, include_protected=False, now=self.clock())
+            emit(session, request_id, EventKind.STATE, state=RequestState.APPROVED.value, by=actor.label())
+            audit(session, "request.auto_approved", actor, request_id=request_id, verb=record.verb, outcome="approved")
+            return Outcome(True, f"Request #{request_id} approved by rule {rule}.", request_id)
+
     def _refusal(
         self,
         actor: Actor,

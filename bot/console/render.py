@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from approvals.requests.states import RequestState
 from approvals.text import PREVIEW_ROWS, device_line, exclusion_lines
-from approvals.views import RequestView
+from approvals.views import IncidentView, RequestView
 
 
 def render_card(view: RequestView) -> str:
@@ -60,3 +60,16 @@ def render_summary(view: RequestView) -> str:
     if len(failed) > PREVIEW_ROWS:
         text += f"\n  … and {len(failed) - PREVIEW_ROWS} more (see the CSV)"
     return text
+
+
+def render_incident(view: IncidentView) -> str:
+    lines = [f"[{view.source_label}] {view.headline()}"]
+    if view.product:
+        lines.append(f"Product: {view.product}")
+    devices = ", ".join(view.devices[:10]) + (f" and {len(view.devices) - 10} more" if len(view.devices) > 10 else "")
+    lines.append(f"Devices: {devices or 'none named'}")
+    if view.mention:
+        lines.append(f"cc {view.mention}")
+    if view.url:
+        lines.append(view.url)
+    return "\n".join(lines)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 from typing import TextIO
 
-from approvals.views import RequestView
-from bot.console.render import render_card, render_summary
+from approvals.views import IncidentView, RequestView
+from bot.console.render import render_card, render_incident, render_summary
 from bot.surfaces.base import MessageRef
 
 
@@ -25,9 +25,21 @@ class ConsoleSurface:
         self.out.write(text + "\n")
         self.out.flush()
 
-    async def post_request(self, channel_id: str, view: RequestView, context: str | None) -> MessageRef:
-        self._print(render_card(view))
+    async def post_request(
+        self, channel_id: str, view: RequestView, context: str | None, thread_id: str | None = None
+    ) -> MessageRef:
+        card = render_card(view)
+        self._print(card if thread_id is None else "\n".join(f"  ↳ {line}" for line in card.splitlines()))
+        return MessageRef(
+            surface=self.name, channel_id=channel_id, message_id=str(next(self._ids)), thread_id=thread_id
+        )
+
+    async def post_notification(self, channel_id: str, view: IncidentView, context: str | None) -> MessageRef:
+        self._print(render_incident(view))
         return MessageRef(surface=self.name, channel_id=channel_id, message_id=str(next(self._ids)))
+
+    async def update_notification(self, ref: MessageRef, view: IncidentView) -> None:
+        self._print(f"[incident {view.external_id} updated] {view.headline()}")
 
     async def update_request(self, ref: MessageRef, view: RequestView) -> None:
         self._print(f"[card #{view.id} updated]\n{render_card(view)}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from approvals.requests.states import RequestState
-from approvals.views import RequestView
+from approvals.views import IncidentView, RequestView
 
 MAX_TEXT = 2900
 PREVIEW_ROWS = 15
@@ -155,3 +155,45 @@ def reason_modal(request_id: int, *, break_glass: bool) -> dict[str, Any]:
             }
         ],
     }
+
+
+def _mention(mention: str) -> str:
+    """A rule's ``mention``: a user-group id (S…), a user id (U…/W…), here/channel, or plain text."""
+    if mention in ("here", "channel"):
+        return f"<!{mention}>"
+    if mention[:1] == "S" and mention.isalnum():
+        return f"<!subteam^{mention}>"
+    if mention[:1] in ("U", "W") and mention.isalnum():
+        return f"<@{mention}>"
+    return _escape(mention)
+
+
+def incident_blocks(view: IncidentView) -> list[Block]:
+    icon = ":white_check_mark:" if view.closed else ":rotating_light:"
+    devices = [f"`{_escape(name)}`" for name in view.devices[:20]]
+    if len(view.devices) > 20:
+        devices.append(f"_and {len(view.devices) - 20} more_")
+    blocks: list[Block] = [
+        {"type": "header", "text": {"type": "plain_text", "text": f"{view.headline()}"[:150]}},
+        {
+            "type": "section",
+            "fields": [
+                {"type": "mrkdwn", "text": f"*Severity*\n{_escape(view.severity)}"},
+                {"type": "mrkdwn", "text": f"*Status*\n{icon} {_escape(view.status)}"},
+                {"type": "mrkdwn", "text": f"*Source*\n{_escape(view.source_label)}"},
+                {"type": "mrkdwn", "text": f"*Product*\n{_escape(view.product or '—')}"},
+            ],
+        },
+        _section(f"*Devices ({len(view.devices)})*\n" + (", ".join(devices) or "_none named_")),
+    ]
+    context = f"Incident {_escape(view.external_id)} · war-room thread: requests and results for it go here"
+    if view.url and view.url.startswith("https://"):
+        context += f" · <{view.url}|open in the portal>"
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": context[:2900]}]})
+    if view.mention:
+        blocks.insert(0, _section(f"{_mention(view.mention)} new incident"))
+    return blocks
+
+
+def incident_text(view: IncidentView) -> str:
+    return view.headline()

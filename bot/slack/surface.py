@@ -20,9 +20,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from approvals.identity import Origin
 from approvals.service import ChatOps
-from approvals.views import RequestView
+from approvals.views import IncidentView, RequestView
 from bot.console.render import render_summary
-from bot.slack.blocks import fallback_text, reason_modal, request_blocks
+from bot.slack.blocks import fallback_text, incident_blocks, incident_text, reason_modal, request_blocks
 from bot.slack.identity import SlackDirectory
 from bot.surfaces.base import MessageRef
 
@@ -152,31 +152,50 @@ class SlackSurface:
         )
 
     # -- outbound (bot.delivery calls these) ----------------------------------------------------------------
-    async def post_request(self, channel_id: str, view: RequestView, context: str | None) -> MessageRef:
+    async def post_request(
+        self, channel_id: str, view: RequestView, context: str | None, thread_id: str | None = None
+    ) -> MessageRef:
         response = await self.client.chat_postMessage(
-            channel=channel_id, text=fallback_text(view), blocks=request_blocks(view)
+            channel=channel_id, text=fallback_text(view), blocks=request_blocks(view), thread_ts=thread_id
         )
-        return MessageRef(surface=self.name, channel_id=str(response["channel"]), message_id=str(response["ts"]))
+        return MessageRef(
+            surface=self.name, channel_id=str(response["channel"]), message_id=str(response["ts"]), thread_id=thread_id
+        )
 
     async def update_request(self, ref: MessageRef, view: RequestView) -> None:
         """chat.update is rate limited per channel: space edits of one card by ``update_interval_s``."""
-        wait = self._last_update.get(ref.message_id, 0.0) + self.update_interval_s - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
+        await self._space_edit(ref)
         await self.client.chat_update(
             channel=ref.channel_id, ts=ref.message_id, text=fallback_text(view), blocks=request_blocks(view)
         )
+
+    async def _space_edit(self, ref: MessageRef) -> None:
+        wait = self._last_update.get(ref.message_id, 0.0) + self.update_interval_s - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
         self._last_update[ref.message_id] = time.monotonic()
 
     async def post_in_thread(self, ref: MessageRef, text: str) -> None:
-        await self.client.chat_postMessage(channel=ref.channel_id, thread_ts=ref.message_id, text=text)
+        await self.client.chat_postMessage(channel=ref.channel_id, thread_ts=ref.thread_root, text=text)
 
     async def post_summary(self, ref: MessageRef, view: RequestView, csv_text: str) -> None:
-        await self.client.chat_postMessage(channel=ref.channel_id, thread_ts=ref.message_id, text=render_summary(view))
+        await self.client.chat_postMessage(channel=ref.channel_id, thread_ts=ref.thread_root, text=render_summary(view))
         await self.client.files_upload_v2(
             channel=ref.channel_id,
-            thread_ts=ref.message_id,
+            thread_ts=ref.thread_root,
             content=csv_text,
             filename=f"request-{view.id}-results.csv",
             title=f"Results of request #{view.id}",
+        )
+
+    async def post_notification(self, channel_id: str, view: IncidentView, context: str | None) -> MessageRef:
+        response = await self.client.chat_postMessage(
+            channel=channel_id, text=incident_text(view), blocks=incident_blocks(view)
+        )
+        return MessageRef(surface=self.name, channel_id=str(response["channel"]), message_id=str(response["ts"]))
+
+    async def update_notification(self, ref: MessageRef, view: IncidentView) -> None:
+        await self._space_edit(ref)
+        await self.client.chat_update(
+            channel=ref.channel_id, ts=ref.message_id, text=incident_text(view), blocks=incident_blocks(view)
         )

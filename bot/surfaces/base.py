@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from approvals.views import RequestView
+from approvals.views import IncidentView, RequestView
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,13 +26,22 @@ class MessageRef:
     message_id: str  # Slack ts, Teams activity id, console sequence number
     #: Teams: the serialized conversation reference; Slack: unused
     context: str | None = None
+    #: the root of the thread the message was posted in (an incident's war-room thread), if any
+    thread_id: str | None = None
+
+    @property
+    def thread_root(self) -> str:
+        """Where replies about this message go: its own thread, or the thread it lives in."""
+        return self.thread_id or self.message_id
 
 
 class ChatSurface(Protocol):
     name: str
 
-    async def post_request(self, channel_id: str, view: RequestView, context: str | None) -> MessageRef:
-        """Post a new request card in a channel (``context`` is ``Origin.context``)."""
+    async def post_request(
+        self, channel_id: str, view: RequestView, context: str | None, thread_id: str | None = None
+    ) -> MessageRef:
+        """Post a new request card in a channel (``context`` is ``Origin.context``), or in a thread."""
         ...
 
     async def update_request(self, ref: MessageRef, view: RequestView) -> None:
@@ -40,7 +49,15 @@ class ChatSurface(Protocol):
         ...
 
     async def post_in_thread(self, ref: MessageRef, text: str) -> None:
-        """A progress line or failure in the card's thread."""
+        """A progress line or failure in the thread of ``ref`` (``ref.thread_root``)."""
+        ...
+
+    async def post_notification(self, channel_id: str, view: IncidentView, context: str | None) -> MessageRef:
+        """An incident notification: the root of the incident's war-room thread."""
+        ...
+
+    async def update_notification(self, ref: MessageRef, view: IncidentView) -> None:
+        """Re-render the notification in place (status, severity, devices)."""
         ...
 
     async def post_summary(self, ref: MessageRef, view: RequestView, csv_text: str) -> None:

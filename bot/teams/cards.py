@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from approvals.requests.states import RequestState
-from approvals.views import RequestView
+from approvals.views import IncidentView, RequestView
 from bot.console.render import render_summary
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
@@ -192,3 +192,30 @@ def summary_card(view: RequestView) -> Card:
 
 def fallback_text(view: RequestView) -> str:
     return f"Request #{view.id}: {view.action_label} on {len(view.devices)} device(s) · {view.state}"
+
+
+def incident_card(view: IncidentView) -> Card:
+    devices = ", ".join(escape(name) for name in view.devices[:20])
+    if len(view.devices) > 20:
+        devices += f" and {len(view.devices) - 20} more"
+    body: list[dict[str, Any]] = []
+    if view.mention:
+        body.append(_text(f"{escape(view.mention)}: new incident", weight="Bolder"))
+    body += [
+        _text(escape(view.headline()), size="Large", weight="Bolder", color="Good" if view.closed else "Attention"),
+        {
+            "type": "FactSet",
+            "facts": [
+                {"title": "Severity", "value": escape(view.severity)},
+                {"title": "Status", "value": escape("closed" if view.closed else view.status)},
+                {"title": "Source", "value": escape(view.source_label)},
+                {"title": "Product", "value": escape(view.product or "—")},
+                {"title": f"Devices ({len(view.devices)})", "value": devices or "none named"},
+            ],
+        },
+        _text("War-room thread: requests and results for this incident are posted here.", isSubtle=True),
+    ]
+    actions = []
+    if view.url and view.url.startswith("https://"):
+        actions.append({"type": "Action.OpenUrl", "title": "Open in the portal", "url": view.url})
+    return {"type": "AdaptiveCard", "version": "1.5", "body": body, "actions": actions}

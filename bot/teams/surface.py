@@ -31,7 +31,7 @@ from microsoft_agents.hosting.core import (
 
 from approvals.identity import Origin
 from approvals.service import ChatOps
-from approvals.views import RequestView
+from approvals.views import IncidentView, RequestView
 from bot.surfaces.base import MessageRef
 from bot.teams import cards
 from bot.teams.auth import AuthError, BotFrameworkAuth
@@ -148,6 +148,7 @@ class TeamsSurface:
         return Origin(surface="teams", channel_id=reference.conversation.id, context=context)
 
     async def _on_installed(self, context: TurnContext, _state: TurnState) -> None:
+        await self.chatops.remember_conversation(self.origin_of(context.activity))
         added = context.activity.members_added or []
         if any(m.id == (context.activity.recipient.id if context.activity.recipient else None) for m in added):
             await context.send_activity("mde-chatops is here. Mention me with `help` to see the commands.")
@@ -157,7 +158,9 @@ class TeamsSurface:
         if not text and context.activity.value is not None:
             return  # an Action.Submit without a known verb
         actor = await self.directory.actor(context)
-        reply = await self.chatops.handle(actor, self.origin_of(context.activity), text)
+        origin = self.origin_of(context.activity)
+        await self.chatops.remember_conversation(origin)
+        reply = await self.chatops.handle(actor, origin, text)
         message = reply.text if reply.request is None else f"{reply.text} The card is posted in this conversation."
         if "\n" in message:
             message = f"```\n{message}\n```"
@@ -240,39 +243,50 @@ class TeamsSurface:
         await self.adapter.continue_conversation(self.app_id, continuation, callback)
         return result.get("value")
 
-    async def post_request(self, channel_id: str, view: RequestView, context: str | None) -> MessageRef:
-        await self.pacer.send(channel_id)
-
+    async def _send_card(self, conversation_id: str, context: str | None, card: cards.Card, summary: str) -> str:
         async def send(turn: TurnContext) -> str:
-            card = Attachment(content_type=cards.CARD_CONTENT_TYPE, content=cards.request_card(view))
-            activity = Activity(type=ActivityTypes.message, summary=cards.fallback_text(view), attachments=[card])
+            attachment = Attachment(content_type=cards.CARD_CONTENT_TYPE, content=card)
+            activity = Activity(type=ActivityTypes.message, summary=summary, attachments=[attachment])
             response = await turn.send_activity(activity)
             return str(response.id)
 
-        message_id = await self._continue(context, channel_id, send)
-        return MessageRef(surface=self.name, channel_id=channel_id, message_id=message_id, context=context)
+        return str(await self._continue(context, conversation_id, send))
 
-    async def update_request(self, ref: MessageRef, view: RequestView) -> None:
+    async def post_request(
+        self, channel_id: str, view: RequestView, context: str | None, thread_id: str | None = None
+    ) -> MessageRef:
+        await self.pacer.send(channel_id)
+        conversation = f"{channel_id};messageid={thread_id}" if thread_id else channel_id
+        message_id = await self._send_card(conversation, context, cards.request_card(view), cards.fallback_text(view))
+        return MessageRef(
+            surface=self.name, channel_id=channel_id, message_id=message_id, context=context, thread_id=thread_id
+        )
+
+    async def _update_card(self, ref: MessageRef, card: cards.Card, summary: str) -> None:
         await self.pacer.edit(ref.channel_id, ref.message_id)
+        conversation = f"{ref.channel_id};messageid={ref.thread_id}" if ref.thread_id else ref.channel_id
 
         async def update(turn: TurnContext) -> None:
-            card = Attachment(content_type=cards.CARD_CONTENT_TYPE, content=cards.request_card(view))
+            attachment = Attachment(content_type=cards.CARD_CONTENT_TYPE, content=card)
             activity = Activity(
-                type=ActivityTypes.message, id=ref.message_id, summary=cards.fallback_text(view), attachments=[card]
+                type=ActivityTypes.message, id=ref.message_id, summary=summary, attachments=[attachment]
             )
             await turn.update_activity(activity)
 
-        await self._continue(ref.context, ref.channel_id, update)
+        await self._continue(ref.context, conversation, update)
+
+    async def update_request(self, ref: MessageRef, view: RequestView) -> None:
+        await self._update_card(ref, cards.request_card(view), cards.fallback_text(view))
 
     @staticmethod
     def _thread_id(ref: MessageRef) -> str:
-        """Replies go into the card's thread in a channel; a personal or group chat has no threads."""
+        """Replies go into the thread in a channel; a personal or group chat has no threads."""
         try:
             conversation = json.loads(ref.context or "{}").get("conversation") or {}
         except json.JSONDecodeError:
             conversation = {}
         if conversation.get("conversationType") == "channel":
-            return f"{ref.channel_id};messageid={ref.message_id}"
+            return f"{ref.channel_id};messageid={ref.thread_root}"
         return ref.channel_id
 
     async def post_in_thread(self, ref: MessageRef, text: str) -> None:
@@ -285,12 +299,15 @@ class TeamsSurface:
 
     async def post_summary(self, ref: MessageRef, view: RequestView, csv_text: str) -> None:
         await self.pacer.send(ref.channel_id)
+        await self._send_card(self._thread_id(ref), ref.context, cards.summary_card(view), f"Summary of #{view.id}")
 
-        async def send(turn: TurnContext) -> None:
-            card = Attachment(content_type=cards.CARD_CONTENT_TYPE, content=cards.summary_card(view))
-            await turn.send_activity(Activity(type=ActivityTypes.message, attachments=[card]))
+    async def post_notification(self, channel_id: str, view: IncidentView, context: str | None) -> MessageRef:
+        await self.pacer.send(channel_id)
+        message_id = await self._send_card(channel_id, context, cards.incident_card(view), view.headline())
+        return MessageRef(surface=self.name, channel_id=channel_id, message_id=message_id, context=context)
 
-        await self._continue(ref.context, self._thread_id(ref), send)
+    async def update_notification(self, ref: MessageRef, view: IncidentView) -> None:
+        await self._update_card(ref, cards.incident_card(view), view.headline())
 
 
 def card_response(card: cards.Card) -> AdaptiveCardInvokeResponse:

@@ -16,7 +16,7 @@ from approvals.db import Database
 from approvals.execution.models import Job
 from approvals.requests.models import RequestDevice
 from approvals.service import ChatOps
-from approvals.views import RequestView
+from approvals.views import IncidentView, RequestView
 from bot.surfaces.base import MessageRef
 from mde.simulator import SimulatorConfig
 from tests.approvals.conftest import ALICE, BOB, CAROL, HERE
@@ -134,10 +134,21 @@ class FlakySurface:
         if not self.up:
             raise ConnectionError("chat platform is down")
 
-    async def post_request(self, channel_id: str, view: RequestView, context: str | None) -> MessageRef:
+    async def post_request(
+        self, channel_id: str, view: RequestView, context: str | None, thread_id: str | None = None
+    ) -> MessageRef:
         self._check()
         self.received.append(f"card {view.id}")
         return MessageRef("console", channel_id, str(view.id))
+
+    async def post_notification(self, channel_id: str, view: IncidentView, context: str | None) -> MessageRef:
+        self._check()
+        self.received.append(f"incident {view.id}")
+        return MessageRef("console", channel_id, f"incident-{view.id}")
+
+    async def update_notification(self, ref: MessageRef, view: IncidentView) -> None:
+        self._check()
+        self.received.append(f"incident-update {view.id}")
 
     async def update_request(self, ref: MessageRef, view: RequestView) -> None:
         self._check()

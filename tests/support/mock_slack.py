@@ -23,6 +23,8 @@ USERS = {
 class Call:
     method: str
     args: dict[str, Any]
+    #: what the mock answered (chat.postMessage: the message ts)
+    result: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -106,6 +108,7 @@ class MockSlack:
             return web.json_response({"ok": True, "usergroups": [{"id": "S0SOC", "users": ["UBOB", "UCAROL"]}]})
         if method in ("chat.postMessage", "chat.update"):
             ts = args.get("ts") or f"1700000000.{next(self._ts):06d}"
+            self.calls[-1].result = {"ts": ts}
             return web.json_response({"ok": True, "channel": args.get("channel"), "ts": ts})
         if method == "files.getUploadURLExternal":
             return web.json_response(

@@ -13,6 +13,7 @@ from typing import Any
 
 from approvals.db import Database
 from approvals.execution.flows import WorkerConfig
+from approvals.incidents.rules import RuleSet
 from approvals.policy import Policy
 from approvals.requests.models import RequestRecord
 from approvals.service import ChatOps
@@ -65,6 +66,7 @@ class Stack:
         worker_config: WorkerConfig | None = None,
         owner: str | None = None,
         start_engine: bool = True,
+        rules: RuleSet | None = None,
     ) -> AsyncIterator[Stack]:
         async with AsyncExitStack() as stack:
             config = sim_config or SimulatorConfig(devices=devices, time_scale=time_scale)
@@ -86,6 +88,7 @@ class Stack:
                 worker_config=worker_config or FAST_WORKER,
                 owner=owner,
                 delivery_poll_s=0.1,
+                rules=rules,
             )
             if start_engine:
                 await engine.start()

@@ -1,0 +1,1 @@
+"""Incident notifications (Sentinel, Defender XDR / Graph): store, rules, war-room threads, proposals."""

@@ -1,0 +1,229 @@
+"""An incident arrives: store it (or apply the update), route it by the rules, propose actions.
+
+Order matters for "nothing lost, nothing twice": the incident, its feed events and its threads commit in
+one transaction; proposals are made after, each idempotent (a request remembers the rule that proposed it),
+and a rule is marked applied only once its proposal exists. A sender that retries after a crash (Logic
+Apps retry on 5xx) re-applies only what did not finish.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+
+from approvals.commands.models import ActionCommand, Target, TargetKind, Verb
+from approvals.db import Database
+from approvals.identity import Actor, Origin
+from approvals.incidents import service
+from approvals.incidents.models import IncidentRecord
+from approvals.incidents.payloads import IncidentData
+from approvals.incidents.rules import Proposal, Rule, RuleSet
+from approvals.requests.models import RequestRecord
+from approvals.resolution.flows import ResolutionError
+from approvals.service import ChatOps
+from mde.errors import MdeError
+
+log = logging.getLogger(__name__)
+
+ISOLATION = {"full": "Full", "selective": "Selective", "unmanaged": "UnManagedDevice"}
+
+
+def rule_actor(rule: str) -> Actor:
+    return Actor(platform="system", user_id=f"rule:{rule}", display_name=f"rule {rule}")
+
+
+@dataclass
+class Received:
+    incident_id: int
+    created: bool
+    changed: list[str] = field(default_factory=list)
+    rules: list[str] = field(default_factory=list)
+    requests: list[int] = field(default_factory=list)
+
+
+def describe_changes(changes: dict[str, tuple[Any, Any]], new_devices: list[dict[str, Any]]) -> str:
+    parts = []
+    for name in ("status", "severity", "title"):
+        if name in changes:
+            old, new = changes[name]
+            parts.append(f"{name} {old} → {new}")
+    if new_devices:
+        names = ", ".join(d.get("dns_name") or d.get("mde_device_id") or "?" for d in new_devices[:10])
+        parts.append(f"{len(new_devices)} new device(s): {names}")
+    return "; ".join(parts)
+
+
+class IncidentFlows:
+    def __init__(self, db: Database, chatops: ChatOps, rules: RuleSet) -> None:
+        self.db = db
+        self.chatops = chatops
+        self.rules = rules
+
+    async def receive(self, data: IncidentData, raw: dict[str, Any]) -> Received:
+        async with self.db.transaction() as session:
+            up = await service.upsert(session, data, raw)
+            await session.flush()
+            record = up.record
+            if up.created:
+                service.emit_incident(session, record.id, "opened")
+            elif up.changes or up.new_devices:
+                service.emit_incident(session, record.id, "updated", text=describe_changes(up.changes, up.new_devices))
+            if up.newly_closed:
+                service.emit_incident(session, record.id, "closed")
+            new_rules = [r for r in self.rules.matching(data) if r.name not in (record.rules or [])]
+            for rule in new_rules:
+                for target in rule.post:
+                    await service.add_thread(
+                        session,
+                        record.id,
+                        surface=target.surface,
+                        channel_id=target.channel,
+                        rule=rule.name,
+                        mention=target.mention,
+                    )
+            incident_id = record.id
+        received = Received(incident_id=incident_id, created=up.created, changed=sorted(up.changes))
+        for rule in new_rules:
+            if rule.propose is not None and not data.closed:
+                request_id = await self._propose(incident_id, rule, rule.propose)
+                if request_id is not None:
+                    received.requests.append(request_id)
+            await self._mark_applied(incident_id, rule.name)
+            received.rules.append(rule.name)
+        if up.newly_closed:
+            request_id = await self._propose_release(incident_id)
+            if request_id is not None:
+                received.requests.append(request_id)
+        self.chatops.notify()
+        return received
+
+    async def _mark_applied(self, incident_id: int, rule: str) -> None:
+        async with self.db.transaction() as session:
+            record = await session.get(IncidentRecord, incident_id, with_for_update=True)
+            if record is not None and rule not in record.rules:
+                record.rules = [*record.rules, rule]
+
+    async def _existing(self, incident_id: int, rule: str) -> int | None:
+        async with self.db.sessions() as session:
+            rows = await session.scalars(select(RequestRecord).where(RequestRecord.incident_id == str(incident_id)))
+            for row in rows:
+                if (row.params or {}).get("rule") == rule:
+                    return row.id
+        return None
+
+    async def _primary(self, incident_id: int, rule_name: str) -> Origin | None:
+        """Proposals go to the rule's first channel (one request, one card: never two approvals of one thing)."""
+        rule = next((r for r in self.rules.rules if r.name == rule_name), None)
+        targets = rule.post if rule else []
+        async with self.db.sessions() as session:
+            if not targets:
+                threads = await service.threads_for(session, incident_id)
+                if not threads:
+                    return None
+                first = threads[0]
+                surface, channel = first.surface, first.channel_id
+            else:
+                surface, channel = targets[0].surface, targets[0].channel
+            context = await service.conversation_context(session, surface, channel)
+        return Origin(surface=surface, channel_id=channel, context=context)
+
+    async def _note(self, incident_id: int, text: str) -> None:
+        async with self.db.transaction() as session:
+            service.emit_incident(session, incident_id, "note", text=text)
+
+    async def _propose(self, incident_id: int, rule: Rule, proposal: Proposal) -> int | None:
+        existing = await self._existing(incident_id, rule.name)
+        if existing is not None:
+            return existing
+        origin = await self._primary(incident_id, rule.name)
+        if origin is None:
+            return None
+        async with self.db.sessions() as session:
+            record = await session.get(IncidentRecord, incident_id)
+        assert record is not None
+        command = ActionCommand(
+            verb=Verb(proposal.action),
+            targets=(Target(TargetKind.INCIDENT, f"#{incident_id}"),),
+            reason=f"Incident {record.external_id}: {record.title[:200]} (rule {rule.name})",
+            isolation_type=ISOLATION[proposal.type],
+            tag_value=proposal.tag,
+        )
+        return await self._create(incident_id, rule.name, command, origin, auto=rule.auto)
+
+    async def _create(
+        self, incident_id: int, rule: str, command: ActionCommand, origin: Origin, *, auto: bool = False
+    ) -> int | None:
+        verb = command.verb.value
+        try:
+            resolution = await self.chatops.resolver.resolve(
+                command.targets, verb=verb, isolation_type=command.isolation_type
+            )
+        except ResolutionError as exc:
+            await self._note(incident_id, f"Rule {rule} proposes {verb}, but: {exc}")
+            return None
+        except MdeError as exc:
+            await self._note(incident_id, f"Rule {rule} proposes {verb}, but MDE answered: {exc}")
+            return None
+        if not resolution.devices:
+            await self._note(incident_id, f"Rule {rule}: no device is left to {verb} after exclusions.")
+            return None
+        cap = self.chatops.policy.max_devices(verb)
+        if len(resolution.devices) > cap:
+            await self._note(
+                incident_id, f"Rule {rule}: {len(resolution.devices)} devices exceed the {verb} cap {cap}."
+            )
+            return None
+        request_id = await self.chatops.create_request(
+            rule_actor(rule), origin, command, resolution, incident_id=str(incident_id), extra_params={"rule": rule}
+        )
+        if auto:
+            if self.chatops.policy.allows_auto(rule, verb):
+                await self.chatops.auto_approve(request_id, rule)
+            else:
+                await self._note(
+                    incident_id, f"Rule {rule} asks to act without approval, but the policy does not allow it."
+                )
+        return request_id
+
+    async def _propose_release(self, incident_id: int) -> int | None:
+        """The incident is closed: propose releasing the devices that were isolated for it."""
+        rule = "release-on-close"
+        existing = await self._existing(incident_id, rule)
+        if existing is not None:
+            return existing
+        async with self.db.sessions() as session:
+            record = await session.get(IncidentRecord, incident_id)
+            isolated = await _isolated_for(session, incident_id)
+        if record is None or not isolated:
+            return None
+        primaries = [r for r in self.rules.rules if r.name in record.rules and r.release_on_close]
+        if record.rules and not primaries:
+            return None
+        origin = await self._primary(incident_id, primaries[0].name if primaries else "")
+        if origin is None:
+            return None
+        command = ActionCommand(
+            verb=Verb.UNISOLATE,
+            targets=tuple(Target(TargetKind.DEVICE, machine_id) for machine_id in isolated),
+            reason=f"Incident {record.external_id} closed: release the devices isolated for it",
+        )
+        return await self._create(incident_id, rule, command, origin)
+
+
+async def _isolated_for(session: Any, incident_id: int) -> list[str]:
+    """Machine ids whose isolation for this incident succeeded."""
+    from approvals.requests.models import RequestDevice
+
+    query = (
+        select(RequestDevice.machine_id)
+        .join(RequestRecord, RequestRecord.id == RequestDevice.request_id)
+        .where(
+            RequestRecord.incident_id == str(incident_id),
+            RequestRecord.verb == "isolate",
+            RequestDevice.state == "Succeeded",
+        )
+    )
+    return sorted(set(await session.scalars(query)))

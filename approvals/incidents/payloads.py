@@ -1,0 +1,231 @@
+"""Read the incident shapes that reach ``POST /api/incidents`` into one typed ``IncidentData``.
+
+* Microsoft Sentinel, as a playbook's HTTP action sends the incident trigger body: ``{"object": {"id",
+  "name", "properties": {"incidentNumber", "title", "severity", "status", "labels", "incidentUrl",
+  "additionalData": {"alertProductNames"}, "relatedEntities": [{"kind": "Host", "properties": {"hostName",
+  "dnsDomain", "additionalData": {"MdatpDeviceId"}}}]}}}`` — or the bare ``object``.
+* Sentinel's alert trigger body (``SystemAlertId``, ``AlertDisplayName``, ``Severity``, ``Entities`` with
+  ``Type: host``, ``HostName``, ``FQDN``, ``MdatpDeviceId``).
+* Microsoft Graph security ``incident`` (with ``alerts`` expanded) and ``alert`` (alerts_v2): device
+  evidence ``#microsoft.graph.security.deviceEvidence`` with ``mdeDeviceId`` and ``deviceDnsName``. An alert
+  that names its ``incidentId`` is folded into that incident.
+
+Anything else raises ``PayloadError`` with a reason meant for whoever wires the playbook.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+MDE_ID = re.compile(r"^[0-9a-fA-F]{40}$")
+SEVERITIES = ("informational", "low", "medium", "high", "critical")
+CLOSED = {"closed", "resolved", "redirected"}
+MAX_DEVICES = 1000
+
+
+class PayloadError(ValueError):
+    """The body is not an incident we can read; the message says what is missing."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceEntity:
+    mde_device_id: str | None = None
+    dns_name: str | None = None
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"mde_device_id": self.mde_device_id, "dns_name": self.dns_name}
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentData:
+    source: str  # sentinel | graph
+    external_id: str
+    title: str
+    severity: str  # one of SEVERITIES or "unknown"
+    status: str
+    product: str | None = None
+    url: str | None = None
+    tags: tuple[str, ...] = ()
+    entity_kinds: frozenset[str] = field(default_factory=frozenset)
+    devices: tuple[DeviceEntity, ...] = ()
+
+    @property
+    def closed(self) -> bool:
+        return self.status.lower() in CLOSED
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _severity(value: Any) -> str:
+    text = str(value or "").strip().lower()
+    return text if text in SEVERITIES else "unknown"
+
+
+def _text(value: Any, limit: int = 500) -> str:
+    return str(value if value is not None else "").strip()[:limit]
+
+
+def _device_id(value: Any) -> str | None:
+    text = _text(value, 80)
+    return text.lower() if MDE_ID.match(text) else None
+
+
+def _dedupe(devices: list[DeviceEntity]) -> tuple[DeviceEntity, ...]:
+    seen: dict[tuple[str | None, str | None], DeviceEntity] = {}
+    for device in devices:
+        if device.mde_device_id or device.dns_name:
+            seen.setdefault((device.mde_device_id, (device.dns_name or "").lower() or None), device)
+    if len(seen) > MAX_DEVICES:
+        raise PayloadError(f"the incident names {len(seen)} devices; at most {MAX_DEVICES} are accepted")
+    return tuple(seen.values())
+
+
+# -- Sentinel ---------------------------------------------------------------------------------------------
+def _sentinel_host(props: dict[str, Any]) -> DeviceEntity:
+    extra = _dict(props.get("additionalData"))
+    device_id = _device_id(props.get("mdatpDeviceId") or extra.get("MdatpDeviceId") or props.get("MdatpDeviceId"))
+    fqdn = _text(props.get("fqdn") or props.get("FQDN") or extra.get("FQDN"), 255)
+    host = _text(props.get("hostName") or props.get("HostName"), 255)
+    domain = _text(props.get("dnsDomain") or props.get("DnsDomain"), 255)
+    dns = fqdn or (f"{host}.{domain}" if host and domain else host)
+    return DeviceEntity(mde_device_id=device_id, dns_name=dns or None)
+
+
+def _sentinel_incident(obj: dict[str, Any]) -> IncidentData:
+    props = obj.get("properties")
+    if not isinstance(props, dict):
+        raise PayloadError("a Sentinel incident needs object.properties")
+    number = props.get("incidentNumber")
+    external = _text(number if number is not None else obj.get("name") or obj.get("id"), 300)
+    if not external:
+        raise PayloadError("a Sentinel incident needs properties.incidentNumber (or the incident's name / id)")
+    entities = props.get("relatedEntities") or []
+    if not isinstance(entities, list):
+        raise PayloadError("properties.relatedEntities must be a list")
+    kinds, devices = set(), []
+    for entity in entities:
+        if not isinstance(entity, dict):
+            continue
+        kind = _text(entity.get("kind") or entity.get("type"), 40).lower()
+        if kind:
+            kinds.add(kind)
+        if kind == "host":
+            devices.append(_sentinel_host(_dict(entity.get("properties"))))
+    extra = _dict(props.get("additionalData"))
+    products = _list(extra.get("alertProductNames"))
+    labels = [_text(lbl.get("labelName"), 100) for lbl in _list(props.get("labels")) if isinstance(lbl, dict)]
+    return IncidentData(
+        source="sentinel",
+        external_id=external,
+        title=_text(props.get("title")) or f"Sentinel incident {external}",
+        severity=_severity(props.get("severity")),
+        status=_text(props.get("status"), 32) or "New",
+        product=_text(products[0], 200) if products else None,
+        url=_text(props.get("incidentUrl"), 1000) or None,
+        tags=tuple(t for t in labels if t),
+        entity_kinds=frozenset(kinds),
+        devices=_dedupe(devices),
+    )
+
+
+def _sentinel_alert(body: dict[str, Any]) -> IncidentData:
+    entities = body.get("Entities") or []
+    if isinstance(entities, str):
+        raise PayloadError("Entities must be a JSON list, not a string (use json(triggerBody()?['Entities']))")
+    kinds, devices = set(), []
+    for entity in _list(entities):
+        if isinstance(entity, dict):
+            kind = _text(entity.get("Type") or entity.get("type"), 40).lower()
+            kinds.add(kind)
+            if kind == "host":
+                devices.append(_sentinel_host(entity))
+    external = _text(body.get("SystemAlertId") or body.get("AlertId"), 300)
+    if not external:
+        raise PayloadError("a Sentinel alert needs SystemAlertId")
+    return IncidentData(
+        source="sentinel",
+        external_id=f"alert:{external}",
+        title=_text(body.get("AlertDisplayName") or body.get("DisplayName")) or "Sentinel alert",
+        severity=_severity(body.get("Severity")),
+        status=_text(body.get("Status"), 32) or "New",
+        product=_text(body.get("ProductName"), 200) or None,
+        entity_kinds=frozenset(k for k in kinds if k),
+        devices=_dedupe(devices),
+    )
+
+
+# -- Microsoft Graph ------------------------------------------------------------------------------------
+def _graph_evidence(evidence: list[Any], kinds: set[str]) -> list[DeviceEntity]:
+    devices = []
+    for item in evidence:
+        if not isinstance(item, dict):
+            continue
+        odata = _text(item.get("@odata.type"), 120)
+        kind = odata.rsplit(".", 1)[-1].removesuffix("Evidence").lower() if odata else ""
+        if kind:
+            kinds.add("host" if kind == "device" else kind)
+        if kind == "device" or item.get("mdeDeviceId"):
+            devices.append(
+                DeviceEntity(
+                    mde_device_id=_device_id(item.get("mdeDeviceId")),
+                    dns_name=_text(item.get("deviceDnsName"), 255) or None,
+                )
+            )
+    return devices
+
+
+def _graph(body: dict[str, Any]) -> IncidentData:
+    is_alert = "evidence" in body or "incidentId" in body or "alert" in _text(body.get("@odata.type")).lower()
+    alerts = [body] if is_alert else [a for a in _list(body.get("alerts")) if isinstance(a, dict)]
+    kinds: set[str] = set()
+    devices: list[DeviceEntity] = []
+    products = []
+    for alert in alerts:
+        devices.extend(_graph_evidence(_list(alert.get("evidence")), kinds))
+        if alert.get("serviceSource"):
+            products.append(_text(alert.get("serviceSource"), 200))
+    external = _text(body.get("incidentId") if is_alert else body.get("id"), 300)
+    if not external and is_alert:
+        external = f"alert:{_text(body.get('id'), 300)}" if body.get("id") else ""
+    if not external:
+        raise PayloadError("a Graph security incident needs id (an alert needs id or incidentId)")
+    tags = [*_list(body.get("customTags")), *_list(body.get("systemTags"))]
+    return IncidentData(
+        source="graph",
+        external_id=external,
+        title=_text(body.get("title") if is_alert else body.get("displayName")) or f"Incident {external}",
+        severity=_severity(body.get("severity")),
+        status=_text(body.get("status"), 32) or "active",
+        product=products[0] if products else None,
+        url=_text(body.get("incidentWebUrl"), 1000) or None,
+        tags=tuple(_text(t, 100) for t in tags if t),
+        entity_kinds=frozenset(kinds),
+        devices=_dedupe(devices),
+    )
+
+
+def parse_incident(body: Any) -> IncidentData:
+    if not isinstance(body, dict):
+        raise PayloadError("the body must be a JSON object")
+    if isinstance(body.get("object"), dict):
+        return _sentinel_incident(body["object"])
+    if isinstance(body.get("properties"), dict) and (
+        "incidentNumber" in body["properties"] or "title" in body["properties"]
+    ):
+        return _sentinel_incident(body)
+    if "SystemAlertId" in body or "Entities" in body:
+        return _sentinel_alert(body)
+    if "alerts" in body or "evidence" in body or "incidentId" in body or "displayName" in body:
+        return _graph(body)
+    raise PayloadError(
+        "not an incident we know: send a Sentinel incident (object.properties), a Sentinel alert "
+        "(SystemAlertId, Entities) or a Microsoft Graph security incident / alert"
+    )

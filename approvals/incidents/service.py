@@ -1,0 +1,190 @@
+"""Incident storage: one row per (source, external id), updates as diffs, the feed, threads, rejects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from approvals.db import utcnow
+from approvals.incidents.models import (
+    ConversationRecord,
+    IncidentEvent,
+    IncidentRecord,
+    IncidentThread,
+    WebhookReject,
+)
+from approvals.incidents.payloads import IncidentData
+from approvals.views import IncidentView
+
+MAX_KEPT_BODY = 256 * 1024
+
+
+@dataclass
+class Upsert:
+    record: IncidentRecord
+    created: bool
+    changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    new_devices: list[dict[str, Any]] = field(default_factory=list)
+    newly_closed: bool = False
+    reopened: bool = False
+
+
+def emit_incident(session: AsyncSession, incident_id: int, kind: str, **payload: Any) -> None:
+    session.add(IncidentEvent(incident_id=incident_id, kind=kind, payload=payload, created_at=utcnow()))
+
+
+def _fields(data: IncidentData) -> dict[str, Any]:
+    return {
+        "title": data.title,
+        "severity": data.severity,
+        "status": data.status,
+        "closed": data.closed,
+        "product": data.product,
+        "url": data.url,
+        "tags": list(data.tags),
+        "entity_kinds": sorted(data.entity_kinds),
+    }
+
+
+async def upsert(session: AsyncSession, data: IncidentData, raw: dict[str, Any]) -> Upsert:
+    """Insert a new incident or apply an update to the stored one (the same incident twice changes nothing)."""
+    existing = await get_by_key(session, data.source, data.external_id, for_update=True)
+    devices = [d.as_dict() for d in data.devices]
+    if existing is None:
+        record = IncidentRecord(source=data.source, external_id=data.external_id, devices=devices, raw=raw, rules=[])
+        for name, value in _fields(data).items():
+            setattr(record, name, value)
+        try:
+            async with session.begin_nested():
+                session.add(record)
+            return Upsert(record=record, created=True, new_devices=devices)
+        except IntegrityError:  # another replica stored it a moment ago: this is an update of that one
+            existing = await get_by_key(session, data.source, data.external_id, for_update=True)
+            assert existing is not None
+    result = Upsert(record=existing, created=False)
+    for name, value in _fields(data).items():
+        old = getattr(existing, name)
+        if old != value:
+            result.changes[name] = (old, value)
+            setattr(existing, name, value)
+    known = {(d.get("mde_device_id"), (d.get("dns_name") or "").lower()) for d in existing.devices}
+    added = [d for d in devices if (d["mde_device_id"], (d["dns_name"] or "").lower()) not in known]
+    if added:  # entities only ever accumulate: an update that omits a host does not un-name it
+        existing.devices = [*existing.devices, *added]
+        result.new_devices = added
+    result.newly_closed = "closed" in result.changes and existing.closed
+    result.reopened = "closed" in result.changes and not existing.closed
+    if result.changes or added:
+        existing.raw = raw
+        existing.updated_at = utcnow()
+    return result
+
+
+async def get_by_key(
+    session: AsyncSession, source: str, external_id: str, *, for_update: bool = False
+) -> IncidentRecord | None:
+    query = select(IncidentRecord).where(IncidentRecord.source == source, IncidentRecord.external_id == external_id)
+    if for_update:
+        query = query.with_for_update()
+    return (await session.scalars(query)).first()
+
+
+async def find(session: AsyncSession, key: str) -> IncidentRecord | None:
+    """``incident:KEY`` as users type it: the Sentinel incident number or Graph id, or ``#<our id>``."""
+    key = key.strip()
+    if key.startswith("#") and key[1:].isdigit():
+        return await session.get(IncidentRecord, int(key[1:]))
+    query = select(IncidentRecord).where(IncidentRecord.external_id == key).order_by(IncidentRecord.id.desc())
+    return (await session.scalars(query)).first()
+
+
+async def events_after(session: AsyncSession, last_id: int, limit: int = 100) -> list[IncidentEvent]:
+    query = select(IncidentEvent).where(IncidentEvent.id > last_id).order_by(IncidentEvent.id).limit(limit)
+    return list(await session.scalars(query))
+
+
+async def threads_for(session: AsyncSession, incident_id: int) -> list[IncidentThread]:
+    query = select(IncidentThread).where(IncidentThread.incident_id == incident_id).order_by(IncidentThread.id)
+    return list(await session.scalars(query))
+
+
+async def thread_for(session: AsyncSession, incident_id: int, surface: str, channel_id: str) -> IncidentThread | None:
+    query = select(IncidentThread).where(
+        IncidentThread.incident_id == incident_id,
+        IncidentThread.surface == surface,
+        IncidentThread.channel_id == channel_id,
+    )
+    return (await session.scalars(query)).first()
+
+
+async def add_thread(
+    session: AsyncSession, incident_id: int, *, surface: str, channel_id: str, rule: str, mention: str | None
+) -> bool:
+    """Route the incident to a channel once; False when it already goes there."""
+    if await thread_for(session, incident_id, surface, channel_id) is not None:
+        return False
+    try:
+        async with session.begin_nested():
+            session.add(
+                IncidentThread(
+                    incident_id=incident_id, surface=surface, channel_id=channel_id, rule=rule, mention=mention
+                )
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+def record_reject(session: AsyncSession, reason: str, body: bytes) -> None:
+    text = body[:MAX_KEPT_BODY].decode("utf-8", errors="replace")
+    session.add(WebhookReject(reason=reason[:2000], body=text, received_at=utcnow()))
+
+
+async def remember_conversation(session: AsyncSession, surface: str, channel_id: str, context: str | None) -> None:
+    row = await session.get(ConversationRecord, (surface, channel_id))
+    if row is None:
+        try:
+            async with session.begin_nested():
+                session.add(ConversationRecord(surface=surface, channel_id=channel_id, context=context))
+        except IntegrityError:
+            pass
+    elif row.context != context:
+        row.context = context
+        row.updated_at = utcnow()
+
+
+async def conversation_context(session: AsyncSession, surface: str, channel_id: str) -> str | None:
+    row = await session.get(ConversationRecord, (surface, channel_id))
+    return row.context if row else None
+
+
+def build_view(record: IncidentRecord, mention: str | None = None) -> IncidentView:
+    devices = tuple(d.get("dns_name") or d.get("mde_device_id") or "?" for d in record.devices)
+    return IncidentView(
+        id=record.id,
+        source=record.source,
+        external_id=record.external_id,
+        title=record.title,
+        severity=record.severity,
+        status=record.status,
+        closed=record.closed,
+        product=record.product,
+        url=record.url,
+        devices=devices,
+        rules=tuple(record.rules or ()),
+        mention=mention,
+    )
+
+
+async def devices_of(session: AsyncSession, key: str) -> tuple[list[str], list[str]] | None:
+    """``incident:KEY`` -> (MDE device ids, DNS names without an id) for the resolver."""
+    record = await find(session, key)
+    if record is None:
+        return None
+    ids = [d["mde_device_id"] for d in record.devices if d.get("mde_device_id")]
+    names = [d["dns_name"] for d in record.devices if not d.get("mde_device_id") and d.get("dns_name")]
+    return ids, names

@@ -1,0 +1,502 @@
+"""``mde-chatops doctor``: check a deployment from the outside in, one line per check.
+
+Settings, policy, database and schema, an MDE token and the application permissions its ``roles`` claim
+grants for the actions the policy enables, one cheap MDE call, and the enabled chat platforms. Every failure
+is one actionable sentence; nothing raises, nothing prints a secret (the token's claims are decoded without
+verifying its signature, and only role names and the audience are shown).
+
+``doctor_report`` returns the same report as text for the chat ``doctor`` command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+import jwt
+
+from approvals.db import Database, normalize_url
+from approvals.policy import Policy
+from approvals.policy.models import ACTION_VERBS
+from bot.config import MdeAuth, Settings, SettingsError, load_settings
+from mde.auth import TokenProvider
+
+if TYPE_CHECKING:
+    from mde.client import MdeClient
+    from mde.models import Machine
+
+DEFAULT_TIMEOUT_S = 15.0
+#: the permissions each bot verb needs (shared reference §2; application permissions of WindowsDefenderATP)
+VERB_ROLES = {
+    "isolate": "Machine.Isolate",
+    "unisolate": "Machine.Isolate",
+    "tag": "Machine.ReadWrite.All",
+    "untag": "Machine.ReadWrite.All",
+    "scan": "Machine.Scan",
+    "restrict": "Machine.RestrictExecution",
+    "unrestrict": "Machine.RestrictExecution",
+    "collect": "Machine.CollectForensics",
+}
+READ_ROLES = ("Machine.Read.All", "Machine.ReadWrite.All")
+HUNTING_ROLE = "AdvancedQuery.Read.All"
+#: WindowsDefenderATP: its first-party app id and identifier URIs; a token for another API gets 403
+MDE_AUDIENCES = frozenset(
+    {
+        "fc780465-2017-40d4-a0c5-307022471b92",
+        "https://api.securitycenter.microsoft.com",
+        "https://securitycenter.onmicrosoft.com/windowsatpservice",
+    }
+)
+GRANT_HINT = "add it under API permissions → WindowsDefenderATP → Application permissions and grant admin consent"
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str = ""
+
+    def line(self) -> str:
+        if not self.ok:
+            return f"{self.name}: FAIL: {self.detail}"
+        return f"{self.name}: ok" + (f" ({self.detail})" if self.detail else "")
+
+
+@dataclass(frozen=True, slots=True)
+class Permission:
+    """One requirement: any of ``roles`` suffices for ``features``."""
+
+    roles: tuple[str, ...]
+    features: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return " or ".join(self.roles)
+
+
+def required_permissions(verbs: Collection[str]) -> list[Permission]:
+    """Reads and advanced hunting always (targets and polling use them), plus each enabled verb's role."""
+    out = [Permission(READ_ROLES, ("device lookups", "action status"))]
+    by_role: dict[str, list[str]] = {}
+    for verb in ACTION_VERBS:
+        if verb in verbs:
+            by_role.setdefault(VERB_ROLES[verb], []).append(verb)
+    out += [Permission((role,), tuple(features)) for role, features in by_role.items()]
+    out.append(Permission((HUNTING_ROLE,), ("query targets",)))
+    return out
+
+
+def enabled_verbs(policy: Policy) -> list[str]:
+    """A verb is enabled when the policy lets someone request it."""
+    return [verb for verb in ACTION_VERBS if policy.action(verb).requesters]
+
+
+def _one_line(text: object, limit: int = 300) -> str:
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _reason(exc: BaseException) -> str:
+    """The most specific message of an exception (SQLAlchemy wraps the driver's), on one line."""
+    inner = getattr(exc, "orig", None) or exc
+    message = _one_line(inner)
+    return f"{type(inner).__name__}: {message}" if message else type(inner).__name__
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(normalize_url(url)).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is reported by the connection attempt itself
+        return "DATABASE_URL"
+
+
+class _Borrowed:
+    """A token provider the doctor uses but does not own: closing it is the owner's business."""
+
+    def __init__(self, inner: TokenProvider) -> None:
+        self._inner = inner
+
+    async def get_token(self) -> str:
+        return await self._inner.get_token()
+
+    def invalidate(self) -> None:
+        self._inner.invalidate()
+
+    async def close(self) -> None:
+        return None
+
+
+def token_provider(settings: Settings) -> TokenProvider:
+    from mde.auth import token_provider_from_settings
+    from mde.clouds import Cloud
+
+    return token_provider_from_settings(
+        auth=settings.mde_auth.value,
+        tenant_id=settings.mde_tenant_id,
+        client_id=settings.mde_client_id,
+        client_secret=settings.mde_client_secret.get_secret_value() if settings.mde_client_secret else None,
+        certificate_path=str(settings.mde_certificate_path) if settings.mde_certificate_path else None,
+        static_token=settings.mde_static_token.get_secret_value() if settings.mde_static_token else None,
+        cloud=Cloud(settings.mde_cloud),
+        scope=settings.mde_scope,
+    )
+
+
+class Doctor:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        db: Database | None = None,
+        token_provider: TokenProvider | None = None,
+        policy: Policy | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+    ) -> None:
+        self.settings = settings
+        self._db = db
+        self._provider = token_provider
+        self._policy = policy
+        self.timeout_s = timeout_s
+
+    async def run(self) -> list[Check]:
+        checks: list[Check] = [Check("settings", True, f"MDE_AUTH={self.settings.mde_auth.value}")]
+        policy_check, verbs = self._check_policy()
+        checks.append(policy_check)
+        checks += await self._guard("database", self._check_database)
+        checks += await self._guard("mde token", lambda: self._check_mde(verbs))
+        checks += await self._guard("chat", self._check_chat)
+        return checks
+
+    async def _guard(self, name: str, check: Callable[[], Awaitable[list[Check]]]) -> list[Check]:
+        """Whatever goes wrong inside a check becomes its FAIL line, never a traceback."""
+        try:
+            return await check()
+        except Exception as exc:
+            return [Check(name, False, f"unexpected {_reason(exc)}")]
+
+    async def _within(self, awaitable: Awaitable[Any], what: str) -> Any:
+        try:
+            return await asyncio.wait_for(awaitable, self.timeout_s)
+        except TimeoutError:
+            raise TimeoutError(f"{what} did not answer within {self.timeout_s:g} s") from None
+
+    # -- policy -------------------------------------------------------------------------------------------
+    def _check_policy(self) -> tuple[Check, list[str]]:
+        from approvals.policy import PolicyError, load_policy
+
+        policy = self._policy
+        if policy is None:
+            if self.settings.policy_file is None:
+                return (
+                    Check(
+                        "policy",
+                        False,
+                        "POLICY_FILE is not set, so nobody may request or approve anything: write a policy "
+                        "(examples/policy.yaml, docs/configure-approvals.md) and set POLICY_FILE",
+                    ),
+                    [],
+                )
+            try:
+                policy = load_policy(self.settings.policy_file)
+            except PolicyError as exc:
+                return Check("policy", False, _one_line(exc)), []
+        verbs = enabled_verbs(policy)
+        if not verbs:
+            return Check("policy", False, f"{policy.name} lets nobody request anything: list requesters"), []
+        return Check("policy", True, f"{policy.name}; enabled: {', '.join(verbs)}"), verbs
+
+    # -- database -----------------------------------------------------------------------------------------
+    async def _check_database(self) -> list[Check]:
+        from approvals.migrate import current_revision, head_revision
+
+        url = self._db.url if self._db is not None else normalize_url(self.settings.database_url)
+        where = _safe_url(url)
+        sqlite = url.startswith("sqlite")
+        if sqlite and self._db is None:
+            path = _sqlite_path(url)
+            if path is not None and not path.exists():
+                return [
+                    Check("database", True, f"{where} does not exist yet; `serve` creates it"),
+                    Check("database schema", True, "`serve` migrates SQLite at start"),
+                ]
+        try:
+            current = await self._within(current_revision(url), "the database")
+        except Exception as exc:
+            return [Check("database", False, f"cannot reach {where}: {_reason(exc)} (running? DATABASE_URL right?)")]
+        head = head_revision()
+        checks = [Check("database", True, where)]
+        if current == head:
+            checks.append(Check("database schema", True, f"at the latest revision {head}"))
+        elif current is not None and not _known_revision(current):
+            checks.append(
+                Check(
+                    "database schema",
+                    False,
+                    f"the schema is at {current}, which this version does not know (a newer release migrated "
+                    "it): deploy that release or newer",
+                )
+            )
+        elif sqlite:
+            checks.append(Check("database schema", True, f"at {current or 'nothing'}; `serve` upgrades SQLite"))
+        else:
+            checks.append(
+                Check(
+                    "database schema",
+                    False,
+                    f"the schema is at {current or 'nothing'}, the code needs {head}: run `mde-chatops db upgrade`",
+                )
+            )
+        return checks
+
+    # -- MDE ----------------------------------------------------------------------------------------------
+    async def _check_mde(self, verbs: Sequence[str]) -> list[Check]:
+        owned = self._provider is None
+        provider = token_provider(self.settings) if self._provider is None else _Borrowed(self._provider)
+        try:
+            try:
+                token = await self._within(provider.get_token(), "the token endpoint")
+            except Exception as exc:
+                return [Check("mde token", False, self._token_failure(exc))]
+            claims = _claims(token)
+            checks = [Check("mde token", True, _token_summary(self.settings.mde_auth, claims))]
+            checks += self._check_roles(claims, verbs)
+            checks.append(await self._check_reachability(provider))
+            return checks
+        finally:
+            if owned:
+                await provider.close()
+
+    def _token_failure(self, exc: Exception) -> str:
+        auth = self.settings.mde_auth
+        hint = {
+            MdeAuth.MANAGED_IDENTITY: "is a managed identity assigned to this workload (and MDE_CLIENT_ID set to "
+            "its client id when it is user-assigned)?",
+            MdeAuth.CLIENT_SECRET: "check MDE_TENANT_ID, MDE_CLIENT_ID and MDE_CLIENT_SECRET (expired secret?)",
+            MdeAuth.CERTIFICATE: "check MDE_TENANT_ID, MDE_CLIENT_ID and the PEM at MDE_CERTIFICATE_PATH",
+            MdeAuth.STATIC: "check MDE_STATIC_TOKEN",
+        }[auth]
+        return f"no token with MDE_AUTH={auth.value} ({_reason(exc)}): {hint}"
+
+    def _check_roles(self, claims: dict[str, Any] | None, verbs: Sequence[str]) -> list[Check]:
+        if claims is None:
+            if self.settings.mde_auth is MdeAuth.STATIC:
+                return [Check("mde permissions", True, "not checked: the static token is not a JWT")]
+            return [Check("mde permissions", False, "the token is not a JWT, so its roles cannot be read")]
+        checks = []
+        audience = self._audience_problem(claims)
+        if audience:
+            checks.append(Check("mde token audience", False, audience))
+        roles = claims.get("roles")
+        granted = {str(r) for r in roles} if isinstance(roles, list) else set()
+        for need in required_permissions(verbs):
+            name = f"mde permission {need.label} ({', '.join(need.features)})"
+            if granted & set(need.roles):
+                checks.append(Check(name, True))
+            else:
+                checks.append(Check(name, False, f"the token's roles lack {need.roles[0]}: {GRANT_HINT}"))
+        return checks
+
+    def _audience_problem(self, claims: dict[str, Any]) -> str | None:
+        from mde.clouds import cloud_endpoints
+
+        aud = claims.get("aud")
+        audiences = [aud] if isinstance(aud, str) else [str(a) for a in aud or []]
+        scope = self.settings.mde_scope or cloud_endpoints(self.settings.mde_cloud).scope
+        accepted = MDE_AUDIENCES | {scope.removesuffix("/.default").rstrip("/")}
+        if not audiences or any(a.rstrip("/") in accepted for a in audiences):
+            return None
+        return (
+            f"the token is for {', '.join(audiences)}, not WindowsDefenderATP, so MDE answers 403: set "
+            "MDE_SCOPE=https://api.securitycenter.microsoft.com/.default (or unset it)"
+        )
+
+    async def _check_reachability(self, provider: TokenProvider) -> Check:
+        """One cheap call (``GET /api/machines?$top=1``), no retries: proves host, token and read access."""
+        from mde.client import MdeClient
+        from mde.clouds import cloud_endpoints
+        from mde.errors import AuthenticationFailed, MdeError, PermissionDenied, RateLimited
+        from mde.retry import RetryPolicy
+
+        base_url = self.settings.mde_base_url or cloud_endpoints(self.settings.mde_cloud).api_base_url
+        client = MdeClient(base_url, _Borrowed(provider), timeout=self.timeout_s, retry=RetryPolicy(max_attempts=1))
+        try:
+            first = await self._within(_first_machine(client), "MDE")
+        except AuthenticationFailed:
+            return Check(
+                "mde api",
+                False,
+                f"{base_url} rejected the token (401): check MDE_TENANT_ID and MDE_SCOPE (the token must be for "
+                "WindowsDefenderATP)",
+            )
+        except PermissionDenied as exc:
+            return Check(
+                "mde api",
+                False,
+                f"{base_url} refused GET /api/machines (403 {exc.code or 'Forbidden'}): grant "
+                f"{exc.missing_role or READ_ROLES[0]} and admin consent, or fix the token audience (MDE_SCOPE)",
+            )
+        except RateLimited as exc:
+            return Check("mde api", True, f"{base_url} answered, but throttled (429, retry after {exc.retry_after} s)")
+        except MdeError as exc:
+            return Check("mde api", False, f"cannot use MDE at {base_url}: {_one_line(exc)} (check MDE_BASE_URL)")
+        finally:
+            await client.aclose()
+        seen = "one device listed" if first is not None else "no devices onboarded yet"
+        return Check("mde api", True, f"GET {base_url}/api/machines?$top=1: {seen}")
+
+    # -- chat ---------------------------------------------------------------------------------------------
+    async def _check_chat(self) -> list[Check]:
+        settings = self.settings
+        if not settings.slack_enabled and not settings.teams_enabled:
+            return [
+                Check(
+                    "chat",
+                    False,
+                    "no chat platform is enabled: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET "
+                    "(docs/deploy-slack.md) or TEAMS_APP_ID",
+                )
+            ]
+        checks = []
+        if settings.slack_enabled:
+            checks.append(await self._guard_one("slack", self._check_slack))
+        if settings.teams_enabled:
+            checks.append(self._check_teams())
+        return checks
+
+    async def _guard_one(self, name: str, check: Callable[[], Awaitable[Check]]) -> Check:
+        try:
+            return await check()
+        except Exception as exc:
+            return Check(name, False, f"unexpected {_reason(exc)}")
+
+    async def _check_slack(self) -> Check:
+        from slack_sdk.errors import SlackApiError
+        from slack_sdk.web.async_client import AsyncWebClient
+
+        token = self.settings.slack_bot_token
+        assert token is not None
+        base_url = self.settings.slack_api_url or AsyncWebClient.BASE_URL
+        client = AsyncWebClient(token=token.get_secret_value(), base_url=base_url, timeout=int(self.timeout_s))
+        try:
+            answer = await self._within(client.auth_test(), "Slack")
+        except SlackApiError as exc:
+            error = exc.response.get("error") if exc.response is not None else None
+            return Check("slack", False, f"Slack rejected SLACK_BOT_TOKEN ({error or exc}): use the xoxb- bot token")
+        except Exception as exc:
+            return Check("slack", False, f"cannot reach Slack at {base_url}: {_reason(exc)}")
+        return Check("slack", True, f"auth.test: team {answer.get('team_id')}, bot user {answer.get('user_id')}")
+
+    def _check_teams(self) -> Check:
+        settings = self.settings
+        missing = [] if settings.teams_tenant_id else ["TEAMS_TENANT_ID"]
+        if settings.teams_auth == "client_secret" and settings.teams_client_secret is None:
+            missing.append("TEAMS_CLIENT_SECRET")
+        if settings.teams_auth == "certificate":
+            path = settings.teams_certificate_path
+            if path is None:
+                missing.append("TEAMS_CERTIFICATE_PATH")
+            elif not Path(path).is_file():
+                return Check("teams", False, f"TEAMS_CERTIFICATE_PATH={path} is not a readable file")
+        if missing:
+            return Check("teams", False, f"TEAMS_AUTH={settings.teams_auth} needs {', '.join(missing)}")
+        return Check("teams", True, f"app {settings.teams_app_id}, TEAMS_AUTH={settings.teams_auth}")
+
+
+async def _first_machine(client: MdeClient) -> Machine | None:
+    async for machine in client.iter_machines(page_size=1):
+        return machine
+    return None
+
+
+def _sqlite_path(url: str) -> Path | None:
+    from sqlalchemy.engine import make_url
+
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def _known_revision(revision: str) -> bool:
+    from alembic.script import ScriptDirectory
+
+    from approvals.migrate import alembic_config
+
+    try:
+        return ScriptDirectory.from_config(alembic_config("sqlite://")).get_revision(revision) is not None
+    except Exception:
+        return False
+
+
+def _claims(token: str) -> dict[str, Any] | None:
+    """The token's claims, read without verifying the signature: MDE verifies it; we only read roles."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return None
+    return claims if isinstance(claims, dict) else None
+
+
+def _token_summary(auth: MdeAuth, claims: dict[str, Any] | None) -> str:
+    if claims is None:
+        return f"MDE_AUTH={auth.value}"
+    expires = claims.get("exp")
+    if isinstance(expires, int | float):
+        minutes = int((expires - time.time()) // 60)
+        return f"MDE_AUTH={auth.value}, expires in {minutes} min"
+    return f"MDE_AUTH={auth.value}"
+
+
+async def run_checks(
+    settings: Settings | None = None,
+    *,
+    db: Database | None = None,
+    token_provider: TokenProvider | None = None,
+    policy: Policy | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> list[Check]:
+    if settings is None:
+        try:
+            settings = load_settings()
+        except SettingsError as exc:
+            message = str(exc).replace(":\n  ", ": ").replace("\n  ", "; ")
+            return [Check("settings", False, _one_line(message, limit=1000))]
+    doctor = Doctor(settings, db=db, token_provider=token_provider, policy=policy, timeout_s=timeout_s)
+    return await doctor.run()
+
+
+def render(checks: Sequence[Check]) -> str:
+    failed = sum(not c.ok for c in checks)
+    summary = f"all {len(checks)} checks passed" if not failed else f"{failed} of {len(checks)} checks failed"
+    return "\n".join([*(c.line() for c in checks), summary])
+
+
+async def doctor_report(
+    settings: Settings | None = None,
+    *,
+    db: Database | None = None,
+    token_provider: TokenProvider | None = None,
+    policy: Policy | None = None,
+) -> str:
+    """The report as text for the chat ``doctor`` command: one line per check, then a summary line.
+
+    Pass the running process's objects to check what it really uses; a borrowed database or token provider
+    is neither disposed nor closed.
+    """
+    return render(await run_checks(settings, db=db, token_provider=token_provider, policy=policy))
+
+
+def main(out: TextIO = sys.stdout) -> int:
+    """The CLI: exit 0 when every check passes, 1 otherwise."""
+    logging.getLogger("azure").setLevel(logging.CRITICAL)  # its failures are in our FAIL lines already
+    checks = asyncio.run(run_checks())
+    print(render(checks), file=out)
+    return 0 if all(c.ok for c in checks) else 1

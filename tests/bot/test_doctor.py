@@ -1,0 +1,248 @@
+"""``mde-chatops doctor``: one line per check, each failure named with its fix, exit 1, never a traceback.
+
+The MDE simulator accepts exactly the token the test hands the doctor (a JWT signed with a throwaway key),
+so the roles the doctor reads from the token are the roles the simulator enforces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import jwt
+import pytest
+
+from approvals.migrate import upgrade_async
+from approvals.policy import Policy
+from bot.config import Settings, load_settings
+from bot.doctor import doctor_report, run_checks
+from mde.auth import StaticTokenProvider
+from mde.simulator import Simulator, SimulatorConfig
+from tests.support.databases import postgres_url
+from tests.support.mock_slack import MockSlack
+
+ROOT = Path(__file__).parents[2]
+THROWAWAY_KEY = "a-key-made-up-for-this-test-only-32b"
+ALL_ROLES = (
+    "Machine.Read.All",
+    "Machine.ReadWrite.All",
+    "Machine.Isolate",
+    "Machine.Scan",
+    "Machine.RestrictExecution",
+    "Machine.CollectForensics",
+    "AdvancedQuery.Read.All",
+)
+POLICY = "defaults:\n  requesters: ['*']\n  approvers: ['*']\n"
+
+
+def make_token(roles: tuple[str, ...], aud: str = "https://api.securitycenter.microsoft.com") -> str:
+    claims = {"aud": aud, "roles": list(roles), "exp": int(time.time()) + 3600, "tid": "tenant"}
+    return jwt.encode(claims, THROWAWAY_KEY, algorithm="HS256")
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No setting leaks in from the machine running the tests (environment or a .env file)."""
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[MockSlack]:
+    mock = MockSlack()
+    await mock.start()
+    yield mock
+    await mock.stop()
+
+
+@pytest.fixture
+async def sqlite_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    await upgrade_async(url)
+    return url
+
+
+@pytest.fixture
+def policy_file(tmp_path: Path) -> Path:
+    path = tmp_path / "policy.yaml"
+    path.write_text(POLICY, encoding="utf-8")
+    return path
+
+
+def settings_for(sim: Simulator, database_url: str, policy_file: Path, slack: MockSlack, **extra: object) -> Settings:
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "mde_auth": "static",
+        "mde_static_token": sim.config.token,
+        "mde_base_url": sim.url,
+        "policy_file": policy_file,
+        "slack_bot_token": "xoxb-test",
+        "slack_signing_secret": "signing-secret",
+        "slack_api_url": slack.url + "/api/",
+    }
+    return load_settings(**{**values, **extra})
+
+
+def lines_of(report: str) -> dict[str, str]:
+    """check name -> its verdict (``ok …`` or ``FAIL: …``); the last line is the summary."""
+    *checks, _summary = report.splitlines()
+    return dict(line.split(": ", 1) for line in checks)
+
+
+@asynccontextmanager
+async def simulator(token: str, roles: tuple[str, ...] = ALL_ROLES) -> AsyncIterator[Simulator]:
+    async with Simulator(SimulatorConfig(devices=20, token=token, roles=frozenset(roles))) as sim:
+        yield sim
+
+
+async def test_a_healthy_deployment_passes_every_check(sqlite_url: str, policy_file: Path, slack: MockSlack) -> None:
+    token = make_token(ALL_ROLES)
+    async with simulator(token) as sim:
+        report = await doctor_report(settings_for(sim, sqlite_url, policy_file, slack))
+    verdicts = lines_of(report)
+    assert all(v.startswith("ok") for v in verdicts.values()), report
+    assert report.splitlines()[-1] == f"all {len(verdicts)} checks passed"
+    assert {"settings", "policy", "database", "database schema", "mde token", "mde api", "slack"} <= set(verdicts)
+    assert "mde permission Machine.Isolate (isolate, unisolate)" in verdicts
+    assert token not in report and "xoxb-test" not in report
+    assert [c.method for c in slack.calls] == ["auth.test"]
+
+
+async def test_a_token_without_machine_isolate_is_named(sqlite_url: str, policy_file: Path, slack: MockSlack) -> None:
+    roles = tuple(r for r in ALL_ROLES if r != "Machine.Isolate")
+    token = make_token(roles)
+    async with simulator(token, roles) as sim:
+        settings = settings_for(sim, sqlite_url, policy_file, slack, mde_static_token="not-the-token")
+        checks = await run_checks(settings, token_provider=StaticTokenProvider(token))
+    failed = [c for c in checks if not c.ok]
+    assert [c.name for c in failed] == ["mde permission Machine.Isolate (isolate, unisolate)"]
+    assert "lack Machine.Isolate" in failed[0].detail and "admin consent" in failed[0].detail
+    assert failed[0].line().startswith("mde permission Machine.Isolate (isolate, unisolate): FAIL: ")
+
+
+async def test_only_the_verbs_the_policy_enables_need_their_permission(
+    sqlite_url: str, policy_file: Path, slack: MockSlack
+) -> None:
+    roles = ("Machine.Read.All", "Machine.Scan", "AdvancedQuery.Read.All")
+    token = make_token(roles)
+    scan_only = Policy.from_dict({"actions": {"scan": {"requesters": ["*"], "approvers": ["*"]}}}, name="scan only")
+    async with simulator(token, roles) as sim:
+        checks = await run_checks(settings_for(sim, sqlite_url, policy_file, slack), policy=scan_only)
+    assert all(c.ok for c in checks), [c.line() for c in checks if not c.ok]
+    assert "mde permission Machine.Scan (scan)" in {c.name for c in checks}
+
+
+async def test_a_token_for_another_api_and_a_403_are_explained(
+    sqlite_url: str, policy_file: Path, slack: MockSlack
+) -> None:
+    token = make_token(("Machine.Isolate",), aud="https://api.security.microsoft.com")
+    async with simulator(token, ("Machine.Isolate",)) as sim:
+        verdicts = lines_of(await doctor_report(settings_for(sim, sqlite_url, policy_file, slack)))
+    assert "MDE_SCOPE=https://api.securitycenter.microsoft.com/.default" in verdicts["mde token audience"]
+    assert (
+        "lack Machine.Read.All"
+        in verdicts["mde permission Machine.Read.All or Machine.ReadWrite.All (device lookups, action status)"]
+    )
+    assert verdicts["mde api"].startswith("FAIL: ") and "403" in verdicts["mde api"]
+    assert "Machine.Read.All" in verdicts["mde api"]
+
+
+async def test_a_postgres_schema_behind_the_code_says_run_db_upgrade(policy_file: Path, slack: MockSlack) -> None:
+    token = make_token(ALL_ROLES)
+    async with postgres_url() as url, simulator(token) as sim:
+        before = lines_of(await doctor_report(settings_for(sim, url, policy_file, slack)))
+        await upgrade_async(url)
+        after = lines_of(await doctor_report(settings_for(sim, url, policy_file, slack)))
+    assert before["database"].startswith("ok")
+    assert before["database schema"].startswith("FAIL: ") and "`mde-chatops db upgrade`" in before["database schema"]
+    assert after["database schema"].startswith("ok")
+
+
+async def test_teams_settings_name_what_is_missing(sqlite_url: str, policy_file: Path) -> None:
+    base = load_settings(
+        database_url=sqlite_url,
+        mde_auth="static",
+        mde_static_token="t",
+        mde_base_url="http://127.0.0.1:1",  # nothing listens there; only loopback is ever contacted
+        policy_file=policy_file,
+    )
+    teams = base.model_copy(update={"teams_app_id": "app-id", "teams_tenant_id": None, "teams_client_secret": None})
+    checks = await run_checks(teams, token_provider=StaticTokenProvider("t"), timeout_s=2)
+    teams_line = next(c for c in checks if c.name == "teams")
+    assert not teams_line.ok and "TEAMS_TENANT_ID" in teams_line.detail and "TEAMS_CLIENT_SECRET" in teams_line.detail
+
+
+# -- the command line --------------------------------------------------------------------------------------
+def cli_env(**values: str) -> dict[str, str]:
+    keep = {k: v for k, v in os.environ.items() if k.lower() not in Settings.model_fields}
+    return {**keep, **values}
+
+
+async def run_cli(env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "doctor",
+        cwd=cwd,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_the_cli_exits_0_when_every_check_passes(
+    sqlite_url: str, policy_file: Path, slack: MockSlack, tmp_path: Path
+) -> None:
+    token = make_token(ALL_ROLES)
+    async with simulator(token) as sim:
+        env = cli_env(
+            DATABASE_URL=sqlite_url,
+            MDE_AUTH="static",
+            MDE_STATIC_TOKEN=token,
+            MDE_BASE_URL=sim.url,
+            POLICY_FILE=str(policy_file),
+            SLACK_BOT_TOKEN="xoxb-test",
+            SLACK_SIGNING_SECRET="signing-secret",
+            SLACK_API_URL=slack.url + "/api/",
+        )
+        code, out, err = await run_cli(env, tmp_path)
+    assert code == 0, out + err
+    assert "FAIL" not in out and out.strip().endswith("checks passed")
+    assert token not in out + err
+
+
+async def test_the_cli_reports_every_failure_without_a_traceback(tmp_path: Path) -> None:
+    env = cli_env(
+        DATABASE_URL="postgresql://nobody@127.0.0.1:1/none",
+        MDE_AUTH="static",
+        MDE_STATIC_TOKEN="secret-static-token",
+        MDE_BASE_URL="http://127.0.0.1:1",
+        SLACK_BOT_TOKEN="xoxb-test",
+        SLACK_SIGNING_SECRET="signing-secret",
+        SLACK_API_URL="http://127.0.0.1:1/api/",
+    )
+    code, out, err = await run_cli(env, tmp_path)
+    assert code == 1
+    assert "Traceback" not in out + err and "secret-static-token" not in out + err
+    verdicts = lines_of(out)
+    assert verdicts["database"].startswith("FAIL: cannot reach postgresql+asyncpg://nobody@127.0.0.1:1/none")
+    assert verdicts["mde api"].startswith("FAIL: cannot use MDE at http://127.0.0.1:1")
+    assert verdicts["slack"].startswith("FAIL: cannot reach Slack")
+    assert verdicts["policy"].startswith("FAIL: POLICY_FILE is not set")
+
+
+async def test_invalid_settings_are_one_line_and_exit_1(tmp_path: Path) -> None:
+    code, out, err = await run_cli(cli_env(MDE_AUTH="client_secret"), tmp_path)
+    assert code == 1 and "Traceback" not in out + err
+    assert out.splitlines()[0].startswith("settings: FAIL: Invalid settings:")
+    assert "MDE_TENANT_ID" in out.splitlines()[0]
