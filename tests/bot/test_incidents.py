@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from approvals.incidents.models import IncidentEvent, IncidentRecord, WebhookReject
+from approvals.incidents.payloads import parse_incident
 from approvals.incidents.rules import RuleSet
 from approvals.requests.models import RequestRecord
 from bot.console.repl import console_actor
@@ -285,6 +286,16 @@ async def test_the_war_room_thread_on_slack() -> None:
             thread = [c for c in slack.named("chat.postMessage") if c.args.get("thread_ts")]
             assert all(c.args["thread_ts"] == root_ts for c in thread)
             assert any(c.args["text"].startswith(f"Summary of #{request_id}") for c in thread)
+            closed = sentinel_incident(status="Closed", hosts=[(host["computerDnsName"], host["id"])])
+            async with httpx.AsyncClient() as http:
+                sent = await http.post(
+                    f"http://127.0.0.1:{port}/api/incidents", json=closed, headers={"Authorization": f"Bearer {TOKEN}"}
+                )
+            (release_id,) = sent.json()["requests"]
+            release = await slack.wait_for(
+                lambda c: c.method == "chat.postMessage" and f"Request #{release_id}" in c.args.get("text", "")
+            )
+            assert release.args["thread_ts"] == root_ts and "Release" in json.dumps(release.args["blocks"])
             await runner.cleanup()
     finally:
         await slack.stop()
@@ -351,6 +362,16 @@ async def test_the_war_room_thread_on_teams() -> None:
             assert await stack.wait_for_state(request_id, {"succeeded"}) == "succeeded"
             replies = [s for s in connector.sent if s.kind == "send" and s is not root and s is not card]
             assert replies and all(s.conversation_id == thread for s in replies)
+            closed = sentinel_incident(status="Closed", hosts=[(host["computerDnsName"], host["id"])])
+            async with httpx.AsyncClient(timeout=15) as http:
+                sent = await http.post(
+                    f"{base}/api/incidents", json=closed, headers={"Authorization": f"Bearer {TOKEN}"}
+                )
+            (release_id,) = sent.json()["requests"]
+            release = await connector.wait_for(
+                lambda s: s.card is not None and f"Request #{release_id}" in s.activity.get("summary", "")
+            )
+            assert release.conversation_id == thread and "Release" in json.dumps(release.card)
             await runner.cleanup()
     finally:
         await connector.stop()
@@ -360,3 +381,61 @@ def _teams_actor(user: str, email: str) -> Any:
     from approvals.identity import Actor
 
     return Actor(platform="teams", user_id=user, display_name="Bob", email=email)
+
+
+# -- auto rules and incident targets ----------------------------------------------------------------------
+def _auto_policy(rule: str) -> Any:
+    from approvals.policy import Policy
+
+    users = ["console:alice", "console:bob"]
+    return Policy.from_dict(
+        {
+            "defaults": {"requesters": users, "approvers": users},
+            "actions": {"isolate": {"requesters": users, "approvers": users, "auto_rules": [rule]}},
+        }
+    )
+
+
+@pytest.mark.parametrize("allowed", [True, False], ids=["policy-allows", "policy-does-not"])
+async def test_an_auto_rule_acts_alone_only_if_the_policy_allows_it(allowed: bool) -> None:
+    rules = RuleSet.model_validate(
+        {
+            "rules": [
+                {
+                    "name": "auto-isolate",
+                    "when": {"title_contains": ["ransomware"]},
+                    "post": [{"surface": "console", "channel": "soc"}],
+                    "propose": {"action": "isolate"},
+                    "auto": True,
+                }
+            ]
+        }
+    )
+    console = ConsoleSurface(io.StringIO())
+    policy = _auto_policy("auto-isolate" if allowed else "some-other-rule")
+    async with Stack.start(make_surfaces=lambda _c: [console], rules=rules, policy=policy) as stack:
+        (host,) = eligible_hosts(stack, 1)
+        data = parse_incident(sentinel_incident(hosts=[(host["computerDnsName"], host["id"])]))
+        received = await stack.engine.incidents.receive(data, {})
+        (request_id,) = received.requests
+        if allowed:
+            assert await stack.wait_for_state(request_id, {"succeeded"}) == "succeeded"
+            assert [a.machine_id for a in stack.sim.tenant.actions.values()] == [host["id"]]
+        else:
+            assert await stack.wait_for_state(request_id, {"pending"}) == "pending"
+            assert not stack.sim.tenant.actions
+            assert any("the policy does not allow it" in line for line in console.transcript)
+
+
+async def test_a_request_for_the_incident_made_in_its_channel_joins_the_war_room_thread(rig: Rig) -> None:
+    (host,) = rig.hosts(1)
+    low = sentinel_incident(
+        number=77, title="Ransomware precursor", severity="High", hosts=[(host["computerDnsName"], None)]
+    )
+    first = (await rig.send(low)).json()
+    await rig.stack.wait_for_state(first["requests"][0], {"pending"})
+    rig.console.transcript.clear()
+    reply = await rig.stack.chatops.handle(console_actor("alice"), _here(), 'scan incident:77 --reason "check it"')
+    assert not reply.error and reply.request is not None
+    await rig.stack.wait_for_state(reply.request.id, {"pending"})
+    assert f"  ↳ Request #{reply.request.id}" in "\n".join(rig.console.transcript)
