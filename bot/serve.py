@@ -17,6 +17,7 @@ from bot.config import Settings
 from bot.engine import Engine
 from bot.logging import configure_logging
 from bot.metrics import register_metrics_route
+from bot.secrets import resolve_settings
 from bot.server import build_app, start_site
 from bot.surfaces.base import ChatSurface
 from bot.webhooks import IncidentWebhook
@@ -84,6 +85,7 @@ async def prepare_database(settings: Settings) -> Database:
 
 async def serve(settings: Settings) -> int:
     configure_logging(settings.log_format, settings.log_level)
+    settings = await resolve_settings(settings)  # file: and Key Vault references
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
