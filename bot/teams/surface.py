@@ -9,12 +9,16 @@ conversation reference, paced per conversation within Teams' limits.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import random
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
 from aiohttp import web
 from microsoft_agents.activity import Activity, ActivityTypes, Attachment, ConversationReference
 from microsoft_agents.activity.adaptive_card_invoke_response import AdaptiveCardInvokeResponse
@@ -43,6 +47,33 @@ PATH = "/api/messages"
 #: Teams and Bot Framework service URL hosts (the SDK's own default list, minus storage and Graph)
 DEFAULT_SERVICE_HOSTS = ("smba.trafficmanager.net", "botframework.com", "teams.microsoft.com", "teams.microsoft.us")
 _THREAD = re.compile(r";messageid=\d+$")
+#: Teams asks bots to back off on these (rate-limit.md: 429, and 412, 502, 504 for transient failures)
+RETRY_STATUSES = frozenset({412, 429, 502, 503, 504})
+RETRIES = 4
+
+
+async def with_retries(call: Callable[[], Awaitable[Any]]) -> Any:
+    """Run one Bot Connector operation, backing off on throttling; other errors (and the last) propagate:
+    delivery then keeps the event and tries again later, in order."""
+    for attempt in range(RETRIES):
+        try:
+            return await call()
+        except aiohttp.ClientResponseError as exc:
+            if exc.status not in RETRY_STATUSES:
+                raise
+            await asyncio.sleep(_backoff(exc, attempt))
+    return await call()
+
+
+def _backoff(exc: aiohttp.ClientResponseError, attempt: int) -> float:
+    """Retry-After when Teams gives one, else exponential with full jitter (1 s, 2 s, 4 s, … at most 30 s)."""
+    header = exc.headers.get("Retry-After") if exc.headers else None
+    if header:
+        try:
+            return min(60.0, max(0.0, float(header)))
+        except ValueError:
+            pass
+    return random.uniform(0, min(30.0, 2.0**attempt))
 
 
 def base_conversation_id(conversation_id: str) -> str:
@@ -164,7 +195,8 @@ class TeamsSurface:
         message = reply.text if reply.request is None else f"{reply.text} The card is posted in this conversation."
         if "\n" in message:
             message = f"```\n{message}\n```"
-        await context.send_activity(Activity(type=ActivityTypes.message, text=message, text_format="markdown"))
+        reply_activity = Activity(type=ActivityTypes.message, text=message, text_format="markdown")
+        await with_retries(lambda: context.send_activity(reply_activity))
 
     async def _decide(self, context: TurnContext, data: dict[str, Any]) -> tuple[int | None, str | None]:
         """Apply a click; return (request id, refusal text or None)."""
@@ -200,7 +232,7 @@ class TeamsSurface:
     async def _on_submit_fallback(self, context: TurnContext, _state: TurnState, data: Any) -> None:
         _request_id, refusal = await self._decide(context, dict(data or {}))
         if refusal:
-            await context.send_activity(refusal)
+            await with_retries(lambda: context.send_activity(refusal))
 
     async def _on_show_all(self, context: TurnContext, _state: TurnState, data: Any) -> AdaptiveCardInvokeResponse:
         try:
@@ -222,7 +254,7 @@ class TeamsSurface:
             type=ActivityTypes.message,
             attachments=[Attachment(content_type=cards.CARD_CONTENT_TYPE, content=card)],
         )
-        await context.send_activity(activity)
+        await with_retries(lambda: context.send_activity(activity))
 
     # -- outbound (bot.delivery calls these) ----------------------------------------------------------------
     async def _continue(self, reference_json: str | None, conversation_id: str, logic: Any) -> Any:
@@ -240,7 +272,7 @@ class TeamsSurface:
 
         continuation = reference.get_continuation_activity()
         continuation.id = None  # otherwise every post becomes a reply to this synthetic activity
-        await self.adapter.continue_conversation(self.app_id, continuation, callback)
+        await with_retries(lambda: self.adapter.continue_conversation(self.app_id, continuation, callback))
         return result.get("value")
 
     async def _send_card(self, conversation_id: str, context: str | None, card: cards.Card, summary: str) -> str:

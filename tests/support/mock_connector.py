@@ -60,6 +60,9 @@ class MockConnector:
     kid: str = "test-key-1"
     down: bool = False
     unauthorized_calls: int = 0
+    #: answer this many of the next sends with 429 + Retry-After: 0 (Teams throttling)
+    throttle_next: int = 0
+    throttled: int = 0
     _runner: web.AppRunner | None = None
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1_700_000_000_001))
 
@@ -161,6 +164,10 @@ class MockConnector:
             return web.json_response({"error": "unauthorized"}, status=401)
         if self.down:
             return web.json_response({"error": {"code": "ServiceUnavailable"}}, status=503)
+        if self.throttle_next > 0:
+            self.throttle_next -= 1
+            self.throttled += 1
+            return web.json_response({"error": {"code": "Throttled"}}, status=429, headers={"Retry-After": "0"})
         activity = await request.json()
         cid = request.match_info["cid"]
         aid = request.match_info.get("aid")

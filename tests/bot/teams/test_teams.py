@@ -211,6 +211,15 @@ async def test_teams_and_email_identity_is_one_person_for_the_two_person_rule(ri
     assert reply.error and "own request" in reply.text
 
 
+async def test_throttled_sends_are_retried_after_retry_after_and_posted_once(rig: TeamsRig) -> None:
+    rig.connector.throttle_next = 3
+    await rig.post(rig.connector.message("alice", "scan device:ws-0005 --reason r"))
+    request_id, _ = await rig.card_for_new_request()
+    await rig.stack.wait_for_state(request_id, {"pending"})
+    cards_sent = [s for s in rig.connector.sent if s.card is not None and s.kind == "send"]
+    assert rig.connector.throttled == 3 and len(cards_sent) == 1
+
+
 # -- pieces -------------------------------------------------------------------------------------------------
 def test_a_card_for_5000_devices_stays_within_teams_limits() -> None:
     now = datetime.now(UTC)
