@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import re
 import sys
 from datetime import UTC, datetime
+
+#: the id of the HTTP request being handled (set by the web server's middleware), on every log record
+request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
 #: bearer tokens, Slack tokens, client secrets in URLs or messages
 _SECRET = re.compile(
@@ -18,6 +22,14 @@ _SECRET = re.compile(
 
 def redact(text: str) -> str:
     return _SECRET.sub(lambda m: (m.group(1) or m.group(2) or "") + "[redacted]", text)
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        current = request_id.get()
+        if current is not None and not hasattr(record, "request_id"):
+            record.request_id = current
+        return True
 
 
 class RedactingFilter(logging.Filter):
@@ -48,6 +60,7 @@ class JsonFormatter(logging.Formatter):
 def configure_logging(fmt: str = "text", level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactingFilter())
+    handler.addFilter(RequestIdFilter())
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -9,13 +11,34 @@ from aiohttp import web
 from sqlalchemy import text
 
 from approvals.db import Database
+from bot.logging import request_id
 from bot.metrics import register_metrics_route
 
 MAX_BODY = 1024 * 1024  # Slack, Teams and webhooks send far less; larger bodies get 413
 
 
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+@web.middleware
+async def request_ids(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Every request gets an id (the caller's X-Request-Id when it looks like one), logged and echoed back."""
+    given = request.headers.get("X-Request-Id", "")
+    rid = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+    token = request_id.set(rid)
+    try:
+        response: web.StreamResponse = await handler(request)
+    except web.HTTPException as exc:
+        exc.headers["X-Request-Id"] = rid
+        raise
+    finally:
+        request_id.reset(token)
+    response.headers["X-Request-Id"] = rid
+    return response
+
+
 def build_app(db: Database, route_owners: Iterable[Any] = ()) -> web.Application:
-    app = web.Application(client_max_size=MAX_BODY)
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[request_ids])
     app["db"] = db
 
     async def healthz(_: web.Request) -> web.Response:
