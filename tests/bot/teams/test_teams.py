@@ -276,3 +276,54 @@ async def test_the_pacer_keeps_a_conversation_within_seven_per_second() -> None:
         stamps.append(time.monotonic())
     for i in range(7, len(stamps)):
         assert stamps[i] - stamps[i - 7] >= 0.5 - 0.01
+
+
+async def test_the_surface_built_from_settings_answers_over_http() -> None:
+    from bot.config import load_settings
+    from bot.teams.factory import teams_surface_from_settings
+
+    connector = MockConnector()
+    await connector.start()
+    try:
+        settings = load_settings(
+            mde_auth="static",
+            mde_static_token="t",
+            teams_app_id=APP_ID,
+            teams_tenant_id=TENANT_ID,
+            teams_auth="static",
+            teams_static_token=CONNECTOR_TOKEN,
+            teams_service_hosts="127.0.0.1",
+            teams_openid_metadata_url=connector.metadata_url,
+        )
+        surfaces: list[TeamsSurface] = []
+
+        def make(chatops):  # type: ignore[no-untyped-def]
+            surfaces.append(teams_surface_from_settings(settings, chatops))
+            return surfaces
+
+        async with Stack.start(make_surfaces=make, policy=POLICY) as stack:
+            runner, port = await start_site(build_app(stack.db, surfaces), "127.0.0.1", 0)
+            async with httpx.AsyncClient() as http:
+                response = await http.post(
+                    f"http://127.0.0.1:{port}/api/messages",
+                    json=connector.message("alice", "help"),
+                    headers={"Authorization": f"Bearer {connector.token()}"},
+                )
+            await runner.cleanup()
+        assert response.status_code in (200, 201, 202)
+        assert "@mde isolate" in (await connector.wait_for(lambda s: s.kind == "reply")).text
+    finally:
+        await connector.stop()
+
+
+def test_single_tenant_settings_are_required_and_build_an_msal_connection() -> None:
+    from microsoft_agents.authentication.msal import MsalConnectionManager
+
+    from bot.config import SettingsError, load_settings
+
+    with pytest.raises(SettingsError, match="TEAMS_AUTH=client_secret needs TEAMS_TENANT_ID, TEAMS_CLIENT_SECRET"):
+        load_settings(mde_auth="static", mde_static_token="t", teams_app_id=APP_ID)
+    manager = bot_connections(app_id=APP_ID, tenant_id=TENANT_ID, auth="client_secret", client_secret="s")
+    assert isinstance(manager, MsalConnectionManager)
+    config = manager.get_default_connection_configuration()
+    assert (config.CLIENT_ID, config.TENANT_ID) == (APP_ID, TENANT_ID)
