@@ -178,7 +178,9 @@ class MdeClient:
             except NotFound:
                 return  # documented: 404 when there are no (more) machines
             values = data.get("value") or []
-            for item in values:
+            for index, item in enumerate(values):
+                if index and index % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)  # a 10,000-row page must not hold the event loop (chat acks wait on it)
                 yield Machine.from_api(item)
             next_link = data.get("@odata.nextLink")
             if next_link:
@@ -364,6 +366,10 @@ class MdeClient:
     async def run_advanced_query(self, query: str) -> HuntingResult:
         data = await self._json("POST", "/api/advancedqueries/run", "advanced_queries", json={"Query": query})
         return HuntingResult(schema=list(data.get("Schema") or []), results=list(data.get("Results") or []))
+
+
+#: rows parsed between two yields to the event loop
+YIELD_EVERY = 200
 
 
 def _relative(link: str, base: str) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -19,12 +21,18 @@ class Protection:
 NONE = Protection("none")
 
 
+@functools.lru_cache(maxsize=64)
+def _compiled(patterns: tuple[str, ...]) -> list[tuple[str, re.Pattern[str]]]:
+    return [(p, re.compile(fnmatch.translate(p.lower()))) for p in patterns]
+
+
 def _name_matches(machine: Machine, patterns: list[str]) -> str | None:
+    if not patterns:
+        return None
     full = machine.computer_dns_name.lower()
     short = full.split(".", 1)[0]
-    for pattern in patterns:
-        lowered = pattern.lower()
-        if fnmatch.fnmatchcase(full, lowered) or fnmatch.fnmatchcase(short, lowered):
+    for pattern, regex in _compiled(tuple(patterns)):
+        if regex.match(full) or regex.match(short):
             return pattern
     return None
 

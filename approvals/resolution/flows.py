@@ -70,8 +70,9 @@ class Resolver:
         seen: dict[str, Machine] = {}
         for target in targets:
             matched = await self._match(target, result)
+            label = str(target)
             for machine in matched:
-                result.matched_by.setdefault(machine.id, []).append(str(target))
+                result.matched_by.setdefault(machine.id, []).append(label)
                 seen.setdefault(machine.id, machine)
         await self._apply_exclusions(list(seen.values()), result, verb=verb, isolation_type=isolation_type)
         return result
