@@ -34,6 +34,7 @@ from microsoft_agents.hosting.core import (
 )
 
 from approvals.identity import Origin
+from approvals.requests.models import RequestRecord
 from approvals.service import ChatOps
 from approvals.views import IncidentView, RequestView
 from bot.surfaces.base import MessageRef
@@ -134,8 +135,12 @@ class TeamsSurface:
         except (json.JSONDecodeError, UnicodeDecodeError):
             body = None
         if not isinstance(body, dict):
-            # still check the token first: an anonymous caller learns nothing about the body
-            if not request.headers.get("Authorization"):
+            # the token is still checked first (all but its serviceUrl, which only the body could name):
+            # an unauthenticated caller learns nothing about how its body was read
+            try:
+                await self.auth.verify(request.headers.get("Authorization"), {}, check_service_url=False)
+            except AuthError as exc:
+                log.warning("Teams request refused: %s", exc)
                 return web.json_response({"error": "unauthorized"}, status=401)
             return web.json_response({"error": "the body is not a JSON activity"}, status=400)
         try:
@@ -234,19 +239,32 @@ class TeamsSurface:
         if refusal:
             await with_retries(lambda: context.send_activity(refusal))
 
-    async def _on_show_all(self, context: TurnContext, _state: TurnState, data: Any) -> AdaptiveCardInvokeResponse:
+    async def _view_here(self, context: TurnContext, data: Any) -> RequestView | None:
+        """The request a card action names, if its card belongs to this conversation (a forged action from
+        another chat must not read another channel's devices)."""
         try:
-            view = await self.chatops.view(int((data or {})["request_id"]))
-        except (TypeError, ValueError, LookupError):  # KeyError included
-            return message_response("This card is not a request card.")
+            request_id = int((data or {})["request_id"])
+        except (TypeError, ValueError, KeyError):
+            return None
+        async with self.chatops.db.sessions() as session:
+            record = await session.get(RequestRecord, request_id)
+        conversation = context.activity.conversation
+        here = base_conversation_id(conversation.id) if conversation is not None else ""
+        if record is None or record.origin_surface != self.name or record.origin_channel != here:
+            return None
+        return await self.chatops.view(request_id)
+
+    async def _on_show_all(self, context: TurnContext, _state: TurnState, data: Any) -> AdaptiveCardInvokeResponse:
+        view = await self._view_here(context, data)
+        if view is None:
+            return message_response("This card is not a request card of this conversation.")
         await self._reply_card(context, cards.all_devices_card(view))
         return message_response(f"All {len(view.devices)} devices are posted in the thread.")
 
     async def _on_refresh(self, context: TurnContext, _state: TurnState, data: Any) -> AdaptiveCardInvokeResponse:
-        try:
-            view = await self.chatops.view(int((data or {})["request_id"]))
-        except (TypeError, ValueError, LookupError):  # KeyError included
-            return message_response("This card is not a request card.")
+        view = await self._view_here(context, data)
+        if view is None:
+            return message_response("This card is not a request card of this conversation.")
         return card_response(cards.request_card(view))
 
     async def _reply_card(self, context: TurnContext, card: cards.Card) -> None:

@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import httpx
 import pytest
@@ -251,3 +251,15 @@ async def test_socket_mode_is_built_from_an_app_token_without_a_signing_secret()
         assert surface._socket is not None and surface._socket.app_token == "xapp-test"
         plain = SlackSurface(stack.chatops, bot_token="xoxb-test", signing_secret=SECRET)
         assert plain._socket is None
+
+
+async def test_show_all_from_another_channel_reveals_nothing(rig: SlackRig) -> None:
+    await rig.post(rig.command("UALICE", "scan device:ws-0005 --reason r"))
+    card = await rig.slack.wait_for(lambda c: c.method == "chat.postMessage" and "blocks" in c.args)
+    request_id = int(card.args["blocks"][0]["text"]["text"].split()[0].lstrip("#"))
+    forged = json.loads(dict(parse_qsl(rig.click("UBOB", "mde_show_all", request_id)))["payload"])
+    forged["channel"] = {"id": "COTHER"}
+    forged["container"]["channel_id"] = "COTHER"
+    await rig.post(urlencode({"payload": json.dumps(forged)}))
+    refused = await rig.slack.wait_for(lambda c: c.method == "chat.postEphemeral")
+    assert "does not belong" in refused.args["text"] and not rig.slack.named("files.getUploadURLExternal")

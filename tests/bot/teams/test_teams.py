@@ -327,3 +327,23 @@ def test_single_tenant_settings_are_required_and_build_an_msal_connection() -> N
     assert isinstance(manager, MsalConnectionManager)
     config = manager.get_default_connection_configuration()
     assert (config.CLIENT_ID, config.TENANT_ID) == (APP_ID, TENANT_ID)
+
+
+async def test_a_body_that_is_not_an_activity_without_a_valid_token_is_401(rig: TeamsRig) -> None:
+    response = await rig.http.post(
+        rig.url + "/api/messages",
+        content=b"{not json",
+        headers={"Authorization": "Bearer not-a-token", "Content-Type": "application/json"},
+    )
+    assert response.status_code == 401
+
+
+async def test_show_all_from_another_conversation_reveals_nothing(rig: TeamsRig) -> None:
+    await rig.post(rig.connector.message("alice", "scan device:ws-0005 --reason r"))
+    request_id, _ = await rig.card_for_new_request()
+    forged = rig.connector.execute("bob", cards.VERB_SHOW_ALL, {"request_id": request_id})
+    forged["conversation"] = {"id": "a:someone-elses-chat", "conversationType": "personal"}
+    response = await rig.post(forged)
+    assert "not a request card of this conversation" in response.json()["value"]
+    here = await rig.post(rig.connector.execute("bob", cards.VERB_SHOW_ALL, {"request_id": request_id}))
+    assert "devices are posted" in here.json()["value"]
