@@ -151,6 +151,9 @@ class TeamsSurface:
         if not host_allowed(str(body.get("serviceUrl") or ""), self.service_hosts):
             log.warning("Teams request refused: serviceUrl host is not allowed")
             return web.json_response({"error": "unauthorized"}, status=401)
+        if not self._own_tenant(body):
+            log.warning("Teams request refused: the activity comes from another tenant")
+            return web.json_response({"error": "unauthorized"}, status=401)
         request["claims_identity"] = ClaimsIdentity(claims, authentication_type="Bearer")
         try:
             response = await self.adapter.process(request, self.app)
@@ -158,6 +161,15 @@ class TeamsSurface:
             log.warning("Teams activity rejected: %s", type(exc).__name__)
             return web.json_response({"error": "malformed activity"}, status=400)
         return response or web.Response(status=202)
+
+    def _own_tenant(self, body: dict[str, Any]) -> bool:
+        """A single-tenant bot answers its own tenant only (Teams names it in channelData and conversation)."""
+        if not self.auth.tenant_id:
+            return True
+        conversation = _as_dict(body.get("conversation"))
+        tenant = _as_dict(_as_dict(body.get("channelData")).get("tenant"))
+        named = {str(t).lower() for t in (conversation.get("tenantId"), tenant.get("id")) if t}
+        return not named or named == {self.auth.tenant_id.lower()}
 
     async def _on_turn_error(self, context: TurnContext, error: Exception) -> None:
         log.error("Teams turn failed: %s: %s", type(error).__name__, error, exc_info=error)
@@ -358,6 +370,10 @@ class TeamsSurface:
 
     async def update_notification(self, ref: MessageRef, view: IncidentView) -> None:
         await self._update_card(ref, cards.incident_card(view), view.headline())
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def card_response(card: cards.Card) -> AdaptiveCardInvokeResponse:

@@ -347,3 +347,11 @@ async def test_show_all_from_another_conversation_reveals_nothing(rig: TeamsRig)
     assert "not a request card of this conversation" in response.json()["value"]
     here = await rig.post(rig.connector.execute("bob", cards.VERB_SHOW_ALL, {"request_id": request_id}))
     assert "devices are posted" in here.json()["value"]
+
+
+async def test_an_activity_from_another_tenant_is_401(rig: TeamsRig) -> None:
+    activity = rig.connector.message("alice", "help")
+    activity["channelData"] = {"tenant": {"id": "99999999-9999-9999-9999-999999999999"}}
+    activity["conversation"]["tenantId"] = "99999999-9999-9999-9999-999999999999"
+    response = await rig.post(activity)
+    assert response.status_code == 401 and rig.connector.sent == []
