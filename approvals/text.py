@@ -48,3 +48,18 @@ def status_line(
     if state == "pending":
         return text + f" · {approvals} of {required} approval(s)"
     return text + f" · {progress.sentence()}"
+
+
+def fit_lines(lines: Iterable[str], total: int, noun: str, *, budget: int, bullet: str = "") -> str:
+    """As many whole lines as fit in ``budget`` characters, then "… and N more <noun>" for the rest
+    (chat platforms cap one text block: Slack 3,000 characters, a Teams card about 28 KB in all)."""
+    kept: list[str] = []
+    used = 0
+    for line in lines:
+        if used + len(line) + 1 > budget - 80:
+            break
+        kept.append(line)
+        used += len(line) + 1
+    if total > len(kept):
+        kept.append(f"{bullet}_… and {total - len(kept)} more {noun}_")
+    return "\n".join(kept)

@@ -29,20 +29,11 @@ log = logging.getLogger(__name__)
 
 
 def build_client(settings: Settings, limiter: RateLimiter) -> MdeClient:
-    from mde.auth import token_provider_from_settings
+    from bot.doctor import token_provider
     from mde.clouds import Cloud, cloud_endpoints
 
     endpoints = cloud_endpoints(Cloud(settings.mde_cloud))
-    provider = token_provider_from_settings(
-        auth=settings.mde_auth.value,
-        tenant_id=settings.mde_tenant_id,
-        client_id=settings.mde_client_id,
-        client_secret=settings.mde_client_secret.get_secret_value() if settings.mde_client_secret else None,
-        certificate_path=str(settings.mde_certificate_path) if settings.mde_certificate_path else None,
-        static_token=settings.mde_static_token.get_secret_value() if settings.mde_static_token else None,
-        cloud=Cloud(settings.mde_cloud),
-        scope=settings.mde_scope,
-    )
+    provider = token_provider(settings)
     return MdeClient(settings.mde_base_url or endpoints.api_base_url, provider, limiter=limiter)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from approvals.requests.states import RequestState
+from approvals.text import fit_lines
 from approvals.views import IncidentView, RequestView
 
 MAX_TEXT = 2900
@@ -25,20 +26,6 @@ def _section(text: str) -> Block:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
 
 
-def _fit(lines: list[str], total: int, noun: str) -> str:
-    """As many whole lines as fit in one section, then "and N more" for the rest."""
-    kept: list[str] = []
-    used = 0
-    for line in lines:
-        if used + len(line) + 1 > MAX_TEXT - 80:
-            break
-        kept.append(line)
-        used += len(line) + 1
-    if total > len(kept):
-        kept.append(f"_… and {total - len(kept)} more {noun}_")
-    return "\n".join(kept)
-
-
 def _device_lines(view: RequestView) -> str:
     rows = []
     for row in view.devices[:PREVIEW_ROWS]:
@@ -50,12 +37,12 @@ def _device_lines(view: RequestView) -> str:
         if row.error:
             bits.append(_escape(row.error[:200]))
         rows.append("• " + " · ".join(bits))
-    return _fit(rows, len(view.devices), "(Show all devices)") if rows else "_none_"
+    return fit_lines(rows, len(view.devices), "(Show all devices)", budget=MAX_TEXT, bullet="") if rows else "_none_"
 
 
 def _exclusion_lines(view: RequestView) -> str:
     rows = [f"• `{_escape(e.name)}`: {_escape(e.reason[:300])}" for e in view.exclusions[:EXCLUSION_ROWS]]
-    return _fit(rows, len(view.exclusions), "excluded")
+    return fit_lines(rows, len(view.exclusions), "excluded", budget=MAX_TEXT, bullet="")
 
 
 def request_blocks(view: RequestView) -> list[Block]:

@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from approvals.requests.states import RequestState
+from approvals.text import fit_lines
 from approvals.views import IncidentView, RequestView
 from bot.console.render import render_summary
 
@@ -40,20 +41,6 @@ def _text(text: str, **extra: Any) -> dict[str, Any]:
     return {"type": "TextBlock", "text": text, "wrap": True, **extra}
 
 
-def _fit(lines: list[str], total: int, noun: str) -> str:
-    """As many whole lines as fit in one TextBlock, then "and N more" for the rest."""
-    kept: list[str] = []
-    used = 0
-    for line in lines:
-        if used + len(line) + 1 > MAX_TEXT - 80:
-            break
-        kept.append(line)
-        used += len(line) + 1
-    if total > len(kept):
-        kept.append(f"- _… and {total - len(kept)} more {noun}_")
-    return "\n".join(kept)
-
-
 def _device_lines(view: RequestView) -> str:
     rows = []
     for row in view.devices[:PREVIEW_ROWS]:
@@ -65,7 +52,7 @@ def _device_lines(view: RequestView) -> str:
         if row.error:
             bits.append(escape(row.error[:120]))
         rows.append("- " + " · ".join(bits))
-    return _fit(rows, len(view.devices), "(Show all devices)") if rows else "_none_"
+    return fit_lines(rows, len(view.devices), "(Show all devices)", budget=MAX_TEXT, bullet="- ") if rows else "_none_"
 
 
 def _execute(title: str, verb: str, request_id: int, **extra: Any) -> dict[str, Any]:
@@ -128,7 +115,12 @@ def request_card(view: RequestView) -> Card:
     ]
     if view.exclusions:
         rows = [f"- **{escape(e.name)}**: {escape(e.reason[:200])}" for e in view.exclusions[:EXCLUSION_ROWS]]
-        body.append(_text(f"**Excluded ({len(view.exclusions)})**\n\n" + _fit(rows, len(view.exclusions), "excluded")))
+        body.append(
+            _text(
+                f"**Excluded ({len(view.exclusions)})**\n\n"
+                + fit_lines(rows, len(view.exclusions), "excluded", budget=MAX_TEXT, bullet="- ")
+            )
+        )
     for warning in view.warnings[:3]:
         body.append(_text("⚠ " + escape(warning), color="Warning"))
     if view.progress is not None and state is not RequestState.PENDING:

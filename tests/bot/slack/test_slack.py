@@ -9,19 +9,18 @@ import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlencode
 
 import httpx
 import pytest
 
 from approvals.policy import Policy
-from approvals.views import DeviceRow, ExclusionRow, ProgressView, RequestView
 from bot.server import build_app, start_site
 from bot.slack.blocks import request_blocks
 from bot.slack.surface import SlackSurface
 from tests.support.mock_slack import MockSlack
 from tests.support.stack import Stack
+from tests.support.views import huge_view
 
 SECRET = "test-signing-secret"
 POLICY = Policy.from_dict(
@@ -206,34 +205,7 @@ async def test_reject_asks_for_a_reason_in_a_modal(rig: SlackRig) -> None:
 
 
 def test_a_card_for_5000_devices_stays_within_slack_limits() -> None:
-    now = datetime.now(UTC)
-    view = RequestView(
-        id=7,
-        action="isolate",
-        action_label="Isolate (Full)",
-        state="executing",
-        requester_label="alice",
-        reason="x" * 5000,
-        target_text="tag:" + "y" * 4000,
-        devices=tuple(
-            DeviceRow(
-                machine_id=f"{i:040x}",
-                name=f"ws-{i:05d}.contoso.local" + "<@U1>" * 3,
-                os_platform="Windows11",
-                health_status="Active",
-                state="Pending",
-                warning="w" * 300,
-            )
-            for i in range(5000)
-        ),
-        exclusions=tuple(ExclusionRow(name=f"x-{i}", reason="r" * 400, kind="inactive") for i in range(300)),
-        required_approvals=2,
-        decisions=(),
-        created_at=now,
-        expires_at=now,
-        warnings=("a" * 4000,) * 5,
-        progress=ProgressView(total=5000, submitted=10),
-    )
+    view = huge_view(state="executing", name_suffix=".contoso.local" + "<@U1>" * 3)
     blocks = request_blocks(view)
     assert len(blocks) <= 50
     texts = [b["text"]["text"] for b in blocks if "text" in b and b["type"] == "section"]

@@ -7,7 +7,6 @@ import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -15,7 +14,6 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from approvals.policy import Policy
-from approvals.views import DeviceRow, ExclusionRow, ProgressView, RequestView
 from bot.server import build_app, start_site
 from bot.teams import cards
 from bot.teams.auth import BotFrameworkAuth
@@ -24,6 +22,7 @@ from bot.teams.pacing import ConversationPacer
 from bot.teams.surface import TeamsSurface, base_conversation_id, host_allowed
 from tests.support.mock_connector import APP_ID, CHANNEL, CONNECTOR_TOKEN, TENANT_ID, MockConnector, Sent
 from tests.support.stack import Stack
+from tests.support.views import huge_view
 
 POLICY = Policy.from_dict(
     {
@@ -222,34 +221,7 @@ async def test_throttled_sends_are_retried_after_retry_after_and_posted_once(rig
 
 # -- pieces -------------------------------------------------------------------------------------------------
 def test_a_card_for_5000_devices_stays_within_teams_limits() -> None:
-    now = datetime.now(UTC)
-    view = RequestView(
-        id=7,
-        action="isolate",
-        action_label="Isolate (Full)",
-        state="pending",
-        requester_label="alice",
-        reason="x" * 5000,
-        target_text="tag:" + "y" * 4000,
-        devices=tuple(
-            DeviceRow(
-                machine_id=f"{i:040x}",
-                name=f"ws-{i:05d}[x](http://evil)*",
-                os_platform="Windows11",
-                health_status="Active",
-                state="Pending",
-                warning="w" * 300,
-            )
-            for i in range(5000)
-        ),
-        exclusions=tuple(ExclusionRow(name=f"x-{i}", reason="r" * 400, kind="protected") for i in range(300)),
-        required_approvals=2,
-        decisions=(),
-        created_at=now,
-        expires_at=now,
-        warnings=("a" * 4000,) * 5,
-        progress=ProgressView(total=5000, submitted=10),
-    )
+    view = huge_view(state="pending", name_suffix="[x](http://evil)*", exclusion_kind="protected")
     for card in (cards.request_card(view), cards.all_devices_card(view), cards.summary_card(view)):
         assert len(json.dumps(card).encode()) < 28_000
         assert "[x](http://evil)" not in json.dumps(card)  # a name cannot become a link
