@@ -12,6 +12,7 @@ from approvals.incidents.models import (
 )
 from approvals.outbox.models import DeliveryCursor, Event, MessageRefRecord
 from approvals.requests.models import Decision, RequestDevice, RequestExclusion, RequestRecord
+from approvals.schedules.models import Schedule, ScheduleRun
 
 __all__ = [
     "AuditEntry",
@@ -28,5 +29,7 @@ __all__ = [
     "RequestDevice",
     "RequestExclusion",
     "RequestRecord",
+    "Schedule",
+    "ScheduleRun",
     "WebhookReject",
 ]

@@ -21,9 +21,11 @@ from approvals.commands.models import (
     Command,
     DecisionCommand,
     DevicesCommand,
+    DoctorCommand,
     HelpCommand,
     HistoryCommand,
     ParseError,
+    ScheduleCommand,
     StatusCommand,
     TargetKind,
 )
@@ -37,6 +39,7 @@ from approvals.requests import service as requests
 from approvals.requests.flows import Clock, RequestFlows
 from approvals.requests.labels import action_label
 from approvals.resolution.flows import IncidentLookup, Resolution, ResolutionError, Resolver
+from approvals.schedules.flows import ScheduleFlows
 from approvals.text import preview, status_line
 from approvals.views import Reply, RequestView
 from mde.client import MdeClient
@@ -68,6 +71,9 @@ class ChatOps:
         #: incident key as users type it -> our incident id (set when incident notifications are on)
         self.incident_id_of: Callable[[str], Awaitable[int | None]] | None = None
         self._listeners: list[Callable[[], None]] = []
+        self.schedules = ScheduleFlows(db, client, policy, view=self.view, notify=self.notify, clock=clock)
+        #: the deployment checks for the admin-only ``doctor`` command (bot/engine.py sets it)
+        self.doctor: Callable[[], Awaitable[str]] | None = None
 
     def subscribe(self, listener: Callable[[], None]) -> None:
         """Called (synchronously, cheaply) whenever new events were stored, to wake delivery loops."""
@@ -106,7 +112,22 @@ class ChatOps:
             return await self.cancel(actor, command.request_id, command.reason)
         if isinstance(command, HistoryCommand):
             return await self._history(command)
+        if isinstance(command, ScheduleCommand):
+            return await self.schedules.handle(actor, origin, command)
+        if isinstance(command, DoctorCommand):
+            return await self._doctor(actor)
         return Reply(text="That command is not supported here.", error=True)
+
+    async def _doctor(self, actor: Actor) -> Reply:
+        if not self.policy.is_admin(actor):
+            return Reply(
+                text=f"doctor is for admins; you are {actor.key}. An operator lists admins under admins: in the "
+                "policy.",
+                error=True,
+            )
+        if self.doctor is None:
+            return Reply(text="doctor is not available in this process; run mde-chatops doctor.", error=True)
+        return Reply(text=await self.doctor())
 
     async def _request(self, actor: Actor, origin: Origin, command: ActionCommand) -> Reply:
         verb = command.verb.value
@@ -225,6 +246,7 @@ class ChatOps:
             self.notify()
             if self.worker is not None:
                 self.worker.wake()
+            await self.schedules.settle_approved(request_id)  # a schedule request: active right away
         view = await self.view(request_id) if outcome.request_id else None
         return Reply(text=outcome.message, error=not outcome.ok, request=view)
 

@@ -16,8 +16,10 @@ from approvals.incidents.flows import IncidentFlows
 from approvals.incidents.rules import RuleSet
 from approvals.policy import Policy
 from approvals.resolution.flows import ResolutionError
+from approvals.schedules.flows import Scheduler, SchedulerConfig
 from approvals.service import ChatOps
 from bot.delivery import Delivery
+from bot.doctor import doctor_report
 from bot.surfaces.base import ChatSurface
 from mde.client import MdeClient
 
@@ -36,6 +38,8 @@ class Engine:
     incidents: IncidentFlows
     #: False for a web-only process when workers run in their own processes (PostgreSQL)
     run_worker: bool = True
+    #: runs tag schedules; started with the worker
+    scheduler: Scheduler | None = None
 
     @classmethod
     def build(
@@ -70,6 +74,16 @@ class Engine:
             db, client, config=worker_config, owner=owner, limiter=limiter, on_tick=chatops.flows.expire_due
         )
         chatops.worker = worker
+
+        async def doctor() -> str:
+            return await doctor_report(db=db, policy=policy)
+
+        chatops.doctor = doctor
+        scheduler = Scheduler(
+            chatops.schedules,
+            owner=owner and f"{owner}-scheduler",
+            config=SchedulerConfig(tick_s=5 * worker.config.housekeeping_s),
+        )
         surfaces = make_surfaces(chatops)
         delivery = Delivery(db, chatops, surfaces, owner=owner and f"{owner}-delivery", poll_s=delivery_poll_s)
         return cls(
@@ -82,6 +96,7 @@ class Engine:
             surfaces=surfaces,
             incidents=IncidentFlows(db, chatops, rules or RuleSet()),
             run_worker=run_worker,
+            scheduler=scheduler,
         )
 
     async def start(self) -> None:
@@ -91,10 +106,14 @@ class Engine:
                 await start()
         if self.run_worker:
             await self.worker.start()
+            if self.scheduler is not None:
+                await self.scheduler.start()
         await self.delivery.start()
 
     async def stop(self) -> None:
         await self.delivery.stop()
+        if self.scheduler is not None:
+            await self.scheduler.stop()
         await self.worker.stop()
         for surface in self.surfaces:
             stop = getattr(surface, "stop", None)

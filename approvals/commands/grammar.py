@@ -12,6 +12,7 @@ from approvals.commands.models import (
     Command,
     DecisionCommand,
     DevicesCommand,
+    DoctorCommand,
     HelpCommand,
     HistoryCommand,
     ParseError,
@@ -241,6 +242,15 @@ def _build(spec: VerbSpec, positional: list[Token], options: dict[str, str | Non
         raise ParseError('--reason is empty; say why, e.g. --reason "INC-1042 ransomware".')
     if verb is Verb.HELP:
         return HelpCommand(topic=positional[0].text.lower() if positional else None)
+    if verb is Verb.DOCTOR:
+        if positional:
+            extra = positional[0]
+            raise ParseError("doctor takes nothing more; type doctor.", token=extra.text, position=extra.pos)
+        return DoctorCommand()
+    if verb is Verb.SCHEDULE:
+        from approvals.commands.schedules import build_schedule  # it builds on this module's helpers
+
+        return build_schedule(positional, options)
     if verb is Verb.STATUS:
         return StatusCommand(request_id=_request_id(positional[0], verb) if positional else None)
     if spec.takes_request_id:

@@ -22,12 +22,14 @@ def help_text(topic: str | None = None, *, prefix: str = "/mde") -> str:
                 hint = closest(word, [v.value for v in Verb])
                 return f"There is no command '{topic}'." + (f" Did you mean `help {hint}`?" if hint else "")
         spec = VERBS[verb]
-        lines = [f"{_p(prefix)}{spec.usage}", spec.summary[0].upper() + spec.summary[1:] + "."]
+        lines = [f"{_p(prefix)}{usage}" for usage in (spec.usage, *spec.more_usage)]
+        lines.append(spec.summary[0].upper() + spec.summary[1:] + ".")
         if spec.needs_targets:
             lines.append(f"Targets: {TARGET_KINDS_HELP}")
         if spec.options:
             lines.append("Options:")
             lines.extend(f"  --{o.name}{' ' + o.metavar if o.takes_value else ''}  {o.help}" for o in spec.options)
+        lines.extend(spec.notes)
         if spec.aliases:
             lines.append("Also: " + ", ".join(spec.aliases))
         lines.append("Examples:")

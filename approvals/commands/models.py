@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from approvals.commands.cadence import Cadence
 
 
 class Verb(enum.StrEnum):
@@ -22,6 +26,8 @@ class Verb(enum.StrEnum):
     HELP = "help"
     APPROVE = "approve"
     REJECT = "reject"
+    SCHEDULE = "schedule"
+    DOCTOR = "doctor"
 
     @property
     def is_action(self) -> bool:
@@ -117,8 +123,59 @@ class DecisionCommand:
     reason: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ScheduleCreateCommand:
+    """``schedule tag "TAG" query:"KQL" every CADENCE [--sync] --reason "…"``: needs approval."""
+
+    tag_value: str
+    query: str
+    cadence: Cadence
+    reason: str
+    #: also remove the tag from devices that have it but the query no longer finds
+    sync: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleListCommand:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleRemoveCommand:
+    """Needs approval, like creating one."""
+
+    schedule_id: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleRunCommand:
+    """Run an active schedule now (an extra occurrence of what was approved)."""
+
+    schedule_id: int
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DoctorCommand:
+    """Admins only: the deployment checks of ``mde-chatops doctor``."""
+
+
+ScheduleCommand = ScheduleCreateCommand | ScheduleListCommand | ScheduleRemoveCommand | ScheduleRunCommand
+
 Command = (
-    ActionCommand | DevicesCommand | StatusCommand | CancelCommand | HistoryCommand | HelpCommand | DecisionCommand
+    ActionCommand
+    | DevicesCommand
+    | StatusCommand
+    | CancelCommand
+    | HistoryCommand
+    | HelpCommand
+    | DecisionCommand
+    | ScheduleCreateCommand
+    | ScheduleListCommand
+    | ScheduleRemoveCommand
+    | ScheduleRunCommand
+    | DoctorCommand
 )
 
 

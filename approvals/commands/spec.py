@@ -33,6 +33,10 @@ class VerbSpec:
     needs_reason: bool = False
     takes_request_id: bool = False
     aliases: tuple[str, ...] = field(default_factory=tuple)
+    #: further usage lines (sub-commands), shown under the first in help
+    more_usage: tuple[str, ...] = ()
+    #: sentences help shows after the options (e.g. "Times are UTC.")
+    notes: tuple[str, ...] = ()
 
 
 REASON = OptionSpec("reason", "why; MDE records it as the action's comment (required)", metavar='"TEXT"')
@@ -176,6 +180,33 @@ VERBS: dict[Verb, VerbSpec] = {
             ('reject 12 --reason "wrong host"',),
             takes_request_id=True,
         ),
+        VerbSpec(
+            Verb.SCHEDULE,
+            "tag what a hunting query finds, on a schedule (creating or removing one needs approval)",
+            'schedule tag "TAG" query:"<KQL returning DeviceId>" every CADENCE [--sync] --reason "…"',
+            (
+                OptionSpec("reason", "why; shown on the approval card and in the audit log", metavar='"TEXT"'),
+                OptionSpec(
+                    "sync",
+                    "also remove the tag from devices the query no longer finds",
+                    takes_value=False,
+                ),
+            ),
+            (
+                'schedule tag "Domain Controllers" query:"DeviceNetworkEvents | where LocalPort == 88 '
+                '| distinct DeviceId" every fri 06:00 --sync --reason "replaces the DC tagging Logic App"',
+                "schedule list",
+                "schedule run 3",
+                'schedule remove 3 --reason "replaced by a dynamic tag"',
+            ),
+            more_usage=("schedule list", 'schedule remove ID --reason "…"', "schedule run ID"),
+            notes=(
+                "CADENCE: every fri 06:00 | every day 06:00 | every mon,thu 22:30 | every weekdays 07:00 | every 6h.",
+                "Times are UTC (06:00 means 06:00 UTC, whatever your time zone).",
+                "schedule run ID runs an active schedule now; schedule list shows ids, next and last runs.",
+            ),
+        ),
+        VerbSpec(Verb.DOCTOR, "check this deployment (admins only)", "doctor", (), ("doctor",)),
         VerbSpec(Verb.HELP, "this help, or help for one command", "help [COMMAND]", (), ("help isolate",)),
     )
 }

@@ -14,10 +14,10 @@ import functools
 import logging
 import random
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 
@@ -46,6 +46,7 @@ from mde.models import ActionStatus, MachineAction
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+T = TypeVar("T")
 
 
 @dataclass
@@ -165,9 +166,27 @@ class Worker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.config.idle_wait_s * (1 + random.random()))
                 continue
-            records = await self._guard(functools.partial(self._records, {j.request_id for j in batch})) or {}
+            # the batch is claimed by this live worker, so nobody else will take it over: a database error (a
+            # restart, a failover) is waited out here, never dropped (dropped reads cancelled the batch's devices,
+            # dropped stores stranded its jobs in ``submitting`` with their MDE actions already created)
+            request_ids = {j.request_id for j in batch}
+            records = await self._until_done(functools.partial(self._records, request_ids), "reading requests")
             results = await asyncio.gather(*(self._attempt(job, records.get(job.request_id)) for job in batch))
-            await self._guard(functools.partial(self._store, list(results)))
+            await self._until_done(functools.partial(self._store, list(results)), "storing results")
+
+    async def _until_done(self, step: Callable[[], Awaitable[T]], what: str) -> T:
+        """Retry a database step of a claimed batch until it succeeds; safe because each step is one
+        transaction, and ``_store`` skips jobs this worker no longer owns."""
+        delay = 0.5
+        while True:
+            try:
+                return await step()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("worker: %s failed; retrying in %.1f s", what, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def _claim_batch(self) -> list[Job]:
         async with self.db.transaction() as session:

@@ -8,6 +8,10 @@ from datetime import timedelta
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 ACTION_VERBS = ("isolate", "unisolate", "tag", "untag", "scan", "restrict", "unrestrict", "collect")
+#: creating or removing a tag schedule; without its own ``actions.schedule`` entry it follows ``actions.tag``
+SCHEDULE_VERB = "schedule"
+#: every verb the policy governs (``actions:`` keys, ``channels: allow:`` values)
+POLICY_VERBS = (*ACTION_VERBS, SCHEDULE_VERB)
 PRINCIPAL = re.compile(r"^(\*|(slack|teams|console|email|slack-group|entra-group):.+)$")
 
 
@@ -65,8 +69,8 @@ class ChannelPolicy(BaseModel):
     @classmethod
     def _verbs(cls, values: list[str]) -> list[str]:
         for value in values:
-            if value not in ACTION_VERBS:
-                raise ValueError(f"'{value}' is not an action; use {', '.join(ACTION_VERBS)}")
+            if value not in POLICY_VERBS:
+                raise ValueError(f"'{value}' is not an action; use {', '.join(POLICY_VERBS)}")
         return values
 
 
@@ -76,11 +80,15 @@ class PolicyModel(BaseModel):
     actions: dict[str, ActionPolicy] = Field(default_factory=dict)
     protection: ProtectionPolicy = Field(default_factory=ProtectionPolicy)
     channels: dict[str, ChannelPolicy] = Field(default_factory=dict)
+    #: who may run admin chat commands (``doctor``); nobody by default
+    admins: list[str] = Field(default_factory=list)
+
+    _principals = field_validator("admins")(_check_principals)
 
     @field_validator("actions")
     @classmethod
     def _known_actions(cls, values: dict[str, ActionPolicy]) -> dict[str, ActionPolicy]:
         for key in values:
-            if key not in ACTION_VERBS:
-                raise ValueError(f"'{key}' is not an action; use {', '.join(ACTION_VERBS)}")
+            if key not in POLICY_VERBS:
+                raise ValueError(f"'{key}' is not an action; use {', '.join(POLICY_VERBS)}")
         return values

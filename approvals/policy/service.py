@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from approvals.identity import Actor
-from approvals.policy.models import ACTION_VERBS, ActionPolicy, PolicyModel
+from approvals.policy.models import POLICY_VERBS, SCHEDULE_VERB, ActionPolicy, PolicyModel
 from approvals.policy.protection import Protection, classify
 from mde.models import Machine
 
@@ -61,15 +61,22 @@ class Policy:
                     "thresholds": [{"above": 50, "approvals": 2}],
                 },
                 "protection": {"break_glass": ["console:dave"]},
+                "admins": ["console:dave"],
             },
             name="demo",
         )
 
     def action(self, verb: str) -> ActionPolicy:
+        if verb == SCHEDULE_VERB and verb not in self.model.actions:
+            verb = "tag"  # a schedule tags devices: the tag rules apply unless the policy sets its own
         return self.model.actions.get(verb, self.model.defaults)
 
+    def is_admin(self, actor: Actor) -> bool:
+        """May run admin chat commands (``doctor``): listed under ``admins:``, nobody by default."""
+        return _matches(actor, self.model.admins)
+
     def can_request(self, actor: Actor, verb: str, *, surface: str, channel_id: str) -> Decision:
-        if verb not in ACTION_VERBS:
+        if verb not in POLICY_VERBS:
             return Decision(True, "read-only commands need no approval")
         channel = self.model.channels.get(f"{surface}:{channel_id}")
         if channel is not None and verb not in channel.allow:

@@ -104,7 +104,7 @@ def new_action(
     plan = "Succeeded"
     if machine.get("healthStatus") == "Inactive":
         plan = "TimeOut"
-    elif rng.random() < config.never_finish_rate:
+    elif machine["id"] in config.stuck_machines or rng.random() < config.never_finish_rate:
         plan = "Never"
     elif rng.random() < config.fail_action_rate:
         plan = "Failed"

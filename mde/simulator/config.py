@@ -28,6 +28,15 @@ class SimulatorConfig:
     never_finish_rate: float = 0.0
     fail_action_rate: float = 0.0
     burst_429: int = 0
+    #: Retry-After (simulated seconds) of the burst's 429s; None: one simulated second
+    burst_429_retry_after_s: float | None = None
+    #: the next N API calls answer 503 before doing anything (MDE down for a while)
+    burst_5xx: int = 0
+    #: the next N action POSTs are executed, then their answer is held back ``slow_answer_s`` (real seconds)
+    slow_answers: int = 0
+    slow_answer_s: float = 0.0
+    #: machine ids whose actions never leave Pending/InProgress (until ``offline_timeout_s``)
+    stuck_machines: frozenset[str] = frozenset()
     #: fraction of seeded devices that are Inactive (offline: their actions time out)
     inactive_rate: float = 0.05
     page_size: int = 10000

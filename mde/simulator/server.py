@@ -158,6 +158,8 @@ class Simulator:
             "requests": len(self.request_log),
             "per_family": per_family,
             "http_429": self.sent_429,
+            "http_401": sum(1 for e in self.request_log if e.status == 401),
+            "http_5xx": sum(1 for e in self.request_log if e.status >= 500),
             "actions": len(self.tenant.actions),
             "actions_by_type_status": statuses,
             "duplicate_actions": sum(n - 1 for n in groups.values() if n > 1),
@@ -217,6 +219,7 @@ class Simulator:
             if family is not None:
                 if self.config.latency_s:
                     await asyncio.sleep(self.config.latency_s)
+                self._check_burst_5xx()
                 self._check_auth(request, roles)
                 self._check_quota(family)
                 if self.config.error_rate and self.rng.random() < self.config.error_rate:
@@ -226,6 +229,10 @@ class Simulator:
             _BODY.set(body)
             response: web.StreamResponse = await handler(request)
             status = response.status
+            if family == "machine_actions" and status == 201 and self.config.slow_answers > 0:
+                # executed, but the answer is late: a client that gave up must not assume it failed
+                self.config.slow_answers -= 1
+                await asyncio.sleep(self.config.slow_answer_s)
             payload = getattr(response, "text", None)
             return response
         except ApiError as exc:
@@ -264,14 +271,21 @@ class Simulator:
                 f"permissions ({', '.join(roles)}) to access the resource.",
             )
 
+    def _check_burst_5xx(self) -> None:
+        if self.config.burst_5xx > 0:
+            self.config.burst_5xx -= 1
+            raise ApiError(503, "ServiceUnavailable", "Simulated outage")
+
     def _check_quota(self, family: str) -> None:
         if self.config.burst_429 > 0:
             self.config.burst_429 -= 1
+            wait = self.config.burst_429_retry_after_s
+            scale = self.config.time_scale
             raise ApiError(
                 429,
                 "TooManyRequests",
                 "Simulated throttling burst",
-                {"Retry-After": _retry_after(1.0 / self.config.time_scale, self.config.time_scale)},
+                {"Retry-After": _retry_after((1.0 if wait is None else wait) / scale, scale)},
             )
         wait = self._quotas[family].try_take()
         if wait > 0:
@@ -499,6 +513,12 @@ class Simulator:
             "error_rate",
             "latency_s",
             "burst_429",
+            "burst_429_retry_after_s",
+            "burst_5xx",
+            "slow_answers",
+            "slow_answer_s",
+            "stuck_machines",
+            "token",
             "slow_action_rate",
             "never_finish_rate",
             "fail_action_rate",
@@ -506,8 +526,10 @@ class Simulator:
         for key, value in body.items():
             if key not in allowed:
                 return web.json_response({"error": f"unknown fault {key}"}, status=400)
-            setattr(self.config, key, value)
-        return web.json_response({k: getattr(self.config, k) for k in sorted(allowed)})
+            setattr(self.config, key, frozenset(value) if key == "stuck_machines" else value)
+        shown = {k: getattr(self.config, k) for k in sorted(allowed - {"token"})}
+        shown["stuck_machines"] = sorted(self.config.stuck_machines)
+        return web.json_response(shown)
 
     async def sim_add_machines(self, request: web.Request) -> web.Response:
         body = await request.json()

@@ -202,11 +202,15 @@ async def test_two_processes_share_the_budget(pg_url: str) -> None:
     assert most_in_any_window(arrivals, WINDOW) <= LIMIT
 
 
-def test_factory_picks_the_backend_from_the_url() -> None:
+async def test_factory_picks_the_backend_from_the_url() -> None:
     assert isinstance(limiter_backend_from_url(None), MemoryBackend)
     assert isinstance(limiter_backend_from_url("memory://"), MemoryBackend)
-    assert isinstance(limiter_backend_from_url("postgresql://u@127.0.0.1/db"), PostgresBackend)
-    assert isinstance(limiter_backend_from_url("redis://127.0.0.1:6379/0"), RedisBackend)
+    for url, kind in (("postgresql://u@127.0.0.1/db", PostgresBackend), ("redis://127.0.0.1:6379/0", RedisBackend)):
+        backend = limiter_backend_from_url(url)  # nothing connects until the first call
+        assert isinstance(backend, kind)
+        assert clock_for(backend) is time.time
+        await close_backend(backend)
+    assert clock_for(MemoryBackend()) is time.monotonic
     with pytest.raises(ValueError, match="MDE_LIMITER_URL"):
         limiter_backend_from_url("mysql://127.0.0.1/db")
 
@@ -215,8 +219,7 @@ def test_postgresql_database_is_the_default_shared_budget() -> None:
     assert default_limiter_url(None, "postgresql://u@h/db") == "postgresql://u@h/db"
     assert default_limiter_url(None, "sqlite:///mde-chatops.db") is None
     assert default_limiter_url("redis://h:6379/0", "postgresql://u@h/db") == "redis://h:6379/0"
-    assert clock_for(MemoryBackend()) is time.monotonic
-    assert clock_for(PostgresBackend("postgresql://u@127.0.0.1/db")) is time.time
+    assert default_limiter_url("memory://", "postgresql://u@h/db") == "memory://"
 
 
 async def test_a_shared_backend_refuses_a_monotonic_clock(pg_url: str) -> None:

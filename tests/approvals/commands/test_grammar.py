@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from approvals.commands.cadence import Cadence
 from approvals.commands.grammar import parse
 from approvals.commands.help import help_text
 from approvals.commands.models import (
@@ -15,9 +16,14 @@ from approvals.commands.models import (
     CancelCommand,
     DecisionCommand,
     DevicesCommand,
+    DoctorCommand,
     HelpCommand,
     HistoryCommand,
     ParseError,
+    ScheduleCreateCommand,
+    ScheduleListCommand,
+    ScheduleRemoveCommand,
+    ScheduleRunCommand,
     StatusCommand,
     Target,
     TargetKind,
@@ -89,6 +95,35 @@ VALID = [
     ("history --limit 5 device:ws-1", HistoryCommand(5, "ws-1")),
     ("help isolate", HelpCommand("isolate")),
     ("", HelpCommand()),
+    (
+        'schedule tag "Domain Controllers" query:"DeviceNetworkEvents | where LocalPort == 88 | distinct DeviceId" '
+        'every fri 06:00 --sync --reason "replaces the Logic App"',
+        ScheduleCreateCommand(
+            "Domain Controllers",
+            "DeviceNetworkEvents | where LocalPort == 88 | distinct DeviceId",
+            Cadence(days=(4,), hour=6, minute=0),
+            "replaces the Logic App",
+            sync=True,
+        ),
+    ),
+    (
+        "/mde schedule tag DC query:'DeviceInfo | project DeviceId' every day 6:00 UTC --reason r",
+        ScheduleCreateCommand("DC", "DeviceInfo | project DeviceId", Cadence(days=tuple(range(7)), hour=6), "r"),
+    ),
+    (
+        "schedule tag DC query:x every Mon,THU 22:30 --reason=r",
+        ScheduleCreateCommand("DC", "x", Cadence(days=(0, 3), hour=22, minute=30), "r"),
+    ),
+    (
+        "schedule tag DC query:x every mon, thursday 22:30 --reason r",
+        ScheduleCreateCommand("DC", "x", Cadence(days=(0, 3), hour=22, minute=30), "r"),
+    ),
+    ("schedule tag DC query:x every 6h --reason r", ScheduleCreateCommand("DC", "x", Cadence(interval_hours=6), "r")),
+    ("schedule list", ScheduleListCommand()),
+    ("schedule ls", ScheduleListCommand()),
+    ("schedule remove #3 --reason 'dynamic tag now'", ScheduleRemoveCommand(3, "dynamic tag now")),
+    ("schedule run 3", ScheduleRunCommand(3)),
+    ("doctor", DoctorCommand()),
 ]
 
 
@@ -114,6 +149,28 @@ INVALID = [
     ("approve twelve", ["'twelve' is not a request number"]),
     ("tag tag:x --reason r", ["tag value before the targets"]),
     ("isolate " + "x" * 5000, ["limit is 4000"]),
+    ("schedule", ["needs a sub-command", "schedule list"]),
+    ("schedule lsit", ["'lsit' is not a schedule command", "schedule list"]),
+    ("schedule tag DC query:x every frid 06:00 --reason r", ["'frid' is not a day", "fri"]),
+    ("schedule tag DC query:x every fri 25:00 --reason r", ["'25:00' is not a time", "UTC"]),
+    ("schedule tag DC query:x every fri --reason r", ["needs a time of day", "every fri 06:00"]),
+    ("schedule tag DC query:x every fri 06:00 CET --reason r", ["'CET'", "Times are UTC"]),
+    ("schedule tag DC query:x every 0h --reason r", ["1 to 168 hours"]),
+    ("schedule tag DC query:x every 6h 06:00 --reason r", ["takes no time of day"]),
+    ("schedule tag DC query:x --reason r", ["needs a cadence", "every fri 06:00"]),
+    ("schedule tag DC query:x every --reason r", ["every needs a cadence"]),
+    ("schedule tag DC query:x every fri 06:00", ["--reason"]),
+    ("schedule tag DC tag:x every fri 06:00 --reason r", ['query:"<KQL returning DeviceId>"']),
+    ("schedule tag DC query:a query:b every fri 06:00 --reason r", ["One query per schedule"]),
+    ("schedule tag query:x every fri 06:00 --reason r", ["tag value before the query"]),
+    ("schedule tag --reason r", ["needs the tag first"]),
+    ("schedule remove 3", ["schedule remove needs --reason"]),
+    ("schedule remove --reason r", ["needs a schedule number"]),
+    ("schedule run three", ["'three' is not a schedule number"]),
+    ("schedule run 3 --sync", ["--sync applies to schedule tag only"]),
+    ("schedule tag DC query:x every fri 06:00 --reason r --canary 2", ["--canary does not apply to schedule"]),
+    ("doctor please", ["doctor takes nothing more"]),
+    ("docter", ["'docter' is not a command", "doctor"]),
 ]
 
 
@@ -147,6 +204,19 @@ WORDS = [v.value for v in Verb] + [
     "--dry-run",
     "--scan",
     "--limit",
+    "--sync",
+    "schedule",
+    "tag",
+    "list",
+    "run",
+    "remove",
+    "every",
+    "fri",
+    "mon,thu",
+    "day",
+    "06:00",
+    "6h",
+    "UTC",
     '"',
     "'",
     "“",
@@ -188,6 +258,15 @@ def test_help_lists_every_verb_and_each_verbs_options() -> None:
         assert detail.startswith("@mde ")
         for option in VERBS[verb].options:
             assert f"--{option.name}" in detail
+
+
+def test_schedule_help_shows_every_sub_command_and_says_times_are_utc() -> None:
+    detail = help_text("schedule", prefix="/mde")
+    for usage in ("/mde schedule tag", "/mde schedule list", "/mde schedule remove ID", "/mde schedule run ID"):
+        assert usage in detail
+    assert "every mon,thu 22:30" in detail and "every 6h" in detail
+    assert "Times are UTC" in detail
+    assert "/mde doctor" in help_text(prefix="/mde")
 
 
 def test_help_for_an_unknown_topic_suggests() -> None:
