@@ -25,6 +25,10 @@ NAMING = {
 }
 
 
+#: tables the migrations create for code outside the ORM models (the shared MDE budget, mde/limiter_backends.py)
+OUTSIDE_MODELS = frozenset({"rate_limit_grants"})
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 

@@ -99,6 +99,11 @@ class RequestView:
     def short_id(self) -> str:
         return f"#{self.id}"
 
+    @property
+    def devices_label(self) -> str:
+        """What the card says under "Devices": a count, or "per run" for a schedule (it acts on each run's)."""
+        return "per run" if self.action == "schedule" else str(len(self.devices))
+
 
 @dataclass(frozen=True, slots=True)
 class Reply:

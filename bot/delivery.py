@@ -182,7 +182,10 @@ class Delivery:
         if kind in (EventKind.DECISION, EventKind.PROGRESS, EventKind.STATE):
             batch.dirty.add(request_id)
         if kind is EventKind.STATE and payload.get("state") in STATE_LINES:
-            await surface.post_in_thread(ref, STATE_LINES[payload["state"]].format(by=payload.get("by", "someone")))
+            line = STATE_LINES[payload["state"]].format(by=payload.get("by", "someone"))
+            if payload["state"] == "approved" and (await self.chatops.view(request_id)).action == "schedule":
+                line = f"Approved by {payload.get('by', 'someone')}."  # the schedule's own line says what follows
+            await surface.post_in_thread(ref, line)
         elif kind is EventKind.DECISION:
             await surface.post_in_thread(ref, f"Approved by {payload.get('by')} ({payload.get('approvals')} so far).")
         elif kind is EventKind.PROGRESS:

@@ -8,10 +8,16 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 import approvals.models  # noqa: F401  (registers every table)
-from approvals.db import Base, make_engine
+from approvals.db import OUTSIDE_MODELS, Base, make_engine
 
 config = context.config
 target_metadata = Base.metadata
+
+
+def _include_object(obj: object, name: str | None, kind: str, reflected: bool, compare_to: object) -> bool:
+    """Autogenerate must not propose dropping tables that code outside the models owns."""
+    table = getattr(obj, "table", obj) if kind in ("index", "column", "unique_constraint") else obj
+    return getattr(table, "name", name) not in OUTSIDE_MODELS
 
 
 def _run(connection: Connection) -> None:
@@ -20,6 +26,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=_include_object,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -201,7 +201,7 @@ async def build_view(session: AsyncSession, request_id: int, *, eta_seconds: flo
         ),
         created_at=record.created_at,
         expires_at=record.expires_at,
-        progress=progress,
+        progress=None if record.verb == "schedule" else progress,  # a schedule's runs report in the thread
         dry_run=record.dry_run,
         canary=record.canary,
         incident_id=record.incident_id,

@@ -15,7 +15,7 @@ def render_card(view: RequestView) -> str:
         f"Request #{view.id} · {view.action_label} · {state.label}",
         f"Requested by {view.requester_label} · target {view.target_text}",
         f"Reason: {view.reason or '—'}",
-        f"Devices: {len(view.devices)}",
+        f"Devices: {view.devices_label}",
     ]
     for row in view.devices[:PREVIEW_ROWS]:
         extra = row.state or ""

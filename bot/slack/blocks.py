@@ -57,7 +57,7 @@ def request_blocks(view: RequestView) -> list[Block]:
             "fields": [
                 {"type": "mrkdwn", "text": f"*State*\n{state.label}"},
                 {"type": "mrkdwn", "text": f"*Requested by*\n{_escape(view.requester_label)}"},
-                {"type": "mrkdwn", "text": f"*Devices*\n{len(view.devices)}"},
+                {"type": "mrkdwn", "text": f"*Devices*\n{view.devices_label}"},
                 {
                     "type": "mrkdwn",
                     "text": f"*Approvals*\n{view.approvals_given}/{view.required_approvals}"

@@ -105,7 +105,7 @@ def request_card(view: RequestView) -> Card:
             "facts": [
                 {"title": "State", "value": state.label},
                 {"title": "Requested by", "value": escape(view.requester_label)},
-                {"title": "Devices", "value": str(len(view.devices))},
+                {"title": "Devices", "value": view.devices_label},
                 {"title": "Approvals", "value": approvals},
                 {"title": "Reason", "value": escape(view.reason or "—")},
                 {"title": "Target", "value": escape(view.target_text)},

@@ -9,12 +9,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 import approvals.models  # noqa: F401  (registers every table)
-from approvals.db import Base, Database
+from approvals.db import OUTSIDE_MODELS, Base, Database
 from approvals.migrate import current_revision, head_revision, upgrade_async
 from tests.support.databases import postgres_url, sqlite_url
-
-#: tables owned by code outside the ORM models (the shared rate-limit budget, mde/limiter_backends.py)
-OUTSIDE_MODELS = {"rate_limit_grants"}
 
 
 def _diff(connection: Any) -> list[Any]:
