@@ -10,9 +10,10 @@ from pathlib import Path
 
 from approvals.db import Database
 from approvals.execution.flows import WorkerConfig
+from approvals.incidents.rules import RuleSet
 from approvals.migrate import upgrade_async
 from approvals.policy import Policy
-from bot.console.repl import Console, script_from_file, script_lines, stdin_lines
+from bot.console.repl import CHANNEL, Console, script_from_file, script_lines, stdin_lines
 from bot.console.surface import ConsoleSurface
 from bot.engine import Engine
 from mde.auth import StaticTokenProvider
@@ -32,6 +33,22 @@ def demo_worker_config(time_scale: float) -> WorkerConfig:
         housekeeping_s=0.2,
         progress_interval_s=0.5,
         retry_base_s=max(0.1, 2.0 / time_scale),
+    )
+
+
+def demo_rules() -> RuleSet:
+    """The Sentinel automation rule the demo replaces: High and "ransomware" -> propose isolating the hosts."""
+    return RuleSet.model_validate(
+        {
+            "rules": [
+                {
+                    "name": "ransomware-high",
+                    "when": {"severity": ["high", "critical"], "title_contains": ["ransomware"]},
+                    "post": [{"surface": "console", "channel": CHANNEL, "mention": "@soc-oncall"}],
+                    "propose": {"action": "isolate", "type": "selective"},
+                }
+            ]
+        }
     )
 
 
@@ -59,11 +76,19 @@ async def run_demo(args: argparse.Namespace) -> int:
             make_surfaces=lambda _chatops: [surface],
             limiter=limiter,
             worker_config=demo_worker_config(args.time_scale),
+            rules=demo_rules(),
         )
         await engine.start()
         stack.push_async_callback(engine.stop)
         print(f"MDE simulator at {sim.url} with {args.devices} devices (time x{args.time_scale:g}); database {url}")
-        console = Console(engine.chatops, engine.delivery, sys.stdout, user=args.user, echo=lines is not None)
+        console = Console(
+            engine.chatops,
+            engine.delivery,
+            sys.stdout,
+            user=args.user,
+            echo=lines is not None,
+            incidents=engine.incidents,
+        )
         if lines is not None:
             failures = await console.run(script_lines(lines))
         else:

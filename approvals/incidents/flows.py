@@ -69,7 +69,7 @@ class IncidentFlows:
             record = up.record
             if up.created:
                 service.emit_incident(session, record.id, "opened")
-            elif up.changes or up.new_devices:
+            elif (set(up.changes) - ({"status", "closed"} if up.newly_closed else set())) or up.new_devices:
                 service.emit_incident(session, record.id, "updated", text=describe_changes(up.changes, up.new_devices))
             if up.newly_closed:
                 service.emit_incident(session, record.id, "closed")

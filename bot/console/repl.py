@@ -2,18 +2,22 @@
 
 Console directives (not part of the shared grammar, which every surface shares):
 ``/as NAME`` switch identity · ``/wait ID [SECONDS]`` wait until a request finishes ·
-``/who`` show identity · ``/quit``.
+``/incident FILE`` deliver a saved incident notification · ``/who`` show identity · ``/quit``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import shlex
 import sys
 from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
 from typing import TextIO
 
 from approvals.identity import Actor, Origin
+from approvals.incidents.flows import IncidentFlows
+from approvals.incidents.payloads import parse_incident
 from approvals.requests.states import RequestState
 from approvals.service import ChatOps
 from bot.delivery import Delivery
@@ -42,10 +46,18 @@ async def script_lines(lines: Iterable[str]) -> AsyncIterator[str]:
 
 class Console:
     def __init__(
-        self, chatops: ChatOps, delivery: Delivery, out: TextIO, *, user: str = "alice", echo: bool = False
+        self,
+        chatops: ChatOps,
+        delivery: Delivery,
+        out: TextIO,
+        *,
+        user: str = "alice",
+        echo: bool = False,
+        incidents: IncidentFlows | None = None,
     ) -> None:
         self.chatops = chatops
         self.delivery = delivery
+        self.incidents = incidents
         self.out = out
         self.actor = console_actor(user)
         self.echo = echo
@@ -102,8 +114,34 @@ class Console:
             self._print(f"You are {self.actor.user_id}.")
         elif name == "/wait" and args:
             await self._wait(args)
+        elif name == "/incident" and len(args) == 1:
+            await self._incident(args[0])
         else:
-            self._print("Console directives: /as NAME · /wait ID [SECONDS] · /who · /quit")
+            self._print("Console directives: /as NAME · /wait ID [SECONDS] · /incident FILE · /who · /quit")
+
+    async def _incident(self, path: str) -> None:
+        """Deliver a saved incident notification as ``POST /api/incidents`` would (rules, war-room thread)."""
+        if self.incidents is None:
+            self._print("✗ incident notifications are not set up in this console")
+            return
+        try:
+            body = json.loads(await asyncio.to_thread(Path(path).read_text, encoding="utf-8"))
+            data = parse_incident(body)
+        except (OSError, ValueError) as exc:  # PayloadError is a ValueError
+            self.errors += 1
+            self._print(f"✗ {path}: {exc}")
+            return
+        received = await self.incidents.receive(data, body)
+        what = (
+            "new"
+            if received.created
+            else ("updated: " + ", ".join(received.changed) if received.changed else "unchanged")
+        )
+        proposed = ", ".join(f"#{r}" for r in received.requests) or "none"
+        self._print(
+            f"Incident {data.external_id} received ({what}); "
+            f"rules: {', '.join(received.rules) or 'none'}; requests: {proposed}"
+        )
 
     async def _wait(self, args: list[str]) -> None:
         try:
@@ -118,6 +156,7 @@ class Console:
             try:
                 view = await self.chatops.view(request_id)
             except KeyError:
+                self.failures += 1  # a script that waits for a request expected it to exist
                 self._print(f"✗ There is no request #{request_id}.")
                 return
             if (RequestState(view.state).is_final and view.state != "cancelled") or await self._summarized(request_id):
