@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 
 from approvals.db import Database
 from approvals.execution.models import Job, JobState
+from approvals.incidents.models import IncidentRecord, WebhookReject
 from approvals.requests.models import RequestRecord
 from approvals.requests.states import RequestState
 
@@ -45,16 +46,22 @@ class Snapshot:
     up: bool = False
     requests: dict[str, int] = field(default_factory=dict)
     jobs: dict[tuple[str, str | None], int] = field(default_factory=dict)
+    incidents: dict[bool, int] = field(default_factory=dict)
+    webhook_rejects: int = 0
 
 
 async def read_snapshot(db: Database) -> Snapshot:
     async with db.sessions() as session:
         requests = await session.execute(select(RequestRecord.state, func.count()).group_by(RequestRecord.state))
         jobs = await session.execute(select(Job.state, Job.outcome, func.count()).group_by(Job.state, Job.outcome))
+        incidents = await session.execute(select(IncidentRecord.closed, func.count()).group_by(IncidentRecord.closed))
+        rejects = await session.scalar(select(func.count()).select_from(WebhookReject))
         return Snapshot(
             up=True,
             requests={state: count for state, count in requests.tuples()},
             jobs={(state, outcome): count for state, outcome, count in jobs.tuples()},
+            incidents={bool(closed): count for closed, count in incidents.tuples()},
+            webhook_rejects=int(rejects or 0),
         )
 
 
@@ -99,6 +106,15 @@ class DatabaseCollector(Collector):
             f"{PREFIX}_queue_depth",
             "Jobs queued for submission to MDE",
             by_state.get(JobState.QUEUED.value, 0),
+        )
+        incidents = GaugeMetricFamily(f"{PREFIX}_incidents", "Incidents received, open or closed", labels=["status"])
+        incidents.add_metric(["open"], snap.incidents.get(False, 0))
+        incidents.add_metric(["closed"], snap.incidents.get(True, 0))
+        yield incidents
+        yield GaugeMetricFamily(
+            f"{PREFIX}_webhook_rejects",
+            "Authenticated incident bodies that could not be read (kept in webhook_rejects)",
+            snap.webhook_rejects,
         )
 
 

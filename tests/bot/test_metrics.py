@@ -98,3 +98,19 @@ async def test_an_unreachable_database_is_reported_not_raised() -> None:
         await db.dispose()
     assert value(samples, "mdechatops_database_up") == 0
     assert not any(name == "mdechatops_requests" for name, _ in samples)
+
+
+async def test_incidents_and_rejected_webhook_bodies_are_counted(db: Database) -> None:
+    from approvals.incidents import service as incidents
+    from approvals.incidents.payloads import parse_incident
+    from tests.support.incidents import sentinel_incident
+
+    async with Stack.start(db=db, start_engine=False) as stack, served(stack) as url:
+        await stack.engine.incidents.receive(parse_incident(sentinel_incident(number=1)), {})
+        await stack.engine.incidents.receive(parse_incident(sentinel_incident(number=2, status="Closed")), {})
+        async with stack.db.transaction() as session:
+            incidents.record_reject(session, "the body is not JSON", b"{oops")
+        samples = await scrape(url)
+        assert value(samples, "mdechatops_incidents", status="open") == 1
+        assert value(samples, "mdechatops_incidents", status="closed") == 1
+        assert value(samples, "mdechatops_webhook_rejects") == 1
