@@ -146,6 +146,11 @@ class MdeClient:
                     self._tokens.invalidate()
                     continue
                 error = _error_from(response, path)
+                if creates_action and isinstance(error, MdeServerError):
+                    # a gateway error may come after MDE created the action: never resend blindly, the caller
+                    # looks for the action (by its comment tag) before submitting again
+                    error.outcome_unknown = True
+                    raise error
                 if isinstance(error, RateLimited) and self.limiter is not None:
                     self.limiter.penalize(family, error.retry_after or 1.0)
             if not error.retryable or attempt + 1 >= self.retry.max_attempts:

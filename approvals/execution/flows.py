@@ -9,6 +9,7 @@ if one exists it is adopted, so a device is never actioned twice.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import logging
@@ -103,7 +104,8 @@ class Worker:
         self._tasks: list[asyncio.Task[None]] = []
         self._progress_sent: dict[int, tuple[int, int]] = {}
         self._progress_at: dict[int, float] = {}
-        self._action_seconds: list[float] = []
+        #: recent action durations (for ETAs); bounded, a long-running worker must not grow
+        self._action_seconds: collections.deque[float] = collections.deque(maxlen=200)
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def wake(self) -> None:
@@ -125,7 +127,7 @@ class Worker:
         self._tasks = []
 
     def mean_action_seconds(self) -> float | None:
-        recent = self._action_seconds[-200:]
+        recent = list(self._action_seconds)
         return sum(recent) / len(recent) if recent else None
 
     # -- loops -----------------------------------------------------------------------------------------

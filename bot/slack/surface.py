@@ -16,6 +16,7 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from approvals.identity import Origin
@@ -51,6 +52,7 @@ class SlackSurface:
         self.update_interval_s = update_interval_s
         self._last_update: dict[str, float] = {}
         self.app = AsyncApp(signing_secret=signing_secret or None, client=self.client)
+        self._verifier = SignatureVerifier(signing_secret) if signing_secret else None
         self._register()
         #: Socket Mode (an app-level xapp- token): Slack pushes events over a websocket, no public URL needed
         self._socket: Any = None
@@ -80,8 +82,21 @@ class SlackSurface:
         app.router.add_post(PATH, self._handle)
 
     async def _handle(self, request: web.Request) -> web.Response:
-        bolt_request = await to_bolt_request(request)
-        return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
+        body = await request.text()
+        # verified here first as well: bolt parses a body before verifying it, and a malformed one must be a
+        # 401 for a stranger, never a 500
+        if self._verifier is not None and not self._verifier.is_valid_request(body, dict(request.headers)):
+            return web.json_response({"error": "unauthorized"}, status=401)
+        try:
+            bolt_request = await to_bolt_request(request)
+            response = await self.app.async_dispatch(bolt_request)
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:  # a signed body bolt cannot read
+            log.warning("Slack request refused: unreadable body (%s)", type(exc).__name__)
+            return web.json_response({"error": "unreadable request"}, status=400)
+        if response.status >= 500:  # bolt turns a listener-matching error into a 500: it is the body's fault
+            log.warning("Slack request refused: bolt could not route the body")
+            return web.json_response({"error": "unreadable request"}, status=400)
+        return await to_aiohttp_response(response)
 
     # -- inbound -------------------------------------------------------------------------------------------
     def _register(self) -> None:

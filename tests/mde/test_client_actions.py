@@ -141,6 +141,18 @@ async def test_server_errors_are_retried_then_succeed() -> None:
             assert await client.list_machines()
 
 
+async def test_a_server_error_on_an_action_post_is_not_resent() -> None:
+    config = SimulatorConfig(devices=30, time_scale=60)
+    async with Simulator(config) as sim:
+        machine = next(iter(sim.tenant.machines))
+        sim.config.error_rate = 1.0
+        async with MdeClient(sim.url, StaticTokenProvider("sim-token"), retry=RetryPolicy(base_s=0.001)) as client:
+            with pytest.raises(MdeServerError) as info:
+                await client.isolate(machine, comment="x")
+        assert info.value.outcome_unknown
+        assert len(calls(sim, method="POST")) == 1
+
+
 async def test_bad_request_is_not_retried(client: MdeClient, sim: Simulator) -> None:
     with pytest.raises(BadRequest):
         await client.list_machines(filter="rbacGroupName eq 'Finance'")  # not filterable, like MDE
