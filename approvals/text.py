@@ -10,8 +10,19 @@ from approvals.views import ExclusionRow, ProgressView
 PREVIEW_ROWS = 15
 
 
+#: explicit bidirectional formatting characters: in a device name they make "exe.gpj" display as "jpg.exe"
+_BIDI_CONTROLS = dict.fromkeys([0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+
+
+def neutralize_bidi(text: str) -> str:
+    """Show direction overrides instead of obeying them (RTL names themselves are untouched)."""
+    if not any(ord(c) in _BIDI_CONTROLS for c in text):
+        return text
+    return "".join(f"⟦U+{ord(c):04X}⟧" if ord(c) in _BIDI_CONTROLS else c for c in text)
+
+
 def device_line(name: str, os_platform: str | None, health: str | None, extra: str = "") -> str:
-    bits = [name, os_platform or "?", health or "?"]
+    bits = [neutralize_bidi(name), os_platform or "?", health or "?"]
     return "  • " + " · ".join(bits) + (f" — {extra}" if extra else "")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from approvals.requests.states import RequestState
-from approvals.text import fit_lines
+from approvals.text import fit_lines, neutralize_bidi
 from approvals.views import IncidentView, RequestView
 
 MAX_TEXT = 2900
@@ -16,8 +16,8 @@ Block = dict[str, Any]
 
 
 def _escape(text: str) -> str:
-    """Slack mrkdwn control characters: a device name can never become a link or a mention."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Slack mrkdwn control characters: a device name can never become a link or a mention (nor reorder itself)."""
+    return neutralize_bidi(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _section(text: str) -> Block:

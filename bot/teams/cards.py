@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from approvals.requests.states import RequestState
-from approvals.text import fit_lines
+from approvals.text import fit_lines, neutralize_bidi
 from approvals.views import IncidentView, RequestView
 from bot.console.render import render_summary
 
@@ -31,8 +31,8 @@ _MARKDOWN = re.compile(r"([\\`*_\[\]<>])")
 
 
 def escape(text: str) -> str:
-    """Teams renders a subset of Markdown in TextBlocks: a device name must stay literal text."""
-    return _MARKDOWN.sub(r"\\\1", text)
+    """Teams renders a subset of Markdown in TextBlocks: a device name must stay literal text (and in order)."""
+    return _MARKDOWN.sub(r"\\\1", neutralize_bidi(text))
 
 
 def _text(text: str, **extra: Any) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 
 from approvals.outbox.models import Event
 from approvals.requests.models import RequestRecord
+from approvals.text import neutralize_bidi
 from approvals.views import RequestView
 from bot.console.render import render_card
 from bot.console.surface import ConsoleSurface
@@ -89,12 +90,12 @@ async def test_unicode_and_rtl_names_and_tags_resolve_exactly() -> None:
         ids = await _add_unicode_devices(stack)
         for name in UNICODE_DEVICES:
             reply = await stack.chatops.handle(ALICE, HERE, f'devices device:"{name}"')
-            assert not reply.error and "1 device(s)" in reply.text and name in reply.text, reply.text
+            assert not reply.error and "1 device(s)" in reply.text and neutralize_bidi(name) in reply.text, reply.text
         for tag in set(UNICODE_DEVICES.values()):
             reply = await stack.chatops.handle(ALICE, HERE, f'isolate tag:"{tag}" --reason "בדיקה ✓" --dry-run')
             wanted = {n for n, t in UNICODE_DEVICES.items() if t == tag}
             assert not reply.error and f"{len(wanted)} device(s)" in reply.text, reply.text
-            assert all(n in reply.text for n in wanted)
+            assert all(neutralize_bidi(n) in reply.text for n in wanted)
         near = await stack.chatops.handle(ALICE, HERE, 'devices device:"ПК-Бухгалтерия"')  # a prefix is not a match
         assert near.error and ids
 
@@ -113,15 +114,15 @@ async def test_unicode_and_rtl_names_render_in_slack_teams_and_console() -> None
         slack_text = json.dumps(blocks, ensure_ascii=False)
         assert json.loads(slack_text) == blocks and len(blocks) <= 50
         assert all(len(b["text"]["text"]) <= 3000 for b in blocks if b.get("type") == "section" and "text" in b)
-        assert all(n in slack_text for n in names) and "حادث ✓" in slack_text
+        assert all(neutralize_bidi(n) in slack_text for n in names) and "حادث ✓" in slack_text
 
         card = cards.request_card(view)
         teams_text = json.dumps(card, ensure_ascii=False)
         assert json.loads(teams_text) == card and len(teams_text.encode()) < 28_000
-        assert all(n in teams_text for n in names)
+        assert all(neutralize_bidi(n) in teams_text for n in names)
 
         text = render_card(view)
-        assert all(n in text for n in names)
+        assert all(neutralize_bidi(n) in text for n in names)
         await stack.engine.delivery.drain("console")
         assert any(f"#{view.id}" in line and "laptop-😀-06" in line for line in console.transcript)
 
@@ -272,3 +273,16 @@ async def test_malformed_slack_interactive_payloads_are_refused_not_a_500(slack:
     signed_bad_shape = await slack.post(_payload({"type": "block_actions", "actions": None}))
     statuses.append(("actions: null", signed_bad_shape.status_code, 0))
     assert all(signed == 400 and unsigned in (0, 401) for _b, signed, unsigned in statuses), statuses
+
+
+def test_direction_overrides_in_a_name_are_shown_not_obeyed() -> None:
+    from approvals.text import device_line
+    from tests.support.views import huge_view
+
+    spoof = "invoice\u202egpj.exe"
+    assert neutralize_bidi(spoof) == "invoice⟦U+202E⟧gpj.exe"
+    assert neutralize_bidi("מחלקת כספים") == "מחלקת כספים"  # right-to-left text itself is left alone
+    view = huge_view(state="pending", name_suffix="\u202egpj.exe", devices=3)
+    for rendered in (json.dumps(request_blocks(view)), json.dumps(cards.request_card(view)), render_card(view)):
+        assert "\u202e" not in rendered and "\\u202e" not in rendered and "U+202E" in rendered
+    assert "\u202e" not in device_line(spoof, "Windows11", "Active")
