@@ -8,6 +8,7 @@ from approvals.incidents.models import (
     IncidentEvent,
     IncidentRecord,
     IncidentThread,
+    WebhookNonce,
     WebhookReject,
 )
 from approvals.outbox.models import DeliveryCursor, Event, MessageRefRecord
@@ -31,5 +32,6 @@ __all__ = [
     "RequestRecord",
     "Schedule",
     "ScheduleRun",
+    "WebhookNonce",
     "WebhookReject",
 ]

@@ -3,7 +3,7 @@
 Authentication, one of:
 
 * ``X-MDE-ChatOps-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>" with INCIDENTS_SECRET>``,
-  within five minutes of now, each signature accepted once (a replay inside the window is refused);
+  within five minutes of now, each signature accepted once across all replicas (stored in the database);
 * ``Authorization: Bearer <INCIDENTS_TOKEN>`` (what a Logic App HTTP action can send without code).
 
 Both compare in constant time. Anything else is 401 and is not stored. An authenticated body that cannot
@@ -17,7 +17,8 @@ import hmac
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import timedelta
 
 from aiohttp import web
 
@@ -45,12 +46,11 @@ class IncidentWebhook:
     flows: IncidentFlows
     secret: str | None = None
     token: str | None = None
-    _seen: dict[str, float] = field(default_factory=dict)
 
     def register_routes(self, app: web.Application) -> None:
         app.router.add_post(PATH, self._handle)
 
-    def _check_signature(self, header: str, body: bytes, now: float) -> str | None:
+    async def _check_signature(self, header: str, body: bytes, now: float) -> str | None:
         """None when valid, else the reason (logged, not returned)."""
         if not self.secret:
             return "no INCIDENTS_SECRET is configured"
@@ -64,18 +64,15 @@ class IncidentWebhook:
         expected = sign(self.secret, body, ts).split("v1=", 1)[1]
         if not hmac.compare_digest(expected, parts.get("v1", "")):
             return "bad signature"
-        for seen, at in list(self._seen.items()):
-            if at < now - 2 * WINDOW_S:
-                del self._seen[seen]
-        if expected in self._seen:
-            return "replayed signature"
-        self._seen[expected] = now
+        async with self.db.transaction() as session:  # shared by every replica on the database
+            if not await incidents.first_use(session, expected, timedelta(seconds=WINDOW_S)):
+                return "replayed signature"
         return None
 
-    def _authenticate(self, request: web.Request, body: bytes) -> str | None:
+    async def _authenticate(self, request: web.Request, body: bytes) -> str | None:
         header = request.headers.get(SIGNATURE_HEADER)
         if header:
-            return self._check_signature(header, body, time.time())
+            return await self._check_signature(header, body, time.time())
         scheme, _, value = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() == "bearer" and value.strip():
             if not self.token:
@@ -90,7 +87,7 @@ class IncidentWebhook:
 
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.read()
-        refusal = self._authenticate(request, body)
+        refusal = await self._authenticate(request, body)
         if refusal is not None:
             log.warning("incident webhook refused: %s", refusal)
             return web.json_response({"error": "unauthorized"}, status=401)

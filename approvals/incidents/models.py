@@ -85,3 +85,12 @@ class ConversationRecord(Base):
     channel_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     context: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookNonce(Base):
+    """A signature already accepted, so a replay inside the window is refused on every replica."""
+
+    __tablename__ = "webhook_nonces"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

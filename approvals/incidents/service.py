@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,6 +16,7 @@ from approvals.incidents.models import (
     IncidentEvent,
     IncidentRecord,
     IncidentThread,
+    WebhookNonce,
     WebhookReject,
 )
 from approvals.incidents.payloads import IncidentData
@@ -134,6 +136,18 @@ async def add_thread(
                     incident_id=incident_id, surface=surface, channel_id=channel_id, rule=rule, mention=mention
                 )
             )
+    except IntegrityError:
+        return False
+    return True
+
+
+async def first_use(session: AsyncSession, digest: str, window: timedelta) -> bool:
+    """Record a signature as used; False if it was used before (a replay), on this replica or another."""
+    now = utcnow()
+    await session.execute(delete(WebhookNonce).where(WebhookNonce.seen_at < now - 2 * window))
+    try:
+        async with session.begin_nested():
+            session.add(WebhookNonce(digest=digest, seen_at=now))
     except IntegrityError:
         return False
     return True

@@ -439,3 +439,16 @@ async def test_a_request_for_the_incident_made_in_its_channel_joins_the_war_room
     assert not reply.error and reply.request is not None
     await rig.stack.wait_for_state(reply.request.id, {"pending"})
     assert f"  ↳ Request #{reply.request.id}" in "\n".join(rig.console.transcript)
+
+
+async def test_a_signature_replayed_to_another_replica_is_401(rig: Rig) -> None:
+    other = IncidentWebhook(rig.stack.db, rig.stack.engine.incidents, secret=SECRET)
+    runner, port = await start_site(build_app(rig.stack.db, [other]), "127.0.0.1", 0)
+    try:
+        body = json.dumps(sentinel_incident()).encode()
+        headers = {SIGNATURE_HEADER: sign(SECRET, body), "Content-Type": "application/json"}
+        first = await rig.http.post(rig.url + "/api/incidents", content=body, headers=headers)
+        replay = await rig.http.post(f"http://127.0.0.1:{port}/api/incidents", content=body, headers=headers)
+    finally:
+        await runner.cleanup()
+    assert (first.status_code, replay.status_code) == (200, 401)
