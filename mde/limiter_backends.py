@@ -112,6 +112,16 @@ class _SharedBackend:
         except Exception:  # the answer is in hand: never turn it into an error; the grant expires instead
             log.warning("could not record the answer to a %s call; its grant expires", family, exc_info=True)
 
+    async def pause(self, family: str, until: float) -> None:
+        """MDE answered 429 with Retry-After to one replica: no replica calls ``family`` before ``until``."""
+        try:
+            await self._pause(family, until)
+        except Exception:  # the replica that got the 429 pauses anyway; the others learn from their own
+            log.warning("could not share a %s pause", family, exc_info=True)
+
+    async def _pause(self, family: str, until: float) -> None:
+        raise NotImplementedError
+
     def grants(self, family: str, since: float) -> list[float]:
         """The last snapshot of the shared grants (refreshed in the background when older than a
         twentieth of the shortest window): good enough for estimates, never used to grant."""
@@ -183,9 +193,13 @@ class PostgresBackend(_SharedBackend):
         seconds = [w for _, w in windows]
         async with self._connection() as conn, conn.transaction():
             await conn.execute(_LOCK, _LOCK_NAMESPACE, family)
+            paused = await conn.fetchval(_PAUSED, family + PAUSE_SUFFIX, now)
+            if paused is not None:
+                return float(paused) - now, None
             pruned = self._since_prune.get(family, 0)
             if pruned >= self._prune_every:
                 await conn.execute(_PRUNE, family, now, now - max(seconds))
+                await conn.execute(_PRUNE_PAUSES, family + PAUSE_SUFFIX, now)
                 pruned = 0
             self._since_prune[family] = pruned + 1
             in_flight, in_windows = await conn.fetchrow(_COUNT, family, now, seconds)
@@ -206,6 +220,10 @@ class PostgresBackend(_SharedBackend):
     async def _complete(self, family: str, token: Any, done_at: float) -> None:
         async with self._connection() as conn:
             await conn.execute(_COMPLETE, token, done_at)
+
+    async def _pause(self, family: str, until: float) -> None:
+        async with self._connection() as conn:
+            await conn.execute(_INSERT_PAUSE, family + PAUSE_SUFFIX, self.owner, until)
 
     async def _times(self, family: str, now: float) -> list[float]:
         async with self._connection() as conn:
@@ -241,6 +259,13 @@ _INSERT = """
     INSERT INTO rate_limit_grants (family, owner, granted_at, expires_at) VALUES ($1, $2, $3, $4) RETURNING id
 """
 _COMPLETE = "UPDATE rate_limit_grants SET answered_at = greatest(granted_at, $2) WHERE id = $1"
+# a shared pause is a row of family "<family>!pause" whose granted_at is the end of the pause
+PAUSE_SUFFIX = "!pause"
+_PAUSED = "SELECT max(granted_at) FROM rate_limit_grants WHERE family = $1 AND granted_at > $2"
+_INSERT_PAUSE = """
+    INSERT INTO rate_limit_grants (family, owner, granted_at, expires_at, answered_at) VALUES ($1, $2, $3, $3, $3)
+"""
+_PRUNE_PAUSES = "DELETE FROM rate_limit_grants WHERE family = $1 AND granted_at <= $2"
 # $3 start of the longest window
 _PRUNE = """
     DELETE FROM rate_limit_grants WHERE family = $1
@@ -287,7 +312,17 @@ class RedisBackend(_SharedBackend):
         if self._owns_client:
             await self.redis.aclose()
 
+    def _pause_key(self, family: str) -> str:
+        return f"{self.prefix}:{{{family}}}:paused_until"
+
+    async def _pause(self, family: str, until: float) -> None:
+        keep_ms = max(1, int((until - self.clock()) * 1000) + 1000)
+        await self.redis.eval(_PAUSE_LUA, 1, self._pause_key(family), repr(until), keep_ms)
+
     async def _try(self, family: str, windows: list[Window], now: float) -> tuple[float, Any]:
+        paused = await self.redis.get(self._pause_key(family))
+        if paused is not None and float(paused) > now:
+            return float(paused) - now, None
         self._seq += 1
         keep_ms = int((max(w for _, w in windows) + self.in_flight_ttl_s) * 1000) + 1000
         args: list[Any] = [repr(now), repr(self.in_flight_ttl_s), f"{self.owner}.{self._seq}"]
@@ -313,6 +348,13 @@ class RedisBackend(_SharedBackend):
             times.append(granted if float(expires) <= now else float("inf"))
         return sorted(times)
 
+
+# KEYS: paused_until. ARGV: until, key lifetime ms. Keeps the later of the stored and the new end of pause.
+_PAUSE_LUA = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > current then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
+return 1
+"""
 
 # KEYS: answered, in_flight. ARGV: now, ttl, grant id, recheck seconds, key lifetime ms, then calls, window pairs.
 # Returns {wait, member}: wait "0" and the new grant's member, or the seconds to wait and "".

@@ -109,6 +109,7 @@ class RateLimiter:
     #: observation hook (metrics): called with (family, seconds waited) for every grant
     on_wait: Callable[[str, float], None] | None = None
     _paused_until: dict[str, float] = field(default_factory=dict)
+    _sharing: set[asyncio.Task[None]] = field(default_factory=set)
 
     def windows(self, family: str) -> list[Window]:
         scale = self.time_scale
@@ -155,6 +156,14 @@ class RateLimiter:
         self._stats(family).throttled += 1
         until = self.clock() + max(0.0, retry_after)
         self._paused_until[family] = max(self._paused_until.get(family, 0.0), until)
+        share = getattr(self.backend, "pause", None)  # a shared budget pauses every replica, not only this one
+        if share is not None:
+            try:
+                task = asyncio.get_running_loop().create_task(share(family, until))
+            except RuntimeError:  # no event loop (tests calling penalize directly): the local pause stands
+                return
+            self._sharing.add(task)
+            task.add_done_callback(self._sharing.discard)
 
     def estimate_wait(self, family: str, n_calls: int) -> float:
         """Seconds until ``n_calls`` more calls of ``family`` could all have been granted."""

@@ -116,6 +116,21 @@ async def test_two_replicas_never_exceed_a_window_together(make_backend: MakeBac
     assert time.time() - start >= 3 * WINDOW  # 40 calls need four windows: the budget really was shared
 
 
+async def test_a_429_to_one_replica_pauses_every_replica(make_backend: MakeBackend) -> None:
+    family = make_backend.family  # type: ignore[attr-defined]
+    a, b = _limiter(make_backend()), _limiter(make_backend())
+    a.penalize(family, 0.6)  # MDE answered 429 with Retry-After to replica a
+    await asyncio.gather(*a._sharing)
+    start = time.time()
+    grant = await b.acquire(family)
+    await b.complete(grant)
+    assert time.time() - start >= 0.55  # replica b waited out a's pause instead of drawing its own 429
+    unpaused = _limiter(make_backend())
+    started = time.time()
+    await unpaused.complete(await unpaused.acquire(family + "x"))  # other families are not paused
+    assert time.time() - started < 0.3
+
+
 async def test_control_two_unshared_limiters_do_exceed() -> None:
     """The window check above can fail: two per-process budgets put twice the limit in a window."""
     a, b = _limiter(MemoryBackend()), _limiter(MemoryBackend())
