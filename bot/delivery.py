@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -28,6 +29,7 @@ from bot.surfaces.base import ChatSurface, MessageRef
 log = logging.getLogger(__name__)
 
 MILESTONES = (25, 50, 75)
+ORIGIN_CACHE = 10_000
 STATE_LINES = {
     "approved": "Approved by {by}; execution is starting.",
     "rejected": "Rejected by {by}.",
@@ -67,7 +69,8 @@ class Delivery:
         #: one batch at a time per surface in this process (the lease covers other processes)
         self._locks: dict[str, asyncio.Lock] = {name: asyncio.Lock() for name in self.surfaces}
         self._tasks: list[asyncio.Task[None]] = []
-        self._origin: dict[int, str] = {}
+        #: request id -> origin surface; bounded (a long-running bot sees many requests)
+        self._origin: OrderedDict[int, str] = OrderedDict()
         self._milestone: dict[tuple[str, int], int] = {}
         self.incidents = IncidentDelivery(db, self.owner, self.lease, batch)
         chatops.subscribe(self.wake)
@@ -120,6 +123,8 @@ class Delivery:
             if record is None:
                 return None
             self._origin[request_id] = record.origin_surface
+            while len(self._origin) > ORIGIN_CACHE:
+                self._origin.popitem(last=False)
         return self._origin[request_id]
 
     async def deliver_once(self, name: str) -> int:
@@ -197,6 +202,7 @@ class Delivery:
             await surface.post_in_thread(ref, str(payload.get("text", "")))
         elif kind is EventKind.FINISHED:
             batch.dirty.discard(request_id)
+            self._milestone.pop((surface.name, request_id), None)  # per-request memory ends with the request
             view = await self.chatops.view(request_id)
             await surface.update_request(ref, view)
             await surface.post_summary(ref, view, await self.chatops.results_csv(request_id))

@@ -195,7 +195,9 @@ class SlackSurface:
         wait = self._last_update.get(ref.message_id, 0.0) + self.update_interval_s - time.monotonic()
         if wait > 0:
             await asyncio.sleep(wait)
-        self._last_update[ref.message_id] = time.monotonic()
+        self._last_update[ref.message_id] = now = time.monotonic()
+        if len(self._last_update) > 1000:  # only recent edits matter for spacing: forget the rest
+            self._last_update = {k: t for k, t in self._last_update.items() if now - t < 10 * self.update_interval_s}
 
     async def post_in_thread(self, ref: MessageRef, text: str) -> None:
         await self.client.chat_postMessage(channel=ref.channel_id, thread_ts=ref.thread_root, text=text)

@@ -48,4 +48,6 @@ class ConversationPacer:
         if wait > 0:
             await asyncio.sleep(wait)
         await self.send(conversation_id)
-        self._last_edit[message_id] = time.monotonic()
+        self._last_edit[message_id] = now = time.monotonic()
+        if len(self._last_edit) > 1000:  # only recent edits matter for spacing: forget the rest
+            self._last_edit = {k: t for k, t in self._last_edit.items() if now - t < 10 * self._min_edit}
