@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import itertools
+from collections import deque
 from typing import TextIO
 
 from approvals.views import IncidentView, RequestView
 from bot.console.render import render_card, render_incident, render_summary
 from bot.surfaces.base import MessageRef
+
+#: what the console keeps of its own output (for the scripted demo's checks and tests); older output is dropped
+TRANSCRIPT_LINES = 5000
 
 
 class ConsoleSurface:
@@ -18,7 +22,7 @@ class ConsoleSurface:
         self.csv_dir = csv_dir
         self._ids = itertools.count(1)
         #: what was shown, for the scripted demo's checks and for tests
-        self.transcript: list[str] = []
+        self.transcript: deque[str] = deque(maxlen=TRANSCRIPT_LINES)
 
     def _print(self, text: str) -> None:
         self.transcript.append(text)
