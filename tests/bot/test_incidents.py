@@ -207,7 +207,7 @@ async def test_an_incident_no_rule_matches_is_stored_but_posted_nowhere(rig: Rig
     assert response.status_code == 200 and response.json()["rules"] == []
     async with rig.stack.db.sessions() as session:
         events = list(await session.scalars(select(IncidentEvent.kind)))
-    assert events == ["opened"] and rig.console.transcript == []
+    assert events == ["opened"] and not rig.console.transcript
 
 
 async def test_incident_targets_typed_by_a_user_use_the_stored_entities(rig: Rig) -> None:
