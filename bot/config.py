@@ -82,6 +82,10 @@ class Settings(BaseSettings):
         description="Bot Framework OpenID metadata for inbound token checks (sovereign clouds, tests)",
     )
     teams_entra_metadata_url: str | None = Field(None, description="Entra OpenID metadata override")
+    teams_read_groups: bool = Field(
+        False, description="read Entra group membership from Graph for entra-group: principals (GroupMember.Read.All)"
+    )
+    teams_graph_url: str = Field("https://graph.microsoft.com", description="Microsoft Graph (sovereign clouds, tests)")
     teams_service_hosts: str = Field(
         "smba.trafficmanager.net,botframework.com,teams.microsoft.com,teams.microsoft.us",
         description="comma-separated hosts an activity's serviceUrl may point at (replies go there)",

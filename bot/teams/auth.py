@@ -129,8 +129,10 @@ class BotFrameworkAuth:
             raise AuthError(f"token rejected ({type(exc).__name__})") from None
         claimed_url = claims.get("serviceurl") or claims.get("serviceUrl")
         service_url = str(activity.get("serviceUrl") or "")
-        if check_service_url and issuer == BOT_FRAMEWORK_ISSUER and (
-            not claimed_url or claimed_url.rstrip("/").lower() != service_url.rstrip("/").lower()
+        if (
+            check_service_url
+            and issuer == BOT_FRAMEWORK_ISSUER
+            and (not claimed_url or claimed_url.rstrip("/").lower() != service_url.rstrip("/").lower())
         ):
             raise AuthError("serviceUrl does not match the token")
         return claims

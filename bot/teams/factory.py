@@ -26,4 +26,11 @@ def teams_surface_from_settings(settings: Settings, chatops: ChatOps) -> TeamsSu
         entra_metadata_url=settings.teams_entra_metadata_url,
     )
     hosts = tuple(h.strip() for h in settings.teams_service_hosts.split(",") if h.strip())
-    return TeamsSurface(chatops, app_id=settings.teams_app_id, connections=connections, auth=auth, service_hosts=hosts)
+    return TeamsSurface(
+        chatops,
+        app_id=settings.teams_app_id,
+        connections=connections,
+        auth=auth,
+        service_hosts=hosts,
+        graph_url=settings.teams_graph_url if settings.teams_read_groups else None,
+    )

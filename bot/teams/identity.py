@@ -15,15 +15,17 @@ from microsoft_agents.hosting.core.connector import ConnectorClientBase
 from microsoft_agents.hosting.core.connector.teams import TeamsConnectorClient
 
 from approvals.identity import Actor
+from bot.teams.graph import GraphGroups
 
 log = logging.getLogger(__name__)
 TTL_S = 300.0
 
 
 class TeamsDirectory:
-    def __init__(self, ttl_s: float = TTL_S) -> None:
+    def __init__(self, ttl_s: float = TTL_S, groups: GraphGroups | None = None) -> None:
         self._ttl = ttl_s
         self._users: dict[str, tuple[float, Actor]] = {}
+        self._groups = groups
 
     async def actor(self, context: TurnContext) -> Actor:
         sender = context.activity.from_property
@@ -46,6 +48,7 @@ class TeamsDirectory:
                 name = extra.get("name") or name
             except Exception as exc:  # the roster is a nicety: without it the actor is the object id
                 log.warning("Teams roster lookup failed: %s", type(exc).__name__)
-        actor = Actor(platform="teams", user_id=user_id, display_name=name, email=email)
+        groups = await self._groups.groups_of(user_id) if self._groups is not None else frozenset()
+        actor = Actor(platform="teams", user_id=user_id, display_name=name, email=email, groups=groups)
         self._users[user_id] = (time.monotonic(), actor)
         return actor

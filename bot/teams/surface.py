@@ -40,6 +40,7 @@ from approvals.views import IncidentView, RequestView
 from bot.surfaces.base import MessageRef
 from bot.teams import cards
 from bot.teams.auth import AuthError, BotFrameworkAuth
+from bot.teams.graph import GraphGroups
 from bot.teams.identity import TeamsDirectory
 from bot.teams.pacing import ConversationPacer
 
@@ -105,13 +106,23 @@ class TeamsSurface:
         auth: BotFrameworkAuth,
         service_hosts: tuple[str, ...] = DEFAULT_SERVICE_HOSTS,
         pacer: ConversationPacer | None = None,
+        graph_url: str | None = None,
     ) -> None:
         self.chatops = chatops
         self.app_id = app_id
         self.auth = auth
         self.service_hosts = tuple(h.lower() for h in service_hosts)
         self.pacer = pacer or ConversationPacer()
-        self.directory = TeamsDirectory()
+        groups = None
+        if graph_url:  # entra-group: principals, read with the bot's own token (GroupMember.Read.All)
+            provider = connections.get_default_connection()
+            scope = f"{graph_url.rstrip('/')}/.default"
+
+            async def graph_token() -> str:
+                return await provider.get_access_token(graph_url, [scope])
+
+            groups = GraphGroups(graph_token, base_url=graph_url)
+        self.directory = TeamsDirectory(groups=groups)
         loopback_only = all(h in ("127.0.0.1", "::1", "localhost") for h in self.service_hosts)
         # the SDK's own SSRF guard refuses loopback, so it is on for every real deployment, off for a local connector
         validator = None if loopback_only else OutboundHostValidator(list(self.service_hosts), enabled=True)

@@ -24,6 +24,8 @@ TENANT_ID = "11111111-2222-3333-4444-555555555555"
 CONNECTOR_TOKEN = "connector-token"
 CHANNEL = "19:soc-channel@thread.tacv2"
 BOT = {"id": f"28:{APP_ID}", "name": "mde"}
+#: Entra groups (Graph transitiveMemberOf) by object id; the second page of each answer holds the last group
+GROUPS = {"aad-bob": ["grp-analysts", "grp-soc"], "aad-carol": ["grp-finance"], "aad-alice": []}
 USERS = {
     "alice": {"id": "29:alice", "aadObjectId": "aad-alice", "name": "Alice", "upn": "alice@contoso.com"},
     "bob": {"id": "29:bob", "aadObjectId": "aad-bob", "name": "Bob", "upn": "bob@contoso.com"},
@@ -63,6 +65,7 @@ class MockConnector:
     #: answer this many of the next sends with 429 + Retry-After: 0 (Teams throttling)
     throttle_next: int = 0
     throttled: int = 0
+    graph_calls: int = 0
     _runner: web.AppRunner | None = None
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1_700_000_000_001))
 
@@ -74,6 +77,7 @@ class MockConnector:
         app.router.add_post("/v3/conversations/{cid}/activities/{aid}", self._reply)
         app.router.add_put("/v3/conversations/{cid}/activities/{aid}", self._update)
         app.router.add_get("/v3/conversations/{cid}/members/{uid}", self._member)
+        app.router.add_get("/v1.0/users/{oid}/transitiveMemberOf/microsoft.graph.group", self._groups)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -200,6 +204,19 @@ class MockConnector:
                     }
                 )
         return web.json_response({"error": {"code": "NotFound"}}, status=404)
+
+    async def _groups(self, request: web.Request) -> web.Response:
+        """Microsoft Graph's transitiveMemberOf, paged by @odata.nextLink like the real one."""
+        if not self._authorized(request):
+            return web.json_response({"error": {"code": "InvalidAuthenticationToken"}}, status=401)
+        self.graph_calls += 1
+        groups = GROUPS.get(request.match_info["oid"], [])
+        page = int(request.query.get("page", "0"))
+        chunk = groups[:-1] if page == 0 else groups[-1:]
+        body: dict[str, Any] = {"value": [{"id": g} for g in chunk]}
+        if page == 0 and len(groups) > 1:
+            body["@odata.nextLink"] = f"{self.url}{request.path}?$select=id&page=1"
+        return web.json_response(body)
 
     async def wait_for(self, predicate: Any, timeout: float = 30.0) -> Sent:
         loop = asyncio.get_running_loop()

@@ -327,3 +327,67 @@ async def test_an_activity_from_another_tenant_is_401(rig: TeamsRig) -> None:
     activity["conversation"]["tenantId"] = "99999999-9999-9999-9999-999999999999"
     response = await rig.post(activity)
     assert response.status_code == 401 and rig.connector.sent == []
+
+
+async def test_entra_group_principals_are_read_from_graph_when_enabled() -> None:
+    connector = MockConnector()
+    await connector.start()
+    policy = Policy.from_dict(
+        {"defaults": {"requesters": ["email:alice@contoso.com"], "approvers": ["entra-group:grp-soc"]}}
+    )
+    surfaces: list[TeamsSurface] = []
+
+    def make(chatops):  # type: ignore[no-untyped-def]
+        auth = BotFrameworkAuth(app_id=APP_ID, tenant_id=TENANT_ID, bot_framework_metadata_url=connector.metadata_url)
+        connections = bot_connections(app_id=APP_ID, tenant_id=TENANT_ID, auth="static", static_token=CONNECTOR_TOKEN)
+        surfaces.append(
+            TeamsSurface(
+                chatops,
+                app_id=APP_ID,
+                connections=connections,
+                auth=auth,
+                service_hosts=("127.0.0.1",),
+                graph_url=connector.url,
+            )
+        )
+        return surfaces
+
+    try:
+        async with Stack.start(make_surfaces=make, policy=policy) as stack:
+            runner, port = await start_site(build_app(stack.db, surfaces), "127.0.0.1", 0)
+            async with httpx.AsyncClient(timeout=15) as http:
+                rig = TeamsRig(stack, connector, f"http://127.0.0.1:{port}", http)
+                await rig.post(connector.message("alice", "scan device:ws-0005 --reason r"))
+                request_id, _ = await rig.card_for_new_request()
+                carol = await rig.post(connector.execute("carol", cards.VERB_APPROVE, {"request_id": request_id}))
+                assert carol.json()["type"] == "application/vnd.microsoft.activity.message"  # not in grp-soc
+                bob = await rig.post(connector.execute("bob", cards.VERB_APPROVE, {"request_id": request_id}))
+                assert bob.json()["type"] == cards.CARD_CONTENT_TYPE  # grp-soc is on his second Graph page
+            await runner.cleanup()
+            assert await stack.wait_for_state(request_id, {"approved", "executing", "succeeded"}) != "pending"
+        assert connector.graph_calls >= 3 and connector.unauthorized_calls == 0
+    finally:
+        await connector.stop()
+
+
+async def test_a_failed_graph_lookup_gives_no_groups() -> None:
+    from bot.teams.graph import GraphGroups
+
+    connector = MockConnector()
+    await connector.start()
+    try:
+
+        async def wrong_token() -> str:
+            return "not-the-bot-token"
+
+        async def right_token() -> str:
+            return CONNECTOR_TOKEN
+
+        assert await GraphGroups(wrong_token, base_url=connector.url).groups_of("aad-bob") == frozenset()
+        assert await GraphGroups(right_token, base_url=connector.url).groups_of("aad-bob") == {
+            "grp-analysts",
+            "grp-soc",
+        }
+        assert await GraphGroups(right_token, base_url="http://127.0.0.1:9").groups_of("aad-bob") == frozenset()
+    finally:
+        await connector.stop()
