@@ -308,29 +308,14 @@ def _slack_actor(user: str, email: str, group: str) -> Any:
 
 
 async def test_the_war_room_thread_on_teams() -> None:
-    from bot.teams.auth import BotFrameworkAuth
-    from bot.teams.connections import bot_connections
-    from bot.teams.pacing import ConversationPacer
-    from bot.teams.surface import TeamsSurface
     from tests.bot.teams.test_teams import POLICY as TEAMS_POLICY
-    from tests.support.mock_connector import APP_ID, CHANNEL, CONNECTOR_TOKEN, TENANT_ID, MockConnector
+    from tests.support.mock_connector import CHANNEL, MockConnector
 
     connector = MockConnector()
     await connector.start()
 
     def make(chatops: Any) -> list[Any]:
-        auth = BotFrameworkAuth(app_id=APP_ID, tenant_id=TENANT_ID, bot_framework_metadata_url=connector.metadata_url)
-        connections = bot_connections(app_id=APP_ID, tenant_id=TENANT_ID, auth="static", static_token=CONNECTOR_TOKEN)
-        return [
-            TeamsSurface(
-                chatops,
-                app_id=APP_ID,
-                connections=connections,
-                auth=auth,
-                service_hosts=("127.0.0.1",),
-                pacer=ConversationPacer(min_edit_interval_s=0.0),
-            )
-        ]
+        return [connector.surface(chatops)]
 
     try:
         async with Stack.start(make_surfaces=make, policy=TEAMS_POLICY, rules=_rules("teams", CHANNEL)) as stack:

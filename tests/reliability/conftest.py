@@ -22,9 +22,6 @@ from bot.console.surface import ConsoleSurface
 from bot.server import build_app, start_site
 from bot.slack.surface import SlackSurface
 from bot.surfaces.base import ChatSurface
-from bot.teams.auth import BotFrameworkAuth
-from bot.teams.connections import bot_connections
-from bot.teams.pacing import ConversationPacer
 from bot.teams.surface import TeamsSurface
 from mde.simulator import Simulator
 from tests.approvals.conftest import ALICE, BOB, CAROL, HERE
@@ -33,7 +30,7 @@ from tests.bot.slack.test_slack import SECRET as SLACK_SECRET
 from tests.bot.slack.test_slack import SlackRig
 from tests.bot.teams.test_teams import POLICY as TEAMS_POLICY
 from tests.bot.teams.test_teams import TeamsRig
-from tests.support.mock_connector import APP_ID, CONNECTOR_TOKEN, TENANT_ID, MockConnector
+from tests.support.mock_connector import MockConnector
 from tests.support.mock_slack import MockSlack
 from tests.support.stack import Stack
 
@@ -147,16 +144,7 @@ async def teams() -> AsyncIterator[TeamsRig]:
     surfaces: list[TeamsSurface] = []
 
     def make(chatops: ChatOps) -> list[ChatSurface]:
-        auth = BotFrameworkAuth(app_id=APP_ID, tenant_id=TENANT_ID, bot_framework_metadata_url=connector.metadata_url)
-        connections = bot_connections(app_id=APP_ID, tenant_id=TENANT_ID, auth="static", static_token=CONNECTOR_TOKEN)
-        surface = TeamsSurface(
-            chatops,
-            app_id=APP_ID,
-            connections=connections,
-            auth=auth,
-            service_hosts=("127.0.0.1",),
-            pacer=ConversationPacer(min_edit_interval_s=0.0),
-        )
+        surface = connector.surface(chatops)
         surfaces.append(surface)
         return [surface]
 

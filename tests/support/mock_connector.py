@@ -19,6 +19,8 @@ import jwt
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.support.loopback import serve
+
 APP_ID = "00000000-0000-0000-0000-00000000b075"
 TENANT_ID = "11111111-2222-3333-4444-555555555555"
 CONNECTOR_TOKEN = "connector-token"
@@ -78,12 +80,7 @@ class MockConnector:
         app.router.add_put("/v3/conversations/{cid}/activities/{aid}", self._update)
         app.router.add_get("/v3/conversations/{cid}/members/{uid}", self._member)
         app.router.add_get("/v1.0/users/{oid}/transitiveMemberOf/microsoft.graph.group", self._groups)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self._runner, self.url = await serve(app)
         return self.url
 
     async def stop(self) -> None:
@@ -217,6 +214,20 @@ class MockConnector:
         if page == 0 and len(groups) > 1:
             body["@odata.nextLink"] = f"{self.url}{request.path}?$select=id&page=1"
         return web.json_response(body)
+
+    def surface(self, chatops: Any, **options: Any) -> Any:
+        """The real Teams surface wired to this connector: its keys, its token, its host, no edit spacing."""
+        from bot.teams.auth import BotFrameworkAuth
+        from bot.teams.connections import bot_connections
+        from bot.teams.pacing import ConversationPacer
+        from bot.teams.surface import TeamsSurface
+
+        auth = BotFrameworkAuth(app_id=APP_ID, tenant_id=TENANT_ID, bot_framework_metadata_url=self.metadata_url)
+        connections = bot_connections(app_id=APP_ID, tenant_id=TENANT_ID, auth="static", static_token=CONNECTOR_TOKEN)
+        options.setdefault("pacer", ConversationPacer(min_edit_interval_s=0.0))
+        return TeamsSurface(
+            chatops, app_id=APP_ID, connections=connections, auth=auth, service_hosts=("127.0.0.1",), **options
+        )
 
     async def wait_for(self, predicate: Any, timeout: float = 30.0) -> Sent:
         loop = asyncio.get_running_loop()

@@ -22,6 +22,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from tests.support.loopback import serve
+
 TOKEN = "kv-token"
 
 
@@ -82,12 +84,7 @@ class MockKeyVault:
         app.router.add_get("/secrets/{name}", self._get)
         app.router.add_get("/secrets/{name}/", self._get)  # the client asks for ".../{name}/" for the latest
         app.router.add_get("/secrets/{name}/{version}", self._get)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=context)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"https://127.0.0.1:{port}"
+        self._runner, self.url = await serve(app, ssl_context=context)
         return self.url
 
     async def stop(self) -> None:

@@ -12,6 +12,8 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from tests.support.loopback import serve
+
 USERS = {
     "UALICE": {"name": "alice", "email": "alice@contoso.com"},
     "UBOB": {"name": "bob", "email": "bob@contoso.com"},
@@ -41,12 +43,7 @@ class MockSlack:
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_post("/response/{id}", self._response_url)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self._runner, self.url = await serve(app)
         return self.url
 
     async def stop(self) -> None:

@@ -16,7 +16,6 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from approvals.policy import Policy
 from bot.server import build_app, start_site
 from bot.teams import cards
-from bot.teams.auth import BotFrameworkAuth
 from bot.teams.connections import bot_connections
 from bot.teams.pacing import ConversationPacer
 from bot.teams.surface import TeamsSurface, base_conversation_id, host_allowed
@@ -63,14 +62,7 @@ async def rig() -> AsyncIterator[TeamsRig]:
     surfaces: list[TeamsSurface] = []
 
     def make(chatops):  # type: ignore[no-untyped-def]
-        auth = BotFrameworkAuth(app_id=APP_ID, tenant_id=TENANT_ID, bot_framework_metadata_url=connector.metadata_url)
-        connections = bot_connections(app_id=APP_ID, tenant_id=TENANT_ID, auth="static", static_token=CONNECTOR_TOKEN)
-        pacer = ConversationPacer(min_edit_interval_s=0.0)
-        surfaces.append(
-            TeamsSurface(
-                chatops, app_id=APP_ID, connections=connections, auth=auth, service_hosts=("127.0.0.1",), pacer=pacer
-            )
-        )
+        surfaces.append(connector.surface(chatops))
         return surfaces
 
     async with Stack.start(make_surfaces=make, policy=POLICY) as stack:
@@ -338,18 +330,7 @@ async def test_entra_group_principals_are_read_from_graph_when_enabled() -> None
     surfaces: list[TeamsSurface] = []
 
     def make(chatops):  # type: ignore[no-untyped-def]
-        auth = BotFrameworkAuth(app_id=APP_ID, tenant_id=TENANT_ID, bot_framework_metadata_url=connector.metadata_url)
-        connections = bot_connections(app_id=APP_ID, tenant_id=TENANT_ID, auth="static", static_token=CONNECTOR_TOKEN)
-        surfaces.append(
-            TeamsSurface(
-                chatops,
-                app_id=APP_ID,
-                connections=connections,
-                auth=auth,
-                service_hosts=("127.0.0.1",),
-                graph_url=connector.url,
-            )
-        )
+        surfaces.append(connector.surface(chatops, graph_url=connector.url))
         return surfaces
 
     try:
