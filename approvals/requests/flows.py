@@ -33,6 +33,27 @@ class Outcome:
     request_id: int | None = None
 
 
+def announce_created(
+    session: AsyncSession, record: RequestRecord, actor: Actor, origin: Origin, resolution: Resolution
+) -> None:
+    """In the creating transaction: the event that posts the card, and the audit row."""
+    emit(session, record.id, EventKind.CREATED)
+    audit(
+        session,
+        "request.created",
+        actor,
+        request_id=record.id,
+        verb=record.verb,
+        channel_id=origin.channel_id,
+        surface=origin.surface,
+        devices=[m.id for m in resolution.devices],
+        text=record.reason,
+        target=record.target_text,
+        params=record.params,
+        excluded=[{"name": e.name, "kind": e.kind, "reason": e.reason} for e in resolution.exclusions],
+    )
+
+
 class RequestFlows:
     def __init__(self, db: Database, policy: Policy, clock: Clock = utcnow) -> None:
         self.db = db
@@ -72,21 +93,7 @@ class RequestFlows:
                 incident_id=incident_id,
                 warnings=warnings,
             )
-            emit(session, record.id, EventKind.CREATED)
-            audit(
-                session,
-                "request.created",
-                actor,
-                request_id=record.id,
-                verb=verb,
-                channel_id=origin.channel_id,
-                surface=origin.surface,
-                devices=[m.id for m in resolution.devices],
-                text=reason,
-                target=target_text,
-                params=params,
-                excluded=[{"name": e.name, "kind": e.kind, "reason": e.reason} for e in resolution.exclusions],
-            )
+            announce_created(session, record, actor, origin, resolution)
         return record
 
     async def _lock(self, session: AsyncSession, request_id: int) -> RequestRecord | None:

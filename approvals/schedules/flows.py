@@ -40,6 +40,7 @@ from approvals.outbox.models import EventKind
 from approvals.outbox.service import emit
 from approvals.policy import Policy
 from approvals.policy.models import SCHEDULE_VERB
+from approvals.requests.flows import announce_created
 from approvals.requests.models import RequestRecord
 from approvals.requests.service import insert_request
 from approvals.requests.states import RequestState, transition
@@ -202,19 +203,7 @@ class ScheduleFlows:
             warnings=lines,
         )
         record.summarized_at = now  # no device jobs: the job engine must not summarize (fail) it
-        emit(session, record.id, EventKind.CREATED)
-        audit(
-            session,
-            "request.created",
-            actor,
-            request_id=record.id,
-            verb=SCHEDULE_VERB,
-            channel_id=origin.channel_id,
-            surface=origin.surface,
-            text=reason,
-            target=target,
-            params=params,
-        )
+        announce_created(session, record, actor, origin, Resolution(exclusions=exclusions or []))
         return record
 
     async def _remove(self, actor: Actor, origin: Origin, command: ScheduleRemoveCommand) -> Reply:
