@@ -24,11 +24,10 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from approvals.db import Database
-from approvals.execution.flows import WorkerConfig
 from approvals.identity import Origin
 from approvals.policy import Policy
 from approvals.requests.models import RequestRecord
-from benchmarks.common import BENCH_TAG, emit, min_possible_s, tagged_simulator
+from benchmarks.common import BENCH_TAG, bench_worker_config, emit, min_possible_s, tagged_simulator
 from bot.console.repl import console_actor
 from bot.engine import Engine
 from mde.auth import StaticTokenProvider
@@ -54,14 +53,7 @@ async def run_ours(n: int, time_scale: float, db_url: str | None = None) -> dict
             policy=Policy.from_dict(BENCH_POLICY),
             make_surfaces=lambda _c: [],
             limiter=limiter,
-            worker_config=WorkerConfig(
-                concurrency=100,
-                batch_size=50,
-                poll_interval_s=5.0 / time_scale,
-                idle_wait_s=0.05,
-                housekeeping_s=0.5,
-                progress_interval_s=1.0,
-            ),
+            worker_config=bench_worker_config(time_scale),
         )
         await engine.start()
         try:

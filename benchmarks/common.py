@@ -7,6 +7,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from approvals.execution.flows import WorkerConfig
 from mde.simulator import Simulator, SimulatorConfig
 
 BENCH_TAG = "Bench Isolation"
@@ -52,6 +53,18 @@ def min_possible_s(
         last = t
     del grants
     return last + action_s / time_scale
+
+
+def bench_worker_config(time_scale: float) -> WorkerConfig:
+    """The worker as the benchmarks run it: MDE's 5 s polling scaled like the simulator's clock."""
+    return WorkerConfig(
+        concurrency=100,
+        batch_size=50,
+        poll_interval_s=5.0 / time_scale,
+        idle_wait_s=0.05,
+        housekeeping_s=0.5,
+        progress_interval_s=1.0,
+    )
 
 
 def emit(result: dict[str, Any]) -> None:

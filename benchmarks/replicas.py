@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import func, select
 
 from approvals.db import Database
-from approvals.execution.flows import Worker, WorkerConfig
+from approvals.execution.flows import Worker
 from approvals.execution.models import Job
 from approvals.identity import Origin
 from approvals.migrate import upgrade_async
@@ -34,7 +34,7 @@ from approvals.policy import Policy
 from approvals.requests.models import RequestDevice, RequestRecord
 from approvals.service import ChatOps
 from benchmarks.bulk_isolate import BENCH_POLICY
-from benchmarks.common import BENCH_TAG, ROOT, SimProcess, emit, min_possible_s
+from benchmarks.common import BENCH_TAG, ROOT, SimProcess, bench_worker_config, emit, min_possible_s
 from bot.console.repl import console_actor
 from mde.auth import StaticTokenProvider
 from mde.client import MdeClient
@@ -59,14 +59,7 @@ async def replica(db_url: str, sim_url: str, owner: str, time_scale: float, limi
         client,
         owner=owner,
         limiter=limiter,
-        config=WorkerConfig(
-            concurrency=100,
-            batch_size=50,
-            poll_interval_s=5.0 / time_scale,
-            idle_wait_s=0.05,
-            housekeeping_s=0.5,
-            progress_interval_s=1.0,
-        ),
+        config=bench_worker_config(time_scale),
     )
     await worker.start()
     print("ready", flush=True)
