@@ -33,12 +33,13 @@ from approvals.db import Database, utcnow
 from approvals.execution.actions import FAMILY
 from approvals.execution.flows import Worker
 from approvals.identity import Actor, Origin
+from approvals.incidents import service as incident_store
 from approvals.messages import describe_mde_error
 from approvals.policy import Policy
 from approvals.requests import service as requests
 from approvals.requests.flows import Clock, RequestFlows
 from approvals.requests.labels import action_label
-from approvals.resolution.flows import IncidentLookup, Resolution, ResolutionError, Resolver
+from approvals.resolution.flows import Resolution, ResolutionError, Resolver
 from approvals.schedules.flows import ScheduleFlows
 from approvals.text import preview, status_line
 from approvals.views import Reply, RequestView
@@ -57,7 +58,6 @@ class ChatOps:
         *,
         worker: Worker | None = None,
         limiter: Any = None,
-        incidents: IncidentLookup | None = None,
         clock: Clock = utcnow,
     ) -> None:
         self.db = db
@@ -67,9 +67,7 @@ class ChatOps:
         self.limiter = limiter
         self.clock = clock
         self.flows = RequestFlows(db, policy, clock)
-        self.resolver = Resolver(client, policy, incidents=incidents)
-        #: incident key as users type it -> our incident id (set when incident notifications are on)
-        self.incident_id_of: Callable[[str], Awaitable[int | None]] | None = None
+        self.resolver = Resolver(client, policy, incidents=self._incident_devices)
         self._listeners: list[Callable[[], None]] = []
         self.schedules = ScheduleFlows(db, client, policy, view=self.view, notify=self.notify, clock=clock)
         #: the deployment checks for the admin-only ``doctor`` command (bot/engine.py sets it)
@@ -180,15 +178,22 @@ class ChatOps:
             request=view,
         )
 
+    async def _incident_devices(self, key: str) -> tuple[list[str], list[str]]:
+        """``incident:KEY`` targets: the device ids and DNS names the stored incident names."""
+        async with self.db.sessions() as session:
+            found = await incident_store.devices_of(session, key)
+        if found is None:
+            raise ResolutionError(f"No incident {key} has been received (POST /api/incidents).")
+        return found
+
     async def _incident_of(self, command: ActionCommand) -> str | None:
         """A request made with ``incident:`` targets belongs to that incident (its war-room thread)."""
-        if self.incident_id_of is None:
-            return None
         for target in command.targets:
             if target.kind is TargetKind.INCIDENT:
-                found = await self.incident_id_of(target.value)
-                if found is not None:
-                    return str(found)
+                async with self.db.sessions() as session:
+                    record = await incident_store.find(session, target.value)
+                if record is not None:
+                    return str(record.id)
         return None
 
     async def create_request(
@@ -218,10 +223,8 @@ class ChatOps:
 
     async def remember_conversation(self, origin: Origin) -> None:
         """Keep what a surface needs to post to this conversation later (incident notifications)."""
-        from approvals.incidents.service import remember_conversation
-
         async with self.db.transaction() as session:
-            await remember_conversation(session, origin.surface, origin.channel_id, origin.context)
+            await incident_store.remember_conversation(session, origin.surface, origin.channel_id, origin.context)
 
     async def auto_approve(self, request_id: int, rule: str) -> Reply:
         """A notification rule the policy lets act alone (``auto_rules``): approved without a person."""
@@ -270,6 +273,13 @@ class ChatOps:
         if view is None:
             raise KeyError(request_id)
         return view
+
+    async def lives_in(self, request_id: int, surface: str, channel_id: str) -> bool:
+        """Whether the request's card is in this conversation: a forged button from another chat must not
+        read another channel's devices."""
+        async with self.db.sessions() as session:
+            record = await requests.get_request(session, request_id)
+        return record is not None and (record.origin_surface, record.origin_channel) == (surface, channel_id)
 
     async def _eta(self, session: Any, request_id: int) -> float | None:
         record = await requests.get_request(session, request_id)

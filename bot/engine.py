@@ -11,15 +11,12 @@ from typing import Any
 
 from approvals.db import Database
 from approvals.execution.flows import Worker, WorkerConfig
-from approvals.incidents import service as incident_store
 from approvals.incidents.flows import IncidentFlows
 from approvals.incidents.rules import RuleSet
 from approvals.policy import Policy
-from approvals.resolution.flows import ResolutionError
 from approvals.schedules.flows import Scheduler, SchedulerConfig
 from approvals.service import ChatOps
 from bot.delivery import Delivery
-from bot.doctor import doctor_report
 from bot.surfaces.base import ChatSurface
 from mde.client import MdeClient
 
@@ -56,26 +53,15 @@ class Engine:
         delivery_poll_s: float = 1.0,
         run_worker: bool = True,
     ) -> Engine:
-        async def incident_devices(key: str) -> tuple[list[str], list[str]]:
-            async with db.sessions() as session:
-                found = await incident_store.devices_of(session, key)
-            if found is None:
-                raise ResolutionError(f"No incident {key} has been received (POST /api/incidents).")
-            return found
-
-        async def incident_id_of(key: str) -> int | None:
-            async with db.sessions() as session:
-                record = await incident_store.find(session, key)
-            return record.id if record else None
-
-        chatops = ChatOps(db, client, policy, limiter=limiter, incidents=incident_devices)
-        chatops.incident_id_of = incident_id_of
+        chatops = ChatOps(db, client, policy, limiter=limiter)
         worker = Worker(
             db, client, config=worker_config, owner=owner, limiter=limiter, on_tick=chatops.flows.expire_due
         )
         chatops.worker = worker
 
         async def doctor() -> str:
+            from bot.doctor import doctor_report  # only when an admin asks
+
             return await doctor_report(db=db, policy=policy)
 
         chatops.doctor = doctor

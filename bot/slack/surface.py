@@ -20,7 +20,6 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from approvals.identity import Origin
-from approvals.requests.models import RequestRecord
 from approvals.service import ChatOps
 from approvals.views import IncidentView, RequestView
 from bot.console.render import render_summary
@@ -157,10 +156,7 @@ class SlackSurface:
     async def _on_show_all(self, ack: Any, body: dict[str, Any]) -> None:
         await ack()
         request_id, user, channel = await self._clicked(body)
-        async with self.chatops.db.sessions() as session:
-            record = await session.get(RequestRecord, request_id)
-        if record is None or record.origin_surface != self.name or record.origin_channel != channel:
-            # a forged click from another channel must not read that channel's devices
+        if not await self.chatops.lives_in(request_id, self.name, channel):
             await self._refuse(channel, user, "That button does not belong to a request of this channel.")
             return
         csv_text = await self.chatops.results_csv(request_id)

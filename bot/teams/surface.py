@@ -34,7 +34,6 @@ from microsoft_agents.hosting.core import (
 )
 
 from approvals.identity import Origin
-from approvals.requests.models import RequestRecord
 from approvals.service import ChatOps
 from approvals.views import IncidentView, RequestView
 from bot.surfaces.base import MessageRef
@@ -263,17 +262,14 @@ class TeamsSurface:
             await with_retries(lambda: context.send_activity(refusal))
 
     async def _view_here(self, context: TurnContext, data: Any) -> RequestView | None:
-        """The request a card action names, if its card belongs to this conversation (a forged action from
-        another chat must not read another channel's devices)."""
+        """The request a card action names, if its card belongs to this conversation."""
         try:
             request_id = int((data or {})["request_id"])
         except (TypeError, ValueError, KeyError):
             return None
-        async with self.chatops.db.sessions() as session:
-            record = await session.get(RequestRecord, request_id)
         conversation = context.activity.conversation
         here = base_conversation_id(conversation.id) if conversation is not None else ""
-        if record is None or record.origin_surface != self.name or record.origin_channel != here:
+        if not await self.chatops.lives_in(request_id, self.name, here):
             return None
         return await self.chatops.view(request_id)
 
