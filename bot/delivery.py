@@ -29,7 +29,8 @@ from bot.surfaces.base import ChatSurface, MessageRef
 log = logging.getLogger(__name__)
 
 MILESTONES = (25, 50, 75)
-ORIGIN_CACHE = 10_000
+REQUEST_CACHE = 10_000
+APPROVED_NOTHING_RUNS = "Approved by {by}."
 STATE_LINES = {
     "approved": "Approved by {by}; execution is starting.",
     "rejected": "Rejected by {by}.",
@@ -69,8 +70,8 @@ class Delivery:
         #: one batch at a time per surface in this process (the lease covers other processes)
         self._locks: dict[str, asyncio.Lock] = {name: asyncio.Lock() for name in self.surfaces}
         self._tasks: list[asyncio.Task[None]] = []
-        #: request id -> origin surface; bounded (a long-running bot sees many requests)
-        self._origin: OrderedDict[int, str] = OrderedDict()
+        #: request id -> (origin surface, verb); bounded (a long-running bot sees many requests)
+        self._requests: OrderedDict[int, tuple[str, str]] = OrderedDict()
         self._milestone: dict[tuple[str, int], int] = {}
         self.incidents = IncidentDelivery(db, self.owner, self.lease, batch)
         chatops.subscribe(self.wake)
@@ -116,16 +117,17 @@ class Delivery:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), self.poll_s)
 
-    async def _origin_of(self, request_id: int) -> str | None:
-        if request_id not in self._origin:
+    async def _about(self, request_id: int) -> tuple[str, str] | None:
+        """(origin surface, verb) of a request, read once."""
+        if request_id not in self._requests:
             async with self.db.sessions() as session:
                 record = await session.get(RequestRecord, request_id)
             if record is None:
                 return None
-            self._origin[request_id] = record.origin_surface
-            while len(self._origin) > ORIGIN_CACHE:
-                self._origin.popitem(last=False)
-        return self._origin[request_id]
+            self._requests[request_id] = (record.origin_surface, record.verb)
+            while len(self._requests) > REQUEST_CACHE:
+                self._requests.popitem(last=False)
+        return self._requests[request_id]
 
     async def deliver_once(self, name: str) -> int:
         """Deliver one batch to one surface; returns how many events it consumed (0: nothing to do)."""
@@ -147,7 +149,8 @@ class Delivery:
             return 0
         batch = _Batch(last_id=events[-1].id)
         for event in events:
-            if await self._origin_of(event.request_id) != name:
+            about = await self._about(event.request_id)
+            if about is None or about[0] != name:
                 continue
             await self._apply(surface, event, batch)
         for request_id in sorted(batch.dirty):
@@ -187,10 +190,11 @@ class Delivery:
         if kind in (EventKind.DECISION, EventKind.PROGRESS, EventKind.STATE):
             batch.dirty.add(request_id)
         if kind is EventKind.STATE and payload.get("state") in STATE_LINES:
-            line = STATE_LINES[payload["state"]].format(by=payload.get("by", "someone"))
-            if payload["state"] == "approved" and (await self.chatops.view(request_id)).action == "schedule":
-                line = f"Approved by {payload.get('by', 'someone')}."  # the schedule's own line says what follows
-            await surface.post_in_thread(ref, line)
+            template = STATE_LINES[payload["state"]]
+            about = await self._about(request_id)
+            if payload["state"] == "approved" and about is not None and about[1] == "schedule":
+                template = APPROVED_NOTHING_RUNS  # the schedule's own line says what follows
+            await surface.post_in_thread(ref, template.format(by=payload.get("by", "someone")))
         elif kind is EventKind.DECISION:
             await surface.post_in_thread(ref, f"Approved by {payload.get('by')} ({payload.get('approvals')} so far).")
         elif kind is EventKind.PROGRESS:
