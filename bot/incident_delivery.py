@@ -15,6 +15,7 @@ from approvals.db import Database
 from approvals.incidents import service as incidents
 from approvals.incidents.models import IncidentRecord, IncidentThread
 from approvals.outbox import service as outbox
+from approvals.outbox.models import DeliveryCursor
 from approvals.views import IncidentView
 from bot.surfaces.base import ChatSurface, MessageRef
 
@@ -34,6 +35,10 @@ class IncidentDelivery:
 
     async def deliver_once(self, surface: ChatSurface) -> int:
         key = self.cursor_name(surface.name)
+        async with self.db.sessions() as session:  # a read first: most rounds have no incident news to lease for
+            seen = await session.get(DeliveryCursor, key)
+            if (seen.last_event_id if seen else 0) >= await incidents.latest_event_id(session):
+                return 0
         async with self.db.transaction() as session:
             cursor = await outbox.lease_cursor(session, key, self.owner, self.lease)
             if cursor is None:
@@ -49,7 +54,7 @@ class IncidentDelivery:
 
     async def _threads(self, incident_id: int, surface: str) -> list[IncidentThread]:
         async with self.db.sessions() as session:
-            return [t for t in await incidents.threads_for(session, incident_id) if t.surface == surface]
+            return await incidents.threads_for(session, incident_id, surface)
 
     async def _apply(self, surface: ChatSurface, incident_id: int, kind: str, payload: dict[str, object]) -> None:
         for thread in await self._threads(incident_id, surface.name):

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -109,9 +109,15 @@ async def events_after(session: AsyncSession, last_id: int, limit: int = 100) ->
     return list(await session.scalars(query))
 
 
-async def threads_for(session: AsyncSession, incident_id: int) -> list[IncidentThread]:
+async def threads_for(session: AsyncSession, incident_id: int, surface: str | None = None) -> list[IncidentThread]:
     query = select(IncidentThread).where(IncidentThread.incident_id == incident_id).order_by(IncidentThread.id)
+    if surface is not None:
+        query = query.where(IncidentThread.surface == surface)
     return list(await session.scalars(query))
+
+
+async def latest_event_id(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.max(IncidentEvent.id))) or 0)
 
 
 async def thread_for(session: AsyncSession, incident_id: int, surface: str, channel_id: str) -> IncidentThread | None:
