@@ -16,25 +16,15 @@ from approvals.service import ChatOps
 from bot.config import Settings
 from bot.engine import Engine
 from bot.logging import configure_logging
-from bot.metrics import register_metrics_route
+from bot.mde_access import build_client
 from bot.secrets import resolve_settings
 from bot.server import build_app, start_site
 from bot.surfaces.base import ChatSurface
 from bot.webhooks import IncidentWebhook
-from mde.client import MdeClient
 from mde.limiter_backends import clock_for, close_backend, default_limiter_url, limiter_backend_from_url
 from mde.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
-
-
-def build_client(settings: Settings, limiter: RateLimiter) -> MdeClient:
-    from bot.doctor import token_provider
-    from mde.clouds import Cloud, cloud_endpoints
-
-    endpoints = cloud_endpoints(Cloud(settings.mde_cloud))
-    provider = token_provider(settings)
-    return MdeClient(settings.mde_base_url or endpoints.api_base_url, provider, limiter=limiter)
 
 
 def build_surfaces(settings: Settings, chatops: ChatOps) -> list[ChatSurface]:
@@ -108,8 +98,7 @@ async def serve(settings: Settings) -> int:
                 stale_s=settings.worker_stale_s,
             ),
         )
-        app = build_app(db, [*engine.surfaces, *incident_routes(settings, engine)])
-        register_metrics_route(app, db, client=client, limiter=limiter)
+        app = build_app(db, [*engine.surfaces, *incident_routes(settings, engine)], client=client, limiter=limiter)
         runner, port = await start_site(app, settings.host, settings.port)
         stack.push_async_callback(runner.cleanup)
         await engine.start()

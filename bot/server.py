@@ -13,6 +13,8 @@ from sqlalchemy import text
 from approvals.db import Database
 from bot.logging import request_id
 from bot.metrics import register_metrics_route
+from mde.client import MdeClient
+from mde.ratelimit import RateLimiter
 
 MAX_BODY = 1024 * 1024  # Slack, Teams and webhooks send far less; larger bodies get 413
 
@@ -37,7 +39,14 @@ async def request_ids(request: web.Request, handler: Any) -> web.StreamResponse:
     return response
 
 
-def build_app(db: Database, route_owners: Iterable[Any] = ()) -> web.Application:
+def build_app(
+    db: Database,
+    route_owners: Iterable[Any] = (),
+    *,
+    client: MdeClient | None = None,
+    limiter: RateLimiter | None = None,
+) -> web.Application:
+    """Health, readiness, ``/metrics`` (watching ``client`` and ``limiter`` when given) and the owners' routes."""
     app = web.Application(client_max_size=MAX_BODY, middlewares=[request_ids])
     app["db"] = db
 
@@ -54,7 +63,7 @@ def build_app(db: Database, route_owners: Iterable[Any] = ()) -> web.Application
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    register_metrics_route(app, db)
+    register_metrics_route(app, db, client=client, limiter=limiter)
     for owner in route_owners:
         register: Callable[[web.Application], Awaitable[None] | None] | None = getattr(owner, "register_routes", None)
         if register is not None:
