@@ -22,29 +22,21 @@ from typing import TYPE_CHECKING, Any, TextIO
 import jwt
 
 from approvals.db import Database, normalize_url
+from approvals.execution.actions import ROLES
 from approvals.policy import Policy
 from approvals.policy.models import ACTION_VERBS
 from bot.config import MdeAuth, Settings, SettingsError, load_settings
+from bot.mde_access import api_base_url, token_provider
 from mde.auth import TokenProvider
+from mde.client import ROLE_FOR_PATH
 
 if TYPE_CHECKING:
     from mde.client import MdeClient
     from mde.models import Machine
 
 DEFAULT_TIMEOUT_S = 15.0
-#: the permissions each bot verb needs (shared reference §2; application permissions of WindowsDefenderATP)
-VERB_ROLES = {
-    "isolate": "Machine.Isolate",
-    "unisolate": "Machine.Isolate",
-    "tag": "Machine.ReadWrite.All",
-    "untag": "Machine.ReadWrite.All",
-    "scan": "Machine.Scan",
-    "restrict": "Machine.RestrictExecution",
-    "unrestrict": "Machine.RestrictExecution",
-    "collect": "Machine.CollectForensics",
-}
 READ_ROLES = ("Machine.Read.All", "Machine.ReadWrite.All")
-HUNTING_ROLE = "AdvancedQuery.Read.All"
+HUNTING_ROLE = ROLE_FOR_PATH["run"]
 #: WindowsDefenderATP: its first-party app id and identifier URIs; a token for another API gets 403
 MDE_AUDIENCES = frozenset(
     {
@@ -86,7 +78,7 @@ def required_permissions(verbs: Collection[str]) -> list[Permission]:
     by_role: dict[str, list[str]] = {}
     for verb in ACTION_VERBS:
         if verb in verbs:
-            by_role.setdefault(VERB_ROLES[verb], []).append(verb)
+            by_role.setdefault(ROLES[verb], []).append(verb)
     out += [Permission((role,), tuple(features)) for role, features in by_role.items()]
     out.append(Permission((HUNTING_ROLE,), ("query targets",)))
     return out
@@ -132,22 +124,6 @@ class _Borrowed:
 
     async def close(self) -> None:
         return None
-
-
-def token_provider(settings: Settings) -> TokenProvider:
-    from mde.auth import token_provider_from_settings
-    from mde.clouds import Cloud
-
-    return token_provider_from_settings(
-        auth=settings.mde_auth.value,
-        tenant_id=settings.mde_tenant_id,
-        client_id=settings.mde_client_id,
-        client_secret=settings.mde_client_secret.get_secret_value() if settings.mde_client_secret else None,
-        certificate_path=str(settings.mde_certificate_path) if settings.mde_certificate_path else None,
-        static_token=settings.mde_static_token.get_secret_value() if settings.mde_static_token else None,
-        cloud=Cloud(settings.mde_cloud),
-        scope=settings.mde_scope,
-    )
 
 
 class Doctor:
@@ -321,11 +297,10 @@ class Doctor:
     async def _check_reachability(self, provider: TokenProvider) -> Check:
         """One cheap call (``GET /api/machines?$top=1``), no retries: proves host, token and read access."""
         from mde.client import MdeClient
-        from mde.clouds import cloud_endpoints
         from mde.errors import AuthenticationFailed, MdeError, PermissionDenied, RateLimited
         from mde.retry import RetryPolicy
 
-        base_url = self.settings.mde_base_url or cloud_endpoints(self.settings.mde_cloud).api_base_url
+        base_url = api_base_url(self.settings)
         client = MdeClient(base_url, _Borrowed(provider), timeout=self.timeout_s, retry=RetryPolicy(max_attempts=1))
         try:
             first = await self._within(_first_machine(client), "MDE")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mde.client import MdeClient
+from mde.client import ROLE_FOR_PATH, MdeClient
 from mde.models import IsolationType, MachineAction, ScanType, TagAction
 
 #: verb -> the MachineAction ``type`` MDE records (tag verbs create no action)
@@ -19,6 +19,11 @@ ACTION_TYPES = {
 TAG_VERBS = {"tag": TagAction.ADD, "untag": TagAction.REMOVE}
 #: the rate-limit family the submission spends
 FAMILY = {verb: "machine_actions" for verb in ACTION_TYPES} | {verb: "machine_tags" for verb in TAG_VERBS}
+#: the application permission each verb needs: the one the client names when MDE answers 403 on its path
+#: (an action's path is its type with a lower-case first letter: RunAntiVirusScan -> runAntiVirusScan)
+ROLES = {verb: ROLE_FOR_PATH[kind[0].lower() + kind[1:]] for verb, kind in ACTION_TYPES.items()} | {
+    verb: ROLE_FOR_PATH["tags"] for verb in TAG_VERBS
+}
 
 
 def marker(request_id: int) -> str:
