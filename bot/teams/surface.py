@@ -82,6 +82,11 @@ def base_conversation_id(conversation_id: str) -> str:
     return _THREAD.sub("", conversation_id)
 
 
+def in_thread(channel_id: str, root: str | None) -> str:
+    """The conversation id of a channel thread (replies into it), or the conversation itself."""
+    return f"{channel_id};messageid={root}" if root else channel_id
+
+
 def host_allowed(url: str, hosts: tuple[str, ...]) -> bool:
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
@@ -325,15 +330,14 @@ class TeamsSurface:
         self, channel_id: str, view: RequestView, context: str | None, thread_id: str | None = None
     ) -> MessageRef:
         await self.pacer.send(channel_id)
-        conversation = f"{channel_id};messageid={thread_id}" if thread_id else channel_id
-        message_id = await self._send_card(conversation, context, cards.request_card(view), cards.fallback_text(view))
+        card, summary = cards.request_card(view), cards.fallback_text(view)
+        message_id = await self._send_card(in_thread(channel_id, thread_id), context, card, summary)
         return MessageRef(
             surface=self.name, channel_id=channel_id, message_id=message_id, context=context, thread_id=thread_id
         )
 
     async def _update_card(self, ref: MessageRef, card: cards.Card, summary: str) -> None:
         await self.pacer.edit(ref.channel_id, ref.message_id)
-        conversation = f"{ref.channel_id};messageid={ref.thread_id}" if ref.thread_id else ref.channel_id
 
         async def update(turn: TurnContext) -> None:
             attachment = Attachment(content_type=cards.CARD_CONTENT_TYPE, content=card)
@@ -342,7 +346,7 @@ class TeamsSurface:
             )
             await turn.update_activity(activity)
 
-        await self._continue(ref.context, conversation, update)
+        await self._continue(ref.context, in_thread(ref.channel_id, ref.thread_id), update)
 
     async def update_request(self, ref: MessageRef, view: RequestView) -> None:
         await self._update_card(ref, cards.request_card(view), cards.fallback_text(view))
@@ -354,9 +358,7 @@ class TeamsSurface:
             conversation = json.loads(ref.context or "{}").get("conversation") or {}
         except json.JSONDecodeError:
             conversation = {}
-        if conversation.get("conversationType") == "channel":
-            return f"{ref.channel_id};messageid={ref.thread_root}"
-        return ref.channel_id
+        return in_thread(ref.channel_id, ref.thread_root if conversation.get("conversationType") == "channel" else None)
 
     async def post_in_thread(self, ref: MessageRef, text: str) -> None:
         await self.pacer.send(ref.channel_id)
