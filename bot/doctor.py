@@ -27,6 +27,7 @@ from approvals.policy import Policy
 from approvals.policy.models import ACTION_VERBS
 from bot.config import MdeAuth, Settings, SettingsError, load_settings
 from bot.mde_access import api_base_url, token_provider
+from bot.secrets import resolve_settings
 from mde.auth import TokenProvider
 from mde.client import ROLE_FOR_PATH
 
@@ -440,7 +441,8 @@ async def run_checks(
 ) -> list[Check]:
     if settings is None:
         try:
-            settings = load_settings()
+            # the same settings serve runs with: file: and Key Vault references resolved
+            settings = await resolve_settings(load_settings())
         except SettingsError as exc:
             message = str(exc).replace(":\n  ", ": ").replace("\n  ", "; ")
             return [Check("settings", False, _one_line(message, limit=1000))]

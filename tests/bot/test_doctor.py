@@ -204,11 +204,12 @@ async def test_the_cli_exits_0_when_every_check_passes(
     sqlite_url: str, policy_file: Path, slack: MockSlack, tmp_path: Path
 ) -> None:
     token = make_token(ALL_ROLES)
+    (tmp_path / "mde-token").write_text(token)  # a mounted secret: the doctor reads it like serve does
     async with simulator(token) as sim:
         env = cli_env(
             DATABASE_URL=sqlite_url,
             MDE_AUTH="static",
-            MDE_STATIC_TOKEN=token,
+            MDE_STATIC_TOKEN=f"file:{tmp_path / 'mde-token'}",
             MDE_BASE_URL=sim.url,
             POLICY_FILE=str(policy_file),
             SLACK_BOT_TOKEN="xoxb-test",
