@@ -21,7 +21,7 @@ from approvals.incidents import service
 from approvals.incidents.models import IncidentRecord
 from approvals.incidents.payloads import IncidentData
 from approvals.incidents.rules import Proposal, Rule, RuleSet
-from approvals.requests.models import RequestRecord
+from approvals.requests.models import RequestDevice, RequestRecord
 from approvals.resolution.flows import ResolutionError
 from approvals.service import ChatOps
 from mde.errors import MdeError
@@ -114,9 +114,9 @@ class IncidentFlows:
                     return row.id
         return None
 
-    async def _primary(self, incident_id: int, rule_name: str) -> Origin | None:
-        """Proposals go to the rule's first channel (one request, one card: never two approvals of one thing)."""
-        rule = next((r for r in self.rules.rules if r.name == rule_name), None)
+    async def _primary(self, incident_id: int, rule: Rule | None) -> Origin | None:
+        """Proposals go to the rule's first channel (one request, one card: never two approvals of one thing);
+        without a rule, to the incident's first thread."""
         targets = rule.post if rule else []
         async with self.db.sessions() as session:
             if not targets:
@@ -138,7 +138,7 @@ class IncidentFlows:
         existing = await self._existing(incident_id, rule.name)
         if existing is not None:
             return existing
-        origin = await self._primary(incident_id, rule.name)
+        origin = await self._primary(incident_id, rule)
         if origin is None:
             return None
         async with self.db.sessions() as session:
@@ -202,7 +202,7 @@ class IncidentFlows:
         primaries = [r for r in self.rules.rules if r.name in record.rules and r.release_on_close]
         if record.rules and not primaries:
             return None
-        origin = await self._primary(incident_id, primaries[0].name if primaries else "")
+        origin = await self._primary(incident_id, primaries[0] if primaries else None)
         if origin is None:
             return None
         command = ActionCommand(
@@ -215,8 +215,6 @@ class IncidentFlows:
 
 async def _isolated_for(session: Any, incident_id: int) -> list[str]:
     """Machine ids whose isolation for this incident succeeded."""
-    from approvals.requests.models import RequestDevice
-
     query = (
         select(RequestDevice.machine_id)
         .join(RequestRecord, RequestRecord.id == RequestDevice.request_id)
