@@ -31,7 +31,7 @@ MDE_ID = re.compile(r"^[0-9a-fA-F]{40}$")
 ID_CHUNK = 25
 MAX_QUERY_NAMES = 500
 
-#: incident id -> the MDE device ids / DNS names its entities name (issue 6 wires the store)
+#: incident key -> the MDE device ids / DNS names its entities name (ChatOps reads them from the incident store)
 IncidentLookup = Callable[[str], Awaitable[tuple[list[str], list[str]]]]
 
 
