@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(16, ge=1, le=256)
     poll_interval_s: float = Field(5.0, gt=0)
     worker_stale_s: float = Field(30.0, gt=0)
+    #: how long a replica that stopped delivering a surface's feed keeps it before another takes over
+    delivery_lease_s: float = Field(30.0, ge=2.0, le=600.0)
 
     # web server
     host: str = "127.0.0.1"

@@ -42,6 +42,8 @@ STATE_LINES = {
 @dataclass
 class _Batch:
     dirty: set[int] = field(default_factory=set)
+    #: requests that crossed a progress milestone in this batch: one line each, after the batch
+    progressed: dict[int, MessageRef] = field(default_factory=dict)
     last_id: int = 0
 
 
@@ -153,6 +155,8 @@ class Delivery:
             if about is None or about[0] != name:
                 continue
             await self._apply(surface, event, batch)
+        for request_id, thread in sorted(batch.progressed.items()):
+            await self._progress_line(surface, thread, request_id)
         for request_id in sorted(batch.dirty):
             ref = await self._ref(request_id, name)
             if ref is not None:
@@ -197,8 +201,8 @@ class Delivery:
             await surface.post_in_thread(ref, template.format(by=payload.get("by", "someone")))
         elif kind is EventKind.DECISION:
             await surface.post_in_thread(ref, f"Approved by {payload.get('by')} ({payload.get('approvals')} so far).")
-        elif kind is EventKind.PROGRESS:
-            await self._milestone_line(surface, ref, request_id, payload)
+        elif kind is EventKind.PROGRESS and self._crossed_milestone(surface.name, request_id, payload):
+            batch.progressed[request_id] = ref
         elif kind is EventKind.DEVICE_FAILED:
             names = ", ".join(payload.get("devices") or []) or "a device"
             await surface.post_in_thread(ref, f"✗ {names}: {payload.get('outcome')} — {payload.get('error') or ''}")
@@ -206,24 +210,31 @@ class Delivery:
             await surface.post_in_thread(ref, str(payload.get("text", "")))
         elif kind is EventKind.FINISHED:
             batch.dirty.discard(request_id)
+            batch.progressed.pop(request_id, None)  # the summary already says it all
             self._milestone.pop((surface.name, request_id), None)  # per-request memory ends with the request
             view = await self.chatops.view(request_id)
             await surface.update_request(ref, view)
             await surface.post_summary(ref, view, await self.chatops.results_csv(request_id))
 
-    async def _milestone_line(self, surface: ChatSurface, ref: MessageRef, request_id: int, payload: dict) -> None:  # type: ignore[type-arg]
+    def _crossed_milestone(self, name: str, request_id: int, payload: dict) -> bool:  # type: ignore[type-arg]
+        """Whether this progress event crosses a milestone not yet reported for the request on this surface."""
         total = int(payload.get("total") or 0)
         if not total:
-            return
+            return False
         percent = 100 * int(payload.get("done") or 0) // total
         reached = max((m for m in MILESTONES if percent >= m), default=0)
-        key = (surface.name, request_id)
-        if reached > self._milestone.get(key, 0):
-            self._milestone[key] = reached
-            view = await self.chatops.view(request_id)
-            # a progress event can be committed just after the final one; the summary already says it all
-            if view.progress is not None and not RequestState(view.state).is_final:
-                await surface.post_in_thread(ref, f"Progress: {view.progress.sentence()}.")
+        key = (name, request_id)
+        if reached <= self._milestone.get(key, 0):
+            return False
+        self._milestone[key] = reached
+        return True
+
+    async def _progress_line(self, surface: ChatSurface, ref: MessageRef, request_id: int) -> None:
+        """One line per batch however many milestones it crossed: each would show the same current numbers."""
+        view = await self.chatops.view(request_id)
+        # a progress event can be committed just after the final one; the summary already says it all
+        if view.progress is not None and not RequestState(view.state).is_final:
+            await surface.post_in_thread(ref, f"Progress: {view.progress.sentence()}.")
 
     async def _post_card(self, surface: ChatSurface, request_id: int) -> None:
         async with self.db.sessions() as session:

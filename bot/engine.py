@@ -51,6 +51,7 @@ class Engine:
         owner: str | None = None,
         rules: RuleSet | None = None,
         delivery_poll_s: float = 1.0,
+        delivery_lease_s: float = 30.0,
         run_worker: bool = True,
     ) -> Engine:
         chatops = ChatOps(db, client, policy, limiter=limiter)
@@ -71,7 +72,14 @@ class Engine:
             config=SchedulerConfig(tick_s=5 * worker.config.housekeeping_s),
         )
         surfaces = make_surfaces(chatops)
-        delivery = Delivery(db, chatops, surfaces, owner=owner and f"{owner}-delivery", poll_s=delivery_poll_s)
+        delivery = Delivery(
+            db,
+            chatops,
+            surfaces,
+            owner=owner and f"{owner}-delivery",
+            poll_s=delivery_poll_s,
+            lease_s=delivery_lease_s,
+        )
         return cls(
             db=db,
             client=client,

@@ -97,6 +97,7 @@ async def serve(settings: Settings) -> int:
                 poll_interval_s=settings.poll_interval_s,
                 stale_s=settings.worker_stale_s,
             ),
+            delivery_lease_s=settings.delivery_lease_s,
         )
         app = build_app(db, [*engine.surfaces, *incident_routes(settings, engine)], client=client, limiter=limiter)
         runner, port = await start_site(app, settings.host, settings.port)

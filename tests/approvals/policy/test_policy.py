@@ -184,3 +184,11 @@ def test_missing_policy_file_is_a_clear_error(tmp_path: Path) -> None:
 def test_the_shipped_example_policy_loads() -> None:
     policy = load_policy(Path(__file__).parents[3] / "examples" / "policy.yaml")
     assert policy.required_approvals("isolate", 100) >= 2
+
+
+def test_without_thresholds_more_than_50_devices_need_two_approvers_and_an_empty_list_turns_it_off() -> None:
+    """The documented default: a policy that never mentions ``thresholds`` still asks for two above 50."""
+    silent = Policy.from_dict({"defaults": {"requesters": ["*"], "approvers": ["*"]}})
+    assert (silent.required_approvals("isolate", 50), silent.required_approvals("isolate", 51)) == (1, 2)
+    off = Policy.from_dict({"defaults": {"requesters": ["*"], "approvers": ["*"], "thresholds": []}})
+    assert off.required_approvals("isolate", 5000) == 1
