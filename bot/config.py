@@ -79,18 +79,28 @@ class Settings(BaseSettings):
     teams_client_secret: SecretStr | None = None
     teams_certificate_path: Path | None = None
     teams_static_token: SecretStr | None = None
-    teams_openid_metadata_url: str = Field(
-        "https://login.botframework.com/v1/.well-known/openidconfiguration",
-        description="Bot Framework OpenID metadata for inbound token checks (sovereign clouds, tests)",
+    teams_cloud: str = Field(
+        "public",
+        pattern="^(public|gcc|gcc_high|dod)$",
+        description="the Microsoft cloud Teams runs in: its token issuer and serviceUrl host (bot.teams.clouds)",
+    )
+    teams_openid_metadata_url: str | None = Field(
+        None, description="Bot Framework OpenID metadata for inbound token checks; default: TEAMS_CLOUD's (tests)"
+    )
+    teams_allowed_callers: str = Field(
+        "",
+        description="comma-separated app ids whose own Entra tokens may call /api/messages (never as a person); "
+        "empty: Teams channel tokens only",
     )
     teams_entra_metadata_url: str | None = Field(None, description="Entra OpenID metadata override")
     teams_read_groups: bool = Field(
         False, description="read Entra group membership from Graph for entra-group: principals (GroupMember.Read.All)"
     )
     teams_graph_url: str = Field("https://graph.microsoft.com", description="Microsoft Graph (sovereign clouds, tests)")
-    teams_service_hosts: str = Field(
-        "smba.trafficmanager.net,botframework.com,teams.microsoft.com,teams.microsoft.us",
-        description="comma-separated hosts an activity's serviceUrl may point at (replies go there)",
+    teams_service_hosts: str | None = Field(
+        None,
+        description="comma-separated hosts an activity's serviceUrl may point at (replies go there); "
+        "default: TEAMS_CLOUD's Teams host",
     )
 
     @model_validator(mode="after")
@@ -112,7 +122,7 @@ class Settings(BaseSettings):
                 "certificate": ["teams_tenant_id", "teams_certificate_path"],
                 "managed_identity": ["teams_tenant_id"],
                 "system_managed_identity": ["teams_tenant_id"],
-                "static": ["teams_static_token"],
+                "static": ["teams_tenant_id", "teams_static_token"],
             }[self.teams_auth]
             teams_missing = [name.upper() for name in teams_needs if getattr(self, name) in (None, "")]
             if teams_missing:

@@ -1,11 +1,15 @@
-"""Verify the bearer token on every activity posted to ``/api/messages``.
+"""Verify the bearer token on every activity posted to ``/api/messages`` (the ``CallerVerifier`` of
+``bot.teams.ingress`` for real Teams traffic).
 
 The Agents SDK's own validator fetches signing keys from fixed Microsoft URLs, so it cannot be pointed
 at a sovereign cloud's metadata or at a local key set in tests. This one follows the same Bot Framework
 rules (``botframework-connector``'s channel validation) with PyJWT, and is stricter where the SDK is lax:
 
 * RS256 signature by a key from the issuer's OpenID metadata (keys cached, refreshed on an unknown ``kid``);
-* issuer: Bot Framework (``https://api.botframework.com``) or Entra (v1 / v2) for the configured tenant;
+* issuer: the Bot Framework channel issuer of the configured cloud (``https://api.botframework.com``), and
+  nothing else by default. Entra issues tokens for the bot's app id to *any* app registration in the
+  tenant, so an Entra-issued token says nothing about a Teams user: it is accepted only from an app on
+  ``allowed_callers`` (its ``azp`` / ``appid``, and ``tid`` = the tenant), and that caller is an app;
 * audience: the bot's app id; ``exp`` / ``nbf`` with five minutes of clock skew;
 * the key's ``endorsements`` include the activity's ``channelId`` when the key lists any;
 * the ``serviceurl`` claim equals the activity's ``serviceUrl`` (a token for one service URL cannot
@@ -19,23 +23,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import jwt
 
+from bot.teams.clouds import CLOUDS
+from bot.teams.ingress import Caller, CallerKind, Unauthorized
+
 log = logging.getLogger(__name__)
 
-BOT_FRAMEWORK_ISSUER = "https://api.botframework.com"
-BOT_FRAMEWORK_METADATA = "https://login.botframework.com/v1/.well-known/openidconfiguration"
+BOT_FRAMEWORK_ISSUER = CLOUDS["public"].issuer
+BOT_FRAMEWORK_METADATA = CLOUDS["public"].metadata_url
 ENTRA_METADATA = "https://login.microsoftonline.com/{tenant}/v2.0/.well-known/openid-configuration"
 CLOCK_SKEW_S = 300
 KEYS_TTL_S = 24 * 3600
 REFRESH_MIN_S = 300  # an unknown kid refreshes the keys at most this often
 
 
-class AuthError(Exception):
+class AuthError(Unauthorized):
     """The request is not from the Bot Framework for this bot; the message says why (no secrets)."""
 
 
@@ -50,20 +58,29 @@ class _KeySet:
 class BotFrameworkAuth:
     app_id: str
     tenant_id: str | None = None
+    #: the Bot Framework channel issuer (``https://api.botframework.us`` in US Government clouds)
+    channel_issuer: str = BOT_FRAMEWORK_ISSUER
     #: Bot Framework OpenID metadata (sovereign clouds and tests point this elsewhere)
     bot_framework_metadata_url: str = BOT_FRAMEWORK_METADATA
-    #: Entra OpenID metadata for tokens issued by the tenant (v1 and v2 issuers)
+    #: app ids whose own Entra-issued tokens are let in, as apps (``TEAMS_ALLOWED_CALLERS``); none by default
+    allowed_callers: frozenset[str] = frozenset()
+    #: Entra OpenID metadata for allowed callers' tokens (v1 and v2 issuers)
     entra_metadata_url: str | None = None
     http_timeout_s: float = 10.0
     _sets: dict[str, _KeySet] = field(default_factory=dict)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def _metadata_for(self, issuer: str) -> str:
-        if issuer == BOT_FRAMEWORK_ISSUER:
+        if issuer == self.channel_issuer:
             return self.bot_framework_metadata_url
-        if self.tenant_id and issuer in (
-            f"https://sts.windows.net/{self.tenant_id}/",
-            f"https://login.microsoftonline.com/{self.tenant_id}/v2.0",
+        if (
+            self.allowed_callers
+            and self.tenant_id
+            and issuer
+            in (
+                f"https://sts.windows.net/{self.tenant_id}/",
+                f"https://login.microsoftonline.com/{self.tenant_id}/v2.0",
+            )
         ):
             return self.entra_metadata_url or ENTRA_METADATA.format(tenant=self.tenant_id)
         raise AuthError("token issuer is not accepted")
@@ -91,10 +108,8 @@ class BotFrameworkAuth:
             raise AuthError("token signed by an unknown key")
         return key
 
-    async def verify(
-        self, authorization: str | None, activity: dict[str, Any], *, check_service_url: bool = True
-    ) -> dict[str, Any]:
-        """Return the verified claims, or raise ``AuthError``."""
+    async def verify(self, authorization: str | None, activity: Mapping[str, Any] | None) -> Caller:
+        """The verified caller, or ``AuthError``; with ``activity`` None only the token itself is checked."""
         if not authorization:
             raise AuthError("no Authorization header")
         scheme, _, token = authorization.strip().partition(" ")
@@ -112,8 +127,7 @@ class BotFrameworkAuth:
         metadata_url = self._metadata_for(issuer if isinstance(issuer, str) else "")
         key = await self._key(metadata_url, str(header["kid"]))
         endorsements = key.get("endorsements")
-        channel = str(activity.get("channelId") or "")
-        if endorsements and check_service_url and channel not in endorsements:
+        if endorsements and activity is not None and str(activity.get("channelId") or "") not in endorsements:
             raise AuthError("signing key is not endorsed for this channel")
         try:
             claims: dict[str, Any] = jwt.decode(
@@ -127,12 +141,19 @@ class BotFrameworkAuth:
             )
         except jwt.PyJWTError as exc:
             raise AuthError(f"token rejected ({type(exc).__name__})") from None
-        claimed_url = claims.get("serviceurl") or claims.get("serviceUrl")
-        service_url = str(activity.get("serviceUrl") or "")
-        if (
-            check_service_url
-            and issuer == BOT_FRAMEWORK_ISSUER
-            and (not claimed_url or claimed_url.rstrip("/").lower() != service_url.rstrip("/").lower())
-        ):
+        if issuer != self.channel_issuer:
+            return self._allowed_app(claims)
+        claimed_url = str(claims.get("serviceurl") or claims.get("serviceUrl") or "")
+        service_url = str(activity.get("serviceUrl") or "") if activity is not None else claimed_url
+        if not claimed_url or claimed_url.rstrip("/").lower() != service_url.rstrip("/").lower():
             raise AuthError("serviceUrl does not match the token")
-        return claims
+        return Caller(kind=CallerKind.TEAMS_USER, claims=claims)
+
+    def _allowed_app(self, claims: dict[str, Any]) -> Caller:
+        """An Entra-issued token: the app that asked for it must be allow-listed, in this tenant."""
+        app = str(claims.get("azp") or claims.get("appid") or "")
+        if app not in self.allowed_callers:
+            raise AuthError("the calling app is not on TEAMS_ALLOWED_CALLERS")
+        if str(claims.get("tid") or "").lower() != (self.tenant_id or "").lower():
+            raise AuthError("the calling app's token is for another tenant")
+        return Caller(kind=CallerKind.APP, claims=claims, app_id=app)

@@ -5,12 +5,19 @@ from __future__ import annotations
 from approvals.service import ChatOps
 from bot.config import Settings
 from bot.teams.auth import BotFrameworkAuth
+from bot.teams.clouds import CLOUDS
 from bot.teams.connections import bot_connections
+from bot.teams.ingress import TeamsIngress
 from bot.teams.surface import TeamsSurface
 
 
+def _names(value: str) -> tuple[str, ...]:
+    return tuple(n.strip() for n in value.split(",") if n.strip())
+
+
 def teams_surface_from_settings(settings: Settings, chatops: ChatOps) -> TeamsSurface:
-    assert settings.teams_app_id is not None
+    assert settings.teams_app_id is not None and settings.teams_tenant_id is not None
+    cloud = CLOUDS[settings.teams_cloud]
     connections = bot_connections(
         app_id=settings.teams_app_id,
         tenant_id=settings.teams_tenant_id,
@@ -22,15 +29,16 @@ def teams_surface_from_settings(settings: Settings, chatops: ChatOps) -> TeamsSu
     auth = BotFrameworkAuth(
         app_id=settings.teams_app_id,
         tenant_id=settings.teams_tenant_id,
-        bot_framework_metadata_url=settings.teams_openid_metadata_url,
+        channel_issuer=cloud.issuer,
+        bot_framework_metadata_url=settings.teams_openid_metadata_url or cloud.metadata_url,
+        allowed_callers=frozenset(_names(settings.teams_allowed_callers)),
         entra_metadata_url=settings.teams_entra_metadata_url,
     )
-    hosts = tuple(h.strip() for h in settings.teams_service_hosts.split(",") if h.strip())
+    hosts = _names(settings.teams_service_hosts) if settings.teams_service_hosts else (cloud.service_host,)
     return TeamsSurface(
         chatops,
         app_id=settings.teams_app_id,
         connections=connections,
-        auth=auth,
-        service_hosts=hosts,
+        ingress=TeamsIngress(auth, tenant_id=settings.teams_tenant_id, service_hosts=hosts),
         graph_url=settings.teams_graph_url if settings.teams_read_groups else None,
     )

@@ -1,8 +1,8 @@
 """Microsoft Teams on the Microsoft 365 Agents SDK: ``@mde`` commands and Action.Execute clicks in,
 Adaptive Cards, thread replies and summaries out.
 
-``POST /api/messages`` verifies the Bot Framework token (``bot.teams.auth``) and the activity's
-``serviceUrl`` (an allow-list of hosts) before the SDK sees the request; anything else gets 401.
+``POST /api/messages`` lets in only what ``bot.teams.ingress`` admits (token, Teams channel, serviceUrl,
+tenant); this module translates admitted activities and never re-checks them.
 Outbound, every post, edit and reply goes through ``adapter.continue_conversation`` with the stored
 conversation reference, paced per conversation within Teams' limits.
 """
@@ -16,7 +16,6 @@ import random
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -33,20 +32,18 @@ from microsoft_agents.hosting.core import (
     TurnState,
 )
 
-from approvals.identity import Origin
+from approvals.identity import Actor, Origin
 from approvals.service import ChatOps
 from approvals.views import IncidentView, RequestView
 from bot.surfaces.base import MessageRef
 from bot.teams import cards
-from bot.teams.auth import AuthError, BotFrameworkAuth
 from bot.teams.graph import GraphGroups
 from bot.teams.identity import TeamsDirectory
+from bot.teams.ingress import LOOPBACK, BadBody, CallerKind, TeamsIngress, Unauthorized, host_allowed
 from bot.teams.pacing import ConversationPacer
 
 log = logging.getLogger(__name__)
 PATH = "/api/messages"
-#: Teams and Bot Framework service URL hosts (the SDK's own default list, minus storage and Graph)
-DEFAULT_SERVICE_HOSTS = ("smba.trafficmanager.net", "botframework.com", "teams.microsoft.com", "teams.microsoft.us")
 _THREAD = re.compile(r";messageid=\d+$")
 #: Teams asks bots to back off on these (rate-limit.md: 429, and 412, 502, 504 for transient failures)
 RETRY_STATUSES = frozenset({412, 429, 502, 503, 504})
@@ -87,17 +84,6 @@ def in_thread(channel_id: str, root: str | None) -> str:
     return f"{channel_id};messageid={root}" if root else channel_id
 
 
-def host_allowed(url: str, hosts: tuple[str, ...]) -> bool:
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    loopback = host in ("127.0.0.1", "::1", "localhost")
-    if parts.username or parts.password or not host:
-        return False
-    if parts.scheme != "https" and not (loopback and parts.scheme == "http"):
-        return False
-    return any(host == h or host.endswith("." + h) for h in hosts)
-
-
 class TeamsSurface:
     name = "teams"
 
@@ -107,15 +93,14 @@ class TeamsSurface:
         *,
         app_id: str,
         connections: Connections,
-        auth: BotFrameworkAuth,
-        service_hosts: tuple[str, ...] = DEFAULT_SERVICE_HOSTS,
+        ingress: TeamsIngress,
         pacer: ConversationPacer | None = None,
         graph_url: str | None = None,
     ) -> None:
         self.chatops = chatops
         self.app_id = app_id
-        self.auth = auth
-        self.service_hosts = tuple(h.lower() for h in service_hosts)
+        self.ingress = ingress
+        self.service_hosts = ingress.service_hosts
         self.pacer = pacer or ConversationPacer()
         groups = None
         if graph_url:  # entra-group: principals, read with the bot's own token (GroupMember.Read.All)
@@ -127,7 +112,7 @@ class TeamsSurface:
 
             groups = GraphGroups(graph_token, base_url=graph_url)
         self.directory = TeamsDirectory(groups=groups)
-        loopback_only = all(h in ("127.0.0.1", "::1", "localhost") for h in self.service_hosts)
+        loopback_only = all(h in LOOPBACK for h in self.service_hosts)
         # the SDK's own SSRF guard refuses loopback, so it is on for every real deployment, off for a local connector
         validator = None if loopback_only else OutboundHostValidator(list(self.service_hosts), enabled=True)
         self.adapter = CloudAdapter(connection_manager=connections, host_validator=validator)
@@ -146,45 +131,20 @@ class TeamsSurface:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            body = None
-        if not isinstance(body, dict):
-            # the token is still checked first (all but its serviceUrl, which only the body could name):
-            # an unauthenticated caller learns nothing about how its body was read
-            try:
-                await self.auth.verify(request.headers.get("Authorization"), {}, check_service_url=False)
-            except AuthError as exc:
-                log.warning("Teams request refused: %s", exc)
-                return web.json_response({"error": "unauthorized"}, status=401)
-            return web.json_response({"error": "the body is not a JSON activity"}, status=400)
-        try:
-            claims = await self.auth.verify(request.headers.get("Authorization"), body)
-        except AuthError as exc:
+            admitted = await self.ingress.admit(request)
+        except Unauthorized as exc:
             log.warning("Teams request refused: %s", exc)
             return web.json_response({"error": "unauthorized"}, status=401)
-        if not host_allowed(str(body.get("serviceUrl") or ""), self.service_hosts):
-            log.warning("Teams request refused: serviceUrl host is not allowed")
-            return web.json_response({"error": "unauthorized"}, status=401)
-        if not self._own_tenant(body):
-            log.warning("Teams request refused: the activity comes from another tenant")
-            return web.json_response({"error": "unauthorized"}, status=401)
-        request["claims_identity"] = ClaimsIdentity(claims, authentication_type="Bearer")
+        except BadBody as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        caller = admitted.caller
+        request["claims_identity"] = ClaimsIdentity(caller.claims, authentication_type=caller.kind.value)
         try:
             response = await self.adapter.process(request, self.app)
         except ValueError as exc:  # an activity the SDK cannot model
             log.warning("Teams activity rejected: %s", type(exc).__name__)
             return web.json_response({"error": "malformed activity"}, status=400)
         return response or web.Response(status=202)
-
-    def _own_tenant(self, body: dict[str, Any]) -> bool:
-        """A single-tenant bot answers its own tenant only (Teams names it in channelData and conversation)."""
-        if not self.auth.tenant_id:
-            return True
-        conversation = _as_dict(body.get("conversation"))
-        tenant = _as_dict(_as_dict(body.get("channelData")).get("tenant"))
-        named = {str(t).lower() for t in (conversation.get("tenantId"), tenant.get("id")) if t}
-        return not named or named == {self.auth.tenant_id.lower()}
 
     async def _on_turn_error(self, context: TurnContext, error: Exception) -> None:
         log.error("Teams turn failed: %s: %s", type(error).__name__, error, exc_info=error)
@@ -216,11 +176,19 @@ class TeamsSurface:
         if any(m.id == (context.activity.recipient.id if context.activity.recipient else None) for m in added):
             await context.send_activity("mde-chatops is here. Mention me with `help` to see the commands.")
 
+    async def _actor(self, context: TurnContext) -> Actor:
+        """The person a Teams channel token vouches for; an allow-listed app speaks as itself, never as a person."""
+        identity = context.identity
+        if identity is not None and identity.authentication_type == CallerKind.APP:
+            app_id = str(identity.claims.get("azp") or identity.claims.get("appid") or "")
+            return Actor(platform="app", user_id=app_id, display_name=f"app {app_id}")
+        return await self.directory.actor(context)
+
     async def _on_message(self, context: TurnContext, _state: TurnState) -> None:
         text = (context.activity.text or "").strip()
         if not text and context.activity.value is not None:
             return  # an Action.Submit without a known verb
-        actor = await self.directory.actor(context)
+        actor = await self._actor(context)
         origin = self.origin_of(context.activity)
         await self.chatops.remember_conversation(origin)
         reply = await self.chatops.handle(actor, origin, text)
@@ -240,7 +208,9 @@ class TeamsSurface:
         reason = str(data.get("reason") or "").strip()
         if verb in (cards.VERB_REJECT, cards.VERB_BREAK_GLASS) and not reason:
             return request_id, "A reason is required."
-        actor = await self.directory.actor(context)
+        actor = await self._actor(context)
+        if actor.platform == "app":
+            return request_id, "An app cannot approve or reject; a person decides, in Teams."
         break_glass = verb == cards.VERB_BREAK_GLASS
         reply = await self.chatops.decide(
             actor,
@@ -379,10 +349,6 @@ class TeamsSurface:
 
     async def update_notification(self, ref: MessageRef, view: IncidentView) -> None:
         await self._update_card(ref, cards.incident_card(view), view.headline())
-
-
-def _as_dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
 
 
 def card_response(card: cards.Card) -> AdaptiveCardInvokeResponse:

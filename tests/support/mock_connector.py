@@ -62,6 +62,8 @@ class MockConnector:
     sent: list[Sent] = field(default_factory=list)
     url: str = ""
     kid: str = "test-key-1"
+    #: the channels the signing key is endorsed for (Bot Framework's real keys list every channel)
+    endorsements: list[str] = field(default_factory=lambda: ["msteams"])
     down: bool = False
     unauthorized_calls: int = 0
     #: answer this many of the next sends with 429 + Retry-After: 0 (Teams throttling)
@@ -97,7 +99,7 @@ class MockConnector:
 
     async def _keys(self, _: web.Request) -> web.Response:
         jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(_KEY.public_key()))
-        jwk.update({"kid": self.kid, "use": "sig", "endorsements": ["msteams"]})
+        jwk.update({"kid": self.kid, "use": "sig", "endorsements": self.endorsements})
         return web.json_response({"keys": [jwk]})
 
     def token(self, key: Any = None, **overrides: Any) -> str:
@@ -147,6 +149,7 @@ class MockConnector:
             "from": {"id": who["id"], "name": who["name"], "aadObjectId": who["aadObjectId"]},
             "recipient": BOT,
             "conversation": {"id": CHANNEL, "conversationType": "channel", "tenantId": TENANT_ID},
+            "channelData": {"tenant": {"id": TENANT_ID}},
             "value": {"action": {"type": "Action.Execute", "verb": verb, "data": data}, "trigger": "manual"},
         }
         if reply_to:
@@ -219,15 +222,21 @@ class MockConnector:
         """The real Teams surface wired to this connector: its keys, its token, its host, no edit spacing."""
         from bot.teams.auth import BotFrameworkAuth
         from bot.teams.connections import bot_connections
+        from bot.teams.ingress import TeamsIngress
         from bot.teams.pacing import ConversationPacer
         from bot.teams.surface import TeamsSurface
 
-        auth = BotFrameworkAuth(app_id=APP_ID, tenant_id=TENANT_ID, bot_framework_metadata_url=self.metadata_url)
+        auth = BotFrameworkAuth(
+            app_id=APP_ID,
+            tenant_id=TENANT_ID,
+            bot_framework_metadata_url=self.metadata_url,
+            entra_metadata_url=self.metadata_url,
+            allowed_callers=frozenset(options.pop("allowed_callers", ())),
+        )
+        ingress = TeamsIngress(auth, tenant_id=TENANT_ID, service_hosts=("127.0.0.1",))
         connections = bot_connections(app_id=APP_ID, tenant_id=TENANT_ID, auth="static", static_token=CONNECTOR_TOKEN)
         options.setdefault("pacer", ConversationPacer(min_edit_interval_s=0.0))
-        return TeamsSurface(
-            chatops, app_id=APP_ID, connections=connections, auth=auth, service_hosts=("127.0.0.1",), **options
-        )
+        return TeamsSurface(chatops, app_id=APP_ID, connections=connections, ingress=ingress, **options)
 
     async def wait_for(self, predicate: Any, timeout: float = 30.0) -> Sent:
         loop = asyncio.get_running_loop()

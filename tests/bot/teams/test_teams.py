@@ -17,8 +17,9 @@ from approvals.policy import Policy
 from bot.server import build_app, start_site
 from bot.teams import cards
 from bot.teams.connections import bot_connections
+from bot.teams.ingress import host_allowed
 from bot.teams.pacing import ConversationPacer
-from bot.teams.surface import TeamsSurface, base_conversation_id, host_allowed
+from bot.teams.surface import TeamsSurface, base_conversation_id
 from tests.support.mock_connector import APP_ID, CHANNEL, CONNECTOR_TOKEN, TENANT_ID, MockConnector, Sent
 from tests.support.stack import Stack
 from tests.support.views import huge_view
