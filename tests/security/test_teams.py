@@ -21,14 +21,14 @@ import httpx
 import pytest
 
 from approvals.policy import Policy
+from approvals.service import ChatOps
 from bot.config import load_settings
-from bot.server import build_app, start_site
+from bot.surfaces.base import ChatSurface
 from bot.teams import cards
 from bot.teams.factory import teams_surface_from_settings
-from bot.teams.surface import TeamsSurface
 from tests.security.footprint import NOTHING, footprint
-from tests.support.mock_connector import APP_ID, CONNECTOR_TOKEN, TENANT_ID, MockConnector
-from tests.support.stack import Stack
+from tests.support.mock_connector import TENANT_ID, MockConnector
+from tests.support.stack import Stack, served
 
 POLICY = Policy.from_dict(
     {
@@ -84,33 +84,18 @@ async def teams_rig(**settings: Any) -> AsyncIterator[Rig]:
     connector = MockConnector()
     await connector.start()
     connector.endorsements = ALL_CHANNELS
-    values: dict[str, Any] = {
-        "mde_auth": "static",
-        "mde_static_token": "t",
-        "teams_app_id": APP_ID,
-        "teams_tenant_id": TENANT_ID,
-        "teams_auth": "static",
-        "teams_static_token": CONNECTOR_TOKEN,
-        "teams_service_hosts": "127.0.0.1",
-        "teams_openid_metadata_url": connector.metadata_url,
+    values = connector.settings(
         # Entra's keys, if the bot were to trust Entra-issued tokens at all
-        "teams_entra_metadata_url": connector.metadata_url,
-    }
-    values.update(settings)
-    surfaces: list[TeamsSurface] = []
+        teams_entra_metadata_url=connector.metadata_url,
+        **settings,
+    )
 
-    def make(chatops):  # type: ignore[no-untyped-def]
-        surfaces.append(teams_surface_from_settings(load_settings(**values), chatops))
-        return surfaces
+    def make(chatops: ChatOps) -> list[ChatSurface]:
+        return [teams_surface_from_settings(load_settings(**values), chatops)]
 
     try:
-        async with Stack.start(make_surfaces=make, policy=POLICY) as stack:
-            runner, port = await start_site(build_app(stack.db, surfaces), "127.0.0.1", 0)
-            try:
-                async with httpx.AsyncClient(timeout=15) as http:
-                    yield Rig(stack, connector, f"http://127.0.0.1:{port}", http)
-            finally:
-                await runner.cleanup()
+        async with served(make, policy=POLICY) as (stack, url, http):
+            yield Rig(stack, connector, url, http)
     finally:
         await connector.stop()
 
@@ -224,15 +209,7 @@ async def test_a_service_url_that_is_not_teams_is_refused_by_default(service_url
     ],
 )
 def test_the_service_url_allow_list_is_the_clouds_teams_host(cloud: str, host: str) -> None:
-    settings = load_settings(
-        mde_auth="static",
-        mde_static_token="t",
-        teams_app_id=APP_ID,
-        teams_tenant_id=TENANT_ID,
-        teams_auth="static",
-        teams_static_token=CONNECTOR_TOKEN,
-        teams_cloud=cloud,
-    )
+    settings = load_settings(**MockConnector().settings(teams_cloud=cloud, teams_service_hosts=None))
     surface = teams_surface_from_settings(settings, chatops=None)  # type: ignore[arg-type]
     assert surface.service_hosts == (host,)
 

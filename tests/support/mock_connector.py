@@ -218,6 +218,21 @@ class MockConnector:
             body["@odata.nextLink"] = f"{self.url}{request.path}?$select=id&page=1"
         return web.json_response(body)
 
+    def settings(self, **overrides: Any) -> dict[str, Any]:
+        """Settings for ``mde-chatops serve`` pointed at this connector (its keys, its host, its token)."""
+        values: dict[str, Any] = {
+            "mde_auth": "static",
+            "mde_static_token": "t",
+            "teams_app_id": APP_ID,
+            "teams_tenant_id": TENANT_ID,
+            "teams_auth": "static",
+            "teams_static_token": CONNECTOR_TOKEN,
+            "teams_service_hosts": "127.0.0.1",
+            "teams_openid_metadata_url": self.metadata_url if self.url else None,
+        }
+        values.update(overrides)
+        return values
+
     def surface(self, chatops: Any, **options: Any) -> Any:
         """The real Teams surface wired to this connector: its keys, its token, its host, no edit spacing."""
         from bot.teams.auth import BotFrameworkAuth

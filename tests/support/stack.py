@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from approvals.db import Database
 from approvals.execution.flows import WorkerConfig
 from approvals.incidents.rules import RuleSet
@@ -18,6 +20,7 @@ from approvals.policy import Policy
 from approvals.requests.models import RequestRecord
 from approvals.service import ChatOps
 from bot.engine import Engine
+from bot.server import build_app, start_site
 from bot.surfaces.base import ChatSurface
 from mde.auth import StaticTokenProvider
 from mde.client import MdeClient
@@ -118,3 +121,23 @@ class Stack:
             if loop.time() > deadline:
                 raise AssertionError(f"request #{request_id} is {record.state}, not in {sorted(states)}")
             await asyncio.sleep(0.05)
+
+
+@asynccontextmanager
+async def served(
+    make_surfaces: Callable[[ChatOps], list[ChatSurface]], **options: Any
+) -> AsyncIterator[tuple[Stack, str, httpx.AsyncClient]]:
+    """The stack with its surfaces' routes on the project's web server on loopback: (stack, base URL, client)."""
+    surfaces: list[ChatSurface] = []
+
+    def make(chatops: ChatOps) -> list[ChatSurface]:
+        surfaces.extend(make_surfaces(chatops))
+        return surfaces
+
+    async with Stack.start(make_surfaces=make, **options) as stack:
+        runner, port = await start_site(build_app(stack.db, surfaces), "127.0.0.1", 0)
+        try:
+            async with httpx.AsyncClient(timeout=15) as http:
+                yield stack, f"http://127.0.0.1:{port}", http
+        finally:
+            await runner.cleanup()

@@ -250,16 +250,7 @@ async def test_the_surface_built_from_settings_answers_over_http() -> None:
     connector = MockConnector()
     await connector.start()
     try:
-        settings = load_settings(
-            mde_auth="static",
-            mde_static_token="t",
-            teams_app_id=APP_ID,
-            teams_tenant_id=TENANT_ID,
-            teams_auth="static",
-            teams_static_token=CONNECTOR_TOKEN,
-            teams_service_hosts="127.0.0.1",
-            teams_openid_metadata_url=connector.metadata_url,
-        )
+        settings = load_settings(**connector.settings())
         surfaces: list[TeamsSurface] = []
 
         def make(chatops):  # type: ignore[no-untyped-def]
