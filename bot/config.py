@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(16, ge=1, le=256)
     poll_interval_s: float = Field(5.0, gt=0)
     worker_stale_s: float = Field(30.0, gt=0)
+    #: this replica's stable identity (a StatefulSet pod name, a host name): restarted under the same id, a
+    #: worker adopts its own claims at once instead of after WORKER_STALE_S. Never share one between two
+    #: live processes. Unset: a fresh random id per process.
+    worker_id: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,59}$")
     #: how long a replica that stopped delivering a surface's feed keeps it before another takes over
     delivery_lease_s: float = Field(30.0, ge=2.0, le=600.0)
 

@@ -98,6 +98,7 @@ async def serve(settings: Settings) -> int:
                 stale_s=settings.worker_stale_s,
             ),
             delivery_lease_s=settings.delivery_lease_s,
+            owner=settings.worker_id,
         )
         app = build_app(db, [*engine.surfaces, *incident_routes(settings, engine)], client=client, limiter=limiter)
         runner, port = await start_site(app, settings.host, settings.port)

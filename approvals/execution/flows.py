@@ -101,6 +101,9 @@ class Worker:
         self.clock = clock
         self._on_tick = on_tick
         self._wake = asyncio.Event()
+        self._started_at = self.clock()
+        #: set when another process started under this worker's identity: this one stops claiming
+        self.superseded = False
         self._tasks: list[asyncio.Task[None]] = []
         self._progress_sent: dict[int, tuple[int, int]] = {}
         self._progress_at: dict[int, float] = {}
@@ -113,7 +116,11 @@ class Worker:
         self._wake.set()
 
     async def start(self) -> None:
-        await self._heartbeat()
+        self._started_at = self.clock()
+        async with self.db.transaction() as session:
+            handed = await jobs.begin_incarnation(session, self.owner, now=self._started_at)
+        if handed:
+            log.warning("worker %s restarted: adopting %d job(s) its previous run had claimed", self.owner, handed)
         loops = [self._submitter(i) for i in range(max(1, self.config.concurrency // self.config.batch_size))]
         loops += [self._poller(), self._housekeeping(), self._heartbeats()]
         self._tasks = [asyncio.create_task(loop) for loop in loops]
@@ -138,7 +145,22 @@ class Worker:
     async def _heartbeats(self) -> None:
         while True:
             await asyncio.sleep(self.config.heartbeat_s)
+            if await self._guard(self._fenced):
+                return
             await self._guard(self._heartbeat)
+
+    async def _fenced(self) -> bool:
+        """Another process took this identity (a restart while this one still ran): stop every loop at once."""
+        async with self.db.sessions() as session:
+            current = await jobs.is_current_incarnation(session, self.owner, self._started_at)
+        if current:
+            return False
+        log.error("worker %s: another process started under this identity; this one stops", self.owner)
+        self.superseded = True
+        for task in self._tasks:
+            if task is not asyncio.current_task():
+                task.cancel()
+        return True
 
     async def _guard(self, step: Callable[[], Any]) -> Any:
         """Run one step of a loop; a failure is logged and retried next round, never kills the loop."""

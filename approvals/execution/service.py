@@ -87,6 +87,42 @@ async def heartbeat(session: AsyncSession, owner: str, *, now: datetime) -> None
         session.add(WorkerRecord(owner=owner, started_at=now, heartbeat_at=now))
 
 
+#: suffix given to the jobs a restarted worker finds in its own name: the takeover path then adopts them at once
+BEFORE_RESTART = "~before-restart"
+#: two timestamps closer than this are the same incarnation (databases round timestamps differently)
+_SAME_INSTANT = timedelta(milliseconds=1)
+
+
+async def begin_incarnation(session: AsyncSession, owner: str, *, now: datetime) -> int:
+    """Start a new life of worker ``owner``; returns how many of its previous life's claims it hands over.
+
+    A replica restarted under the same identity (``WORKER_ID``) knows its previous life is over: the
+    ``submitting`` jobs that life held are renamed to an owner that never heartbeats, so the usual takeover
+    (look in MDE for the action first, then submit) adopts them now instead of after ``stale_s``. The new
+    ``started_at`` is the fencing token: a previous life that is somehow still running sees it on its next
+    heartbeat and stops (see ``is_current_incarnation``).
+    """
+    result = await session.execute(
+        update(WorkerRecord).where(WorkerRecord.owner == owner).values(started_at=now, heartbeat_at=now)
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        session.add(WorkerRecord(owner=owner, started_at=now, heartbeat_at=now))
+        return 0
+    handed = await session.execute(
+        update(Job)
+        .where(Job.owner == owner, Job.state == JobState.SUBMITTING.value)
+        .values(owner=f"{owner[: 100 - len(BEFORE_RESTART)]}{BEFORE_RESTART}")
+        .execution_options(synchronize_session=False)
+    )
+    return int(handed.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def is_current_incarnation(session: AsyncSession, owner: str, started_at: datetime) -> bool:
+    """False once another process started under the same identity (it reset ``started_at``)."""
+    current = await session.scalar(select(WorkerRecord.started_at).where(WorkerRecord.owner == owner))
+    return current is None or abs(current - started_at) < _SAME_INSTANT
+
+
 async def claim_jobs(
     session: AsyncSession, owner: str, *, limit: int, now: datetime, stale: timedelta, is_postgres: bool
 ) -> list[Job]:

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from approvals.db import Database
+from approvals.execution.flows import Worker, WorkerConfig
 from approvals.execution.models import Job
 from approvals.requests.models import RequestDevice
 from approvals.service import ChatOps
@@ -31,9 +32,14 @@ async def _count(db: Database, *where: object) -> int:
         return int(await session.scalar(select(func.count()).select_from(RequestDevice).where(*where)) or 0)
 
 
-def _spawn(db_url: str, sim_url: str, owner: str) -> subprocess.Popen[bytes]:
+async def _submitting(db: Database) -> int:
+    async with db.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(Job).where(Job.state == "submitting")) or 0)
+
+
+def _spawn(db_url: str, sim_url: str, owner: str, stale_s: float = 1.5) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.support.worker_process", db_url, sim_url, owner, "20"],
+        [sys.executable, "-m", "tests.support.worker_process", db_url, sim_url, owner, "20", str(stale_s)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -41,8 +47,20 @@ def _spawn(db_url: str, sim_url: str, owner: str) -> subprocess.Popen[bytes]:
     )
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
-async def test_a_killed_worker_resumes_with_nothing_twice_and_nothing_lost(kind: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("kind", "restarted_as", "stale_s"),
+    [
+        ("sqlite", "worker-b", 1.5),
+        ("postgres", "worker-b", 1.5),
+        # the same replica restarted under its WORKER_ID adopts its claims at once: with a 10-minute stale
+        # window, only that path can finish the run before the wait below gives up
+        ("sqlite", "worker-a", 600.0),
+        ("postgres", "worker-a", 600.0),
+    ],
+)
+async def test_a_killed_worker_resumes_with_nothing_twice_and_nothing_lost(
+    kind: str, restarted_as: str, stale_s: float, tmp_path: Path
+) -> None:
     async def run(url: str) -> None:
         db = Database(url)
         await db.create_all()
@@ -58,17 +76,17 @@ async def test_a_killed_worker_resumes_with_nothing_twice_and_nothing_lost(kind:
             assert not (await stack.chatops.decide(BOB, request_id, approve=True)).error
             assert not (await stack.chatops.decide(CAROL, request_id, approve=True)).error  # > 50 devices: two
             assert (await stack.record(request_id)).state == "approved"
-            first = _spawn(url, stack.sim.url, "worker-a")
+            first = _spawn(url, stack.sim.url, "worker-a", stale_s)
             try:
-                for _ in range(600):  # the first worker is mid-run: some submitted, most not
-                    if len(stack.sim.tenant.actions) >= 25:
+                for _ in range(600):  # the first worker is mid-run: some submitted, most not, a batch in flight
+                    if len(stack.sim.tenant.actions) >= 25 and await _submitting(db):
                         break
                     await asyncio.sleep(0.02)
             finally:
                 first.send_signal(signal.SIGKILL)
                 output = first.communicate()[0].decode(errors="replace")
             assert 0 < len(stack.sim.tenant.actions) < total, output[-3000:]
-            second = _spawn(url, stack.sim.url, "worker-b")
+            second = _spawn(url, stack.sim.url, restarted_as, stale_s)
             try:
                 for _ in range(1500):
                     if (await stack.record(request_id)).summarized_at is not None:
@@ -184,3 +202,25 @@ async def test_reports_queue_while_the_chat_platform_is_down_and_arrive_in_order
         summary = received.index(f"summary {request_id} succeeded 1")
         assert any(r.startswith("thread") for r in received[1:summary])  # the thread lines came before it
         assert all(r.startswith("update") for r in received[summary + 1 :])  # at most a re-render after
+
+
+async def test_a_second_process_under_the_same_worker_id_fences_off_the_first(tmp_path: Path) -> None:
+    """WORKER_ID must be unique per live process; if two ever share one, the older stops instead of racing."""
+    async with Stack.start(devices=10, start_engine=False) as stack:
+        fast = WorkerConfig(heartbeat_s=0.05, idle_wait_s=0.05, poll_interval_s=0.05, housekeeping_s=0.05)
+        older = Worker(stack.db, stack.client, owner="replica-1", config=fast)
+        newer = Worker(stack.db, stack.client, owner="replica-1", config=fast)
+        await older.start()
+        try:
+            await newer.start()
+            for _ in range(400):
+                if older.superseded:
+                    break
+                await asyncio.sleep(0.01)
+            assert older.superseded and not newer.superseded
+            await asyncio.wait(older._tasks, timeout=5)
+            assert all(task.done() for task in older._tasks)  # nothing of the older one runs any more
+            assert not any(task.done() for task in newer._tasks)
+        finally:
+            await newer.stop()
+            await older.stop()

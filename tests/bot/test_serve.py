@@ -9,6 +9,7 @@ import hmac
 import os
 import re
 import signal
+import sqlite3
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -70,6 +71,7 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
         "POLICY_FILE": str(tmp_path / "policy.yaml"),
         "RULES_FILE": str(tmp_path / "rules.yaml"),
         "PORT": "0",
+        "WORKER_ID": "replica-7",
         "LOG_FORMAT": "json",
         "SLACK_BOT_TOKEN": f"file:{tmp_path / 'slack-token'}",
         "SLACK_SIGNING_SECRET": SLACK_SECRET,
@@ -163,6 +165,13 @@ async def test_one_server_serves_health_slack_teams_incidents_and_metrics(served
         metrics = (await http.get("/metrics")).text
         assert "mdechatops_incidents" in metrics and "mdechatops_requests" in metrics
         assert posted.headers["X-Request-Id"]
+
+
+async def test_the_worker_runs_under_worker_id(served: Served, tmp_path: Path) -> None:
+    """A stable WORKER_ID is what lets a restarted replica adopt its own claims at once."""
+    with sqlite3.connect(tmp_path / "bot.db") as db:
+        owners = {row[0] for row in db.execute("SELECT owner FROM workers")}
+    assert owners == {"replica-7"}
 
 
 async def test_sigterm_stops_serve_cleanly(served: Served) -> None:

@@ -13,7 +13,7 @@ from mde.client import MdeClient
 from mde.ratelimit import RateLimiter
 
 
-async def main(db_url: str, sim_url: str, owner: str, minute_limit: int) -> None:
+async def main(db_url: str, sim_url: str, owner: str, minute_limit: int, stale_s: float = 1.5) -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stdout)
     db = Database(db_url)
     limiter = RateLimiter(time_scale=60, minute_limit=minute_limit)
@@ -24,7 +24,7 @@ async def main(db_url: str, sim_url: str, owner: str, minute_limit: int) -> None
         owner=owner,
         limiter=limiter,
         config=WorkerConfig(
-            concurrency=4, poll_interval_s=0.2, heartbeat_s=0.3, stale_s=1.5, idle_wait_s=0.1, housekeeping_s=0.2
+            concurrency=4, poll_interval_s=0.2, heartbeat_s=0.3, stale_s=stale_s, idle_wait_s=0.1, housekeeping_s=0.2
         ),
     )
     await worker.start()
@@ -33,4 +33,5 @@ async def main(db_url: str, sim_url: str, owner: str, minute_limit: int) -> None
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])))
+    stale = float(sys.argv[5]) if len(sys.argv) > 5 else 1.5
+    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), stale))
