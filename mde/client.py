@@ -30,8 +30,14 @@ from mde.errors import (
     UnsupportedDevice,
 )
 from mde.models import (
+    FileStats,
     HuntingResult,
+    Indicator,
+    IndicatorAction,
+    IndicatorSeverity,
+    IndicatorType,
     IsolationType,
+    LogonUser,
     Machine,
     MachineAction,
     ScanType,
@@ -57,6 +63,15 @@ ROLE_FOR_PATH = {
     "AddOrRemoveTagForMultipleMachines": "Machine.ReadWrite.All",
     "cancel": "Machine.Isolate",
     "run": "AdvancedQuery.Read.All",
+    # post-ti-indicator.md, get-ti-indicators-collection.md, delete-ti-indicator-by-id.md: Ti.ReadWrite (the
+    # indicators this app created) or Ti.ReadWrite.All (every indicator); the bot needs only its own
+    "indicators": "Ti.ReadWrite",
+    "StopAndQuarantineFile": "Machine.StopAndQuarantine",  # stop-and-quarantine-file.md
+    "runliveresponse": "Machine.LiveResponse",  # run-live-response.md
+    "stats": "File.Read.All",  # get-file-statistics.md
+    "logonusers": "User.Read.All",  # get-machine-log-on-users.md
+    # get-user-related-machines.md: Machine.ReadWrite.All is the only application permission listed
+    "users/machines": "Machine.ReadWrite.All",
 }
 
 
@@ -317,6 +332,38 @@ class MdeClient:
     async def collect_investigation_package(self, machine_id: str, *, comment: str) -> MachineAction:
         return await self._action(machine_id, "collectInvestigationPackage", {"Comment": comment})
 
+    async def stop_and_quarantine_file(self, machine_id: str, *, sha1: str, comment: str) -> MachineAction:
+        """stop-and-quarantine-file.md: the body takes ``Sha1`` only (no SHA-256 or MD5)."""
+        return await self._action(machine_id, "StopAndQuarantineFile", {"Comment": comment, "Sha1": sha1})
+
+    async def run_live_response(
+        self, machine_id: str, *, comment: str, commands: list[dict[str, Any]]
+    ) -> MachineAction:
+        """run-live-response.md: one session per device at a time, 10 calls per minute (own family)."""
+        data = await self._json(
+            "POST",
+            f"/api/machines/{urlquote(machine_id, safe='')}/runliveresponse",
+            "live_response",
+            json={"Comment": comment, "Commands": commands},
+            creates_action=True,
+        )
+        return MachineAction.from_api(data)
+
+    async def get_file(self, machine_id: str, *, path: str, comment: str) -> MachineAction:
+        """A live response session with one ``GetFile`` command (index 0)."""
+        return await self.run_live_response(
+            machine_id, comment=comment, commands=[{"type": "GetFile", "params": [{"key": "Path", "value": path}]}]
+        )
+
+    async def get_live_response_result_download_link(self, action_id: str, index: int = 0) -> str:
+        """get-live-response-result.md: a link valid for 30 minutes; calling again makes a fresh one."""
+        data = await self._json(
+            "GET",
+            f"/api/machineactions/{urlquote(action_id, safe='')}/GetLiveResponseResultDownloadLink(index={int(index)})",
+            "machineactions_read",
+        )
+        return str((data or {}).get("value") or "")
+
     async def get_machine_action(self, action_id: str) -> MachineAction:
         return MachineAction.from_api(
             await self._json("GET", f"/api/machineactions/{urlquote(action_id, safe='')}", "machineactions_read")
@@ -367,6 +414,102 @@ class MdeClient:
             )
         )
 
+    # -- users ------------------------------------------------------------------------------------------------
+    async def get_user_related_machines(self, user: str) -> list[Machine]:
+        """get-user-related-machines.md: the id is the account name, not the UPN (alice, not alice@contoso.com);
+        an unknown user gives an empty list, not 404."""
+        account = user.split("@", 1)[0].split("\\")[-1]
+        data = await self._json("GET", f"/api/users/{urlquote(account, safe='')}/machines", "machines_read")
+        return [Machine.from_api(m) for m in (data or {}).get("value") or []]
+
+    async def get_machine_logon_users(self, machine_id: str) -> list[LogonUser]:
+        """get-machine-log-on-users.md: who logged on to a device, with first and last seen."""
+        data = await self._json("GET", f"/api/machines/{urlquote(machine_id, safe='')}/logonusers", "machines_read")
+        return [LogonUser.from_api(u) for u in (data or {}).get("value") or []]
+
+    # -- files -------------------------------------------------------------------------------------------------
+    async def get_file_stats(self, file_hash: str, *, look_back_hours: int = 720) -> FileStats | None:
+        """get-file-statistics.md: organization prevalence in one call; None when MDE never saw the file."""
+        try:
+            data = await self._json(
+                "GET",
+                f"/api/files/{urlquote(file_hash, safe='')}/stats",
+                "files_read",
+                params={"lookBackHours": max(1, min(720, look_back_hours))},
+            )
+        except NotFound:
+            return None
+        return FileStats.from_api(data or {})
+
+    # -- indicators ------------------------------------------------------------------------------------------
+    async def submit_indicator(
+        self,
+        *,
+        value: str,
+        indicator_type: IndicatorType,
+        action: IndicatorAction,
+        title: str,
+        description: str,
+        expiration_time: datetime | None = None,
+        severity: IndicatorSeverity | None = None,
+        generate_alert: bool | None = None,
+        rbac_group_names: list[str] | None = None,
+        application: str | None = None,
+    ) -> Indicator:
+        """post-ti-indicator.md: submit, or update the indicator with the same type and value (so a retry is
+        harmless). ``Audit`` needs ``generateAlert`` true."""
+        body: dict[str, Any] = {
+            "indicatorValue": value,
+            "indicatorType": IndicatorType(indicator_type).value,
+            "action": IndicatorAction(action).value,
+            "title": title,
+            "description": description,
+        }
+        if expiration_time is not None:
+            body["expirationTime"] = expiration_time.strftime("%Y-%m-%dT%H:%M:%SZ")
+        if severity is not None:
+            body["severity"] = IndicatorSeverity(severity).value
+        if generate_alert is not None:
+            body["generateAlert"] = generate_alert
+        if rbac_group_names:
+            body["rbacGroupNames"] = list(rbac_group_names)
+        if application:
+            body["application"] = application
+        return Indicator.from_api(await self._json("POST", "/api/indicators", "indicators", json=body))
+
+    async def list_indicators(
+        self,
+        *,
+        application: str | None = None,
+        value: str | None = None,
+        indicator_type: IndicatorType | None = None,
+        top: int = MAX_PAGE,
+    ) -> list[Indicator]:
+        """get-ti-indicators-collection.md: $filter on application, indicatorValue, indicatorType and more."""
+        clauses = []
+        if application:
+            clauses.append(odata.field_eq("application", application))
+        if value:
+            clauses.append(odata.field_eq("indicatorValue", value))
+        if indicator_type is not None:
+            clauses.append(odata.field_eq("indicatorType", IndicatorType(indicator_type).value))
+        params: dict[str, Any] | None = {"$top": max(1, min(MAX_PAGE, top))}
+        if clauses:
+            params = {**(params or {}), "$filter": " and ".join(clauses)}
+        out: list[Indicator] = []
+        path = "/api/indicators"
+        while True:
+            data = await self._json("GET", path, "indicators", params=params)
+            out.extend(Indicator.from_api(i) for i in (data or {}).get("value") or [])
+            next_link = (data or {}).get("@odata.nextLink")
+            if not next_link or len(out) >= top:
+                return out[:top]
+            path, params = _relative(next_link, self.base_url), None
+
+    async def delete_indicator(self, indicator_id: str) -> None:
+        """delete-ti-indicator-by-id.md: 204, or 404 (raised as NotFound) when it is gone already."""
+        await self._request("DELETE", f"/api/indicators/{urlquote(indicator_id, safe='')}", "indicators")
+
     # -- advanced hunting -------------------------------------------------------------------------------
     async def run_advanced_query(self, query: str) -> HuntingResult:
         data = await self._json("POST", "/api/advancedqueries/run", "advanced_queries", json={"Query": query})
@@ -384,6 +527,17 @@ def _relative(link: str, base: str) -> str:
     if url.host and (url.host, url.port) != (base_url.host, base_url.port):
         raise MdeServerError(f"MDE returned a nextLink to another host ({url.host}); refusing to follow it")
     return url.raw_path.decode("ascii")
+
+
+def _role_key(path: str) -> str:
+    """The ROLE_FOR_PATH key of a path: its last segment (``/api/indicators/7`` and ``/api/users/x/machines``
+    are named by their resource)."""
+    parts = path.rstrip("/").split("/")
+    if "indicators" in parts:
+        return "indicators"
+    if len(parts) >= 3 and parts[-3] == "users":
+        return "users/machines"
+    return parts[-1]
 
 
 def _error_from(response: httpx.Response, path: str) -> MdeError:
@@ -406,7 +560,7 @@ def _error_from(response: httpx.Response, path: str) -> MdeError:
     if status == 401:
         return AuthenticationFailed(message, **kw)
     if status == 403:
-        role = ROLE_FOR_PATH.get(path.rstrip("/").rsplit("/", 1)[-1], "Machine.Read.All")
+        role = ROLE_FOR_PATH.get(_role_key(path), "Machine.Read.All")
         return PermissionDenied(message, missing_role=role, **kw)
     if status == 404:
         return NotFound(message, **kw)

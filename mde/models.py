@@ -157,6 +157,8 @@ class MachineAction:
     cancellation_requestor: str | None = None
     cancellation_comment: str | None = None
     title: str | None = None
+    #: live response: each command's ``commandStatus`` (Created | Completed | Failed), by index
+    command_statuses: tuple[str, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -178,6 +180,9 @@ class MachineAction:
             cancellation_requestor=data.get("cancellationRequestor"),
             cancellation_comment=data.get("cancellationComment"),
             title=data.get("title"),
+            command_statuses=tuple(
+                str(c.get("commandStatus") or "") for c in data.get("commands") or () if isinstance(c, dict)
+            ),
             raw=dict(data),
         )
 
@@ -186,3 +191,117 @@ class MachineAction:
 class HuntingResult:
     schema: list[dict[str, str]]
     results: list[dict[str, Any]]
+
+
+class IndicatorType(enum.StrEnum):
+    """post-ti-indicator.md ``indicatorType`` values."""
+
+    FILE_SHA1 = "FileSha1"
+    FILE_SHA256 = "FileSha256"
+    FILE_MD5 = "FileMd5"
+    CERTIFICATE_THUMBPRINT = "CertificateThumbprint"
+    IP_ADDRESS = "IpAddress"
+    DOMAIN_NAME = "DomainName"
+    URL = "Url"
+
+
+class IndicatorAction(enum.StrEnum):
+    """ti-indicator.md: the action types the API supports (Alert and AlertAndBlock are retired since 2022)."""
+
+    ALLOWED = "Allowed"
+    AUDIT = "Audit"
+    BLOCK = "Block"
+    BLOCK_AND_REMEDIATE = "BlockAndRemediate"
+    WARN = "Warn"
+
+
+class IndicatorSeverity(enum.StrEnum):
+    INFORMATIONAL = "Informational"
+    LOW = "Low"
+    MEDIUM = "Medium"
+    HIGH = "High"
+
+
+@dataclass(frozen=True, slots=True)
+class Indicator:
+    """ti-indicator.md's Indicator entity."""
+
+    id: str
+    indicator_value: str
+    indicator_type: str
+    action: str
+    title: str | None = None
+    description: str | None = None
+    application: str | None = None
+    severity: str | None = None
+    expiration_time: datetime | None = None
+    creation_time: datetime | None = None
+    created_by: str | None = None
+    generate_alert: bool | None = None
+    rbac_group_names: tuple[str, ...] = ()
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> Indicator:
+        alert = data.get("generateAlert")
+        return cls(
+            id=str(data["id"]),
+            indicator_value=str(data.get("indicatorValue") or ""),
+            indicator_type=str(data.get("indicatorType") or ""),
+            action=str(data.get("action") or ""),
+            title=data.get("title"),
+            description=data.get("description"),
+            application=data.get("application"),
+            severity=data.get("severity"),
+            expiration_time=parse_datetime(data.get("expirationTime")),
+            creation_time=parse_datetime(data.get("creationTimeDateTimeUtc")),
+            created_by=data.get("createdBy"),
+            generate_alert=str(alert).lower() == "true" if alert is not None else None,
+            rbac_group_names=tuple(data.get("rbacGroupNames") or ()),
+            raw=dict(data),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FileStats:
+    """get-file-statistics.md: how widely a file was seen in the organization (lookBackHours, max 30 days)."""
+
+    sha1: str | None
+    org_prevalence: int
+    org_first_seen: datetime | None = None
+    org_last_seen: datetime | None = None
+    top_file_names: tuple[str, ...] = ()
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> FileStats:
+        prevalence = data.get("organizationPrevalence") or data.get("orgPrevalence") or 0
+        return cls(
+            sha1=data.get("sha1"),
+            org_prevalence=int(prevalence) if str(prevalence).isdigit() else 0,
+            org_first_seen=parse_datetime(data.get("orgFirstSeen")),
+            org_last_seen=parse_datetime(data.get("orgLastSeen")),
+            top_file_names=tuple(data.get("topFileNames") or ()),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LogonUser:
+    """get-machine-log-on-users.md: a user seen logging on to one device, with first and last time."""
+
+    id: str
+    account_name: str
+    account_domain: str | None = None
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    logon_types: str | None = None
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> LogonUser:
+        return cls(
+            id=str(data.get("id") or ""),
+            account_name=str(data.get("accountName") or ""),
+            account_domain=data.get("accountDomain"),
+            first_seen=parse_datetime(data.get("firstSeen")),
+            last_seen=parse_datetime(data.get("lastSeen")),
+            logon_types=data.get("logonTypes"),
+        )

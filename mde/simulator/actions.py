@@ -50,6 +50,22 @@ class SimAction:
             return "InProgress"
         return self.plan
 
+    def commands(self, status: str | None = None) -> list[dict[str, Any]]:
+        """run-live-response.md: each command's ``commandStatus`` is Created, Completed or Failed."""
+        status = status or self.status()
+        command_status = {"Succeeded": "Completed", "Failed": "Failed"}.get(status, "Created")
+        return [
+            {
+                "index": index,
+                "startTime": None,
+                "endTime": None,
+                "commandStatus": command_status,
+                "errors": ["The file was not found on the device"] if command_status == "Failed" else [],
+                "command": command,
+            }
+            for index, command in enumerate(self.extra.get("commands") or [])
+        ]
+
     def finished_mono(self) -> float | None:
         status = self.status()
         if status == "Cancelled":
@@ -81,8 +97,8 @@ class SimAction:
             "cancellationRequestor": "mde-chatops" if self.cancelled_at is not None else None,
             "cancellationComment": self.cancel_comment,
             "cancellationDateTimeUtc": iso(last) if self.cancelled_at is not None else None,
-            "relatedFileInfo": None,
-            "commands": [],
+            "relatedFileInfo": self.extra.get("relatedFileInfo"),
+            "commands": self.commands(status),
         }
         # the documented discrepancy: list responses say lastUpdateTimeUtc, get-by-id lastUpdateDateTimeUtc
         data["lastUpdateTimeUtc" if list_shape else "lastUpdateDateTimeUtc"] = iso(last)

@@ -19,6 +19,8 @@ class SimulatorConfig:
     hour_limit: int = 1500
     hunting_minute_limit: int = 45
     hunting_hour_limit: int = 1500
+    #: run-live-response.md: 10 calls per minute
+    live_response_minute_limit: int = 10
     action_pending_s: float = 5.0
     action_in_progress_s: float = 10.0
     offline_timeout_s: float = 3 * 86400

@@ -6,7 +6,16 @@ import bisect
 import time
 from collections.abc import Callable
 
-FAMILIES = ("machines_read", "machine_tags", "machine_actions", "machineactions_read", "advanced_queries")
+FAMILIES = (
+    "machines_read",
+    "machine_tags",
+    "machine_actions",
+    "machineactions_read",
+    "advanced_queries",
+    "indicators",  # post-ti-indicator.md, get-ti-indicators-collection.md: 100/min, 1,500/h
+    "files_read",  # get-file-statistics.md: 100/min, 1,500/h
+    "live_response",  # run-live-response.md: 10/min (its quota is set apart in the server)
+)
 
 
 class Quota:

@@ -16,12 +16,17 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from mde.simulator import liveresponse
 from mde.simulator.actions import FINAL, SimAction, new_action
 from mde.simulator.config import SimulatorConfig
+from mde.simulator.errors import ApiError
+from mde.simulator.errors import required as _required
+from mde.simulator.indicators import FIELDS as INDICATOR_FIELDS
+from mde.simulator.indicators import IndicatorStore
 from mde.simulator.kql import KqlError, run_query
 from mde.simulator.limits import FAMILIES, Quota
 from mde.simulator.odata import ODataError, compile_filter
-from mde.simulator.tenant import Tenant, make_machine, seed_tenant
+from mde.simulator.tenant import Tenant, iso, make_machine, seed_tenant
 
 MACHINE_FIELDS = {
     "computerDnsName": "str",
@@ -58,6 +63,9 @@ ACTION_ROUTES = {
     "StopAndQuarantineFile": ("StopAndQuarantineFile", "Machine.StopAndQuarantine"),
 }
 READ_ROLES = ("Machine.Read.All", "Machine.ReadWrite.All")
+#: post-ti-indicator.md, get-ti-indicators-collection.md, delete-ti-indicator-by-id.md
+TI_ROLES = ("Ti.ReadWrite", "Ti.ReadWrite.All")
+SHA1 = re.compile(r"^[0-9a-fA-F]{40}$")
 CANCEL_ROLES = (
     "Machine.CollectForensics",
     "Machine.Isolate",
@@ -85,12 +93,6 @@ class LoggedRequest:
     response: Any
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
-
-
 class Simulator:
     def __init__(self, config: SimulatorConfig | None = None) -> None:
         self.config = config or SimulatorConfig()
@@ -101,6 +103,8 @@ class Simulator:
         self._quotas = self._make_quotas()
         #: the newest action per (machine, type): the duplicate check without scanning every action
         self._latest: dict[tuple[str, str], SimAction] = {}
+        self.indicators = IndicatorStore()
+        self.blobs = liveresponse.BlobStore(self.config.time_scale)
         self.app = self._make_app()
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -109,6 +113,8 @@ class Simulator:
         c, scale = self.config, self.config.time_scale
         quotas = {f: Quota([(c.minute_limit, 60 / scale), (c.hour_limit, 3600 / scale)]) for f in FAMILIES}
         quotas["advanced_queries"] = Quota([(c.hunting_minute_limit, 60 / scale), (c.hunting_hour_limit, 3600 / scale)])
+        # run-live-response.md: "10 calls per minute (more requests are responded with HTTP 429)"
+        quotas["live_response"] = Quota([(c.live_response_minute_limit, 60 / scale)])
         return quotas
 
     # -- lifecycle ------------------------------------------------------------------------------------
@@ -172,12 +178,21 @@ class Simulator:
             app.router.add_get(prefix + "/machines", self.list_machines)
             app.router.add_post(prefix + "/machines/AddOrRemoveTagForMultipleMachines", self.bulk_tags)
             app.router.add_get(prefix + "/machines/{rest}", self.get_machine_route)
+            app.router.add_get(prefix + "/machines/{id}/logonusers", self.logon_users)
             app.router.add_post(prefix + "/machines/{id}/tags", self.machine_tags)
+            app.router.add_post(prefix + "/machines/{id}/runliveresponse", self.run_live_response)
             app.router.add_post(prefix + "/machines/{id}/{action}", self.machine_action)
             app.router.add_get(prefix + "/machineactions", self.list_actions)
             app.router.add_get(prefix + "/machineactions/{id}", self.get_action)
+            app.router.add_get(prefix + "/machineactions/{id}/{fn}", self.live_response_link)
             app.router.add_post(prefix + "/machineactions/{id}/cancel", self.cancel_action)
+            app.router.add_get(prefix + "/users/{id}/machines", self.user_machines)
+            app.router.add_get(prefix + "/files/{id}/stats", self.file_stats)
+            app.router.add_get(prefix + "/indicators", self.list_indicators)
+            app.router.add_post(prefix + "/indicators", self.submit_indicator)
+            app.router.add_delete(prefix + "/indicators/{id}", self.delete_indicator)
             app.router.add_post(prefix + "/advancedqueries/run", self.run_query)
+        app.router.add_get("/_sim/blobs/{token}", self.sim_blob)
         app.router.add_get("/_sim/requests", self.sim_requests)
         app.router.add_get("/_sim/stats", self.sim_stats)
         app.router.add_get("/_sim/tenant", self.sim_tenant)
@@ -193,6 +208,16 @@ class Simulator:
             return None, ()
         if p.startswith("/api/advancedqueries"):
             return "advanced_queries", ("AdvancedQuery.Read.All",)
+        if p.startswith("/api/indicators"):
+            return "indicators", TI_ROLES
+        if p.startswith("/api/files/"):
+            return "files_read", ("File.Read.All",)  # get-file-statistics.md
+        if p.startswith("/api/users/"):
+            return "machines_read", ("Machine.ReadWrite.All",)  # get-user-related-machines.md
+        if p.endswith("/logonusers"):
+            return "machines_read", ("User.Read.All",)  # get-machine-log-on-users.md
+        if p.endswith("/runliveresponse"):
+            return "live_response", ("Machine.LiveResponse",)  # run-live-response.md
         if p.startswith("/api/machineactions"):
             if p.endswith("/cancel"):
                 return "machineactions_read", CANCEL_ROLES
@@ -328,15 +353,7 @@ class Simulator:
 
     # -- machines -------------------------------------------------------------------------------------
     def _filtered_machines(self, request: web.Request) -> list[dict[str, Any]]:
-        rows = list(self.tenant.machines.values())
-        text = request.query.get("$filter")
-        if text:
-            try:
-                pred = compile_filter(text, MACHINE_FIELDS, {"machineTags"})
-            except ODataError as exc:
-                raise ApiError(400, "ODataError", f"Invalid filter clause: {exc}") from None
-            rows = [m for m in rows if pred(m)]
-        return rows
+        return _filtered(request, list(self.tenant.machines.values()), MACHINE_FIELDS, {"machineTags"})
 
     async def list_machines(self, request: web.Request) -> web.Response:
         rows = self._filtered_machines(request)
@@ -444,7 +461,14 @@ class Simulator:
         elif action_type in ("RestrictCodeExecution", "UnrestrictCodeExecution") and not os_name.startswith("windows"):
             raise ApiError(400, "OsPlatformNotSupported", "App restriction is only supported on Windows")
         elif action_type == "StopAndQuarantineFile":
-            _required(body, "Sha1")
+            # stop-and-quarantine-file.md: body Sha1 (SHA-1 only); Windows 10 1703+ or Windows 11 only
+            sha1 = str(_required(body, "Sha1"))
+            if not SHA1.match(sha1):
+                raise ApiError(400, "InvalidHashValue", f"Sha1 '{sha1[:80]}' is not a SHA-1 (40 hex digits)")
+            if os_name not in ("windows10", "windows11"):
+                raise ApiError(
+                    400, "OsPlatformNotSupported", f"Stop and quarantine is not supported on {machine['osPlatform']}"
+                )
         if os_name in ("ios", "android"):
             raise ApiError(400, "OsPlatformNotSupported", f"{machine['osPlatform']} is not supported")
         latest = self._latest.get((machine["id"], action_type))
@@ -452,22 +476,116 @@ class Simulator:
             raise ApiError(400, "ActiveRequestAlreadyExists", "Action is already in progress")
         action = new_action(self.config, self.rng, machine, action_type, str(comment), scope)
         action.external_id = body.get("ExternalID")
+        if action_type == "StopAndQuarantineFile":
+            # machineaction.md: relatedFileInfo {fileIdentifier, fileIdentifierType}
+            action.extra["relatedFileInfo"] = {"fileIdentifier": body["Sha1"], "fileIdentifierType": "Sha1"}
         self.tenant.actions[action.id] = action
         self._latest[(machine["id"], action_type)] = action
         return web.json_response(action.to_api(list_shape=False), status=201)
+
+    async def run_live_response(self, request: web.Request) -> web.Response:
+        """run-live-response.md (see mde.simulator.liveresponse for the rules it documents)."""
+        machine = self._machine(request.match_info["id"])
+        body = _BODY.get()
+        commands = liveresponse.validate_commands(body)
+        if machine.get("onboardingStatus") not in ("onboarded", "Onboarded") or str(machine["osPlatform"]).lower() in (
+            "ios",
+            "android",
+        ):
+            raise ApiError(400, "OsPlatformNotSupported", f"Live response is not supported on {machine['osPlatform']}")
+        latest = self._latest.get((machine["id"], "LiveResponse"))
+        if latest is not None and latest.status() not in FINAL:
+            raise ApiError(
+                400, "ActiveRequestAlreadyExists", "A live response session is already running on the device"
+            )
+        running = sum(1 for a in self.tenant.actions.values() if a.type == "LiveResponse" and a.status() not in FINAL)
+        if running >= liveresponse.MAX_SESSIONS:
+            raise ApiError(
+                429, "TooManyRequests", "25 live response sessions are already running", {"Retry-After": "60"}
+            )
+        action = new_action(self.config, self.rng, machine, "LiveResponse", str(body["Comment"]), None)
+        present = self.tenant.device_files.get(machine["id"], set())
+        if action.plan == "Succeeded" and any(p not in present for p in liveresponse.get_file_paths(commands)):
+            action.plan = "Failed"  # GetFile of a path that is not on the device
+        action.extra["commands"] = commands
+        self.tenant.actions[action.id] = action
+        self._latest[(machine["id"], "LiveResponse")] = action
+        return web.json_response(action.to_api(list_shape=False), status=201)
+
+    async def live_response_link(self, request: web.Request) -> web.Response:
+        """get-live-response-result.md: a download link for one command's result, valid 30 minutes."""
+        match = liveresponse.LINK_FN.match(request.match_info["fn"])
+        if match is None:
+            raise ApiError(404, "NotFound", f"Unknown function {request.match_info['fn']}")
+        action = self._action(request.match_info["id"])
+        index = int(match.group(1))
+        commands = action.commands()
+        if action.type != "LiveResponse" or index >= len(commands):
+            raise ApiError(400, "InvalidInput", f"Action {action.id} has no live response command {index}")
+        if commands[index]["commandStatus"] != "Completed":
+            raise ApiError(
+                400, "InvalidInput", f"Command {index} has not completed ({commands[index]['commandStatus']})"
+            )
+        paths = liveresponse.get_file_paths([commands[index]["command"]])
+        link = self.blobs.link(self.url, action.id, index, paths[0] if paths else "")
+        return web.json_response({"@odata.context": "…#Edm.String", "value": link})
+
+    async def user_machines(self, request: web.Request) -> web.Response:
+        """get-user-related-machines.md: the id is the account name, not the UPN; unknown user: 200, empty."""
+        account = request.match_info["id"]
+        if "@" in account:
+            raise ApiError(400, "InvalidInput", "The ID is not the full UPN, but only the user name")
+        ids = [
+            mid
+            for mid, users in self.tenant.logons.items()
+            if any(u["accountName"].lower() == account.lower() for u in users)
+        ]
+        rows = [self.tenant.machines[mid] for mid in ids if mid in self.tenant.machines]
+        return web.json_response({"@odata.context": "…#Machines", "value": rows})
+
+    async def logon_users(self, request: web.Request) -> web.Response:
+        """get-machine-log-on-users.md: 200 with the device's logon users, 404 for an unknown device."""
+        machine = self._machine(request.match_info["id"])
+        return web.json_response({"@odata.context": "…#Users", "value": self.tenant.logons.get(machine["id"], [])})
+
+    async def file_stats(self, request: web.Request) -> web.Response:
+        """get-file-statistics.md: prevalence for a file hash; 404 when the file does not exist."""
+        row = self.tenant.files.get(request.match_info["id"].lower())
+        look_back = request.query.get("lookBackHours", "720")
+        if not look_back.isdigit() or not 1 <= int(look_back) <= 720:
+            raise ApiError(400, "InvalidInput", "The maximum value for lookbackhours is 720 hours (30 days)")
+        if row is None:
+            raise ApiError(404, "NotFound", f"File {request.match_info['id']} was not found")
+        now = datetime.now(UTC)
+        return web.json_response(
+            {
+                "sha1": row["sha1"],
+                "organizationPrevalence": row["organizationPrevalence"],
+                "orgFirstSeen": iso(now - timedelta(days=20)),
+                "orgLastSeen": iso(now),
+                "globallyPrevalence": row["organizationPrevalence"] * 100,
+                "topFileNames": row["names"],
+            }
+        )
+
+    async def submit_indicator(self, _request: web.Request) -> web.Response:
+        """post-ti-indicator.md (rules in mde.simulator.indicators): 200 with the created or updated entity."""
+        return web.json_response(self.indicators.submit(_BODY.get()))
+
+    async def list_indicators(self, request: web.Request) -> web.Response:
+        """get-ti-indicators-collection.md: active indicators, $filter on the documented properties."""
+        return self._page(request, _filtered(request, self.indicators.active(), INDICATOR_FIELDS), "Indicators")
+
+    async def delete_indicator(self, request: web.Request) -> web.Response:
+        """delete-ti-indicator-by-id.md: 204 without content, or 404."""
+        self.indicators.delete(request.match_info["id"])
+        return web.Response(status=204)
 
     # -- machine actions ------------------------------------------------------------------------------
     async def list_actions(self, request: web.Request) -> web.Response:
         rows = [a.to_api(list_shape=True) for a in self.tenant.actions.values()]
         rows.sort(key=lambda r: r["creationDateTimeUtc"], reverse=True)
-        text = request.query.get("$filter")
-        if text:
-            try:
-                pred = compile_filter(text, ACTION_FIELDS)
-            except ODataError as exc:
-                raise ApiError(400, "ODataError", f"Invalid filter clause: {exc}") from None
-            rows = [r for r in rows if pred(r)]
-        return self._page(request, rows, "MachineActions")
+        return self._page(request, _filtered(request, rows, ACTION_FIELDS), "MachineActions")
 
     def _action(self, action_id: str) -> SimAction:
         action = self.tenant.actions.get(action_id)
@@ -495,6 +613,14 @@ class Simulator:
         return web.json_response({"Schema": schema, "Results": rows})
 
     # -- admin ----------------------------------------------------------------------------------------
+    async def sim_blob(self, request: web.Request) -> web.Response:
+        """The storage behind a download link: 403 once the link expired (it lives 30 minutes)."""
+        blob = self.blobs.open(request.match_info["token"])
+        if blob is None:
+            return web.json_response({"error": "AuthenticationFailed: the link expired"}, status=403)
+        content = f"collected {blob.path} (action {blob.action_id}, command {blob.index})\n".encode()
+        return web.Response(body=content, content_type="application/octet-stream")
+
     async def sim_requests(self, request: web.Request) -> web.Response:
         since = int(request.query.get("since", 0))
         return web.json_response([e.__dict__ for e in self.request_log[since:]], dumps=_dumps)
@@ -547,10 +673,18 @@ class Simulator:
         return web.json_response(added, status=201)
 
 
-def _required(body: dict[str, Any], name: str) -> Any:
-    if not isinstance(body, dict) or body.get(name) in (None, ""):
-        raise ApiError(400, "MissingRequiredParameter", f"{name} is a required parameter (names are case-sensitive)")
-    return body[name]
+def _filtered(
+    request: web.Request, rows: list[dict[str, Any]], fields: dict[str, str], collections: set[str] | None = None
+) -> list[dict[str, Any]]:
+    """The rows matching the request's ``$filter`` (400 ODataError for a bad one)."""
+    text = request.query.get("$filter")
+    if not text:
+        return rows
+    try:
+        pred = compile_filter(text, fields, collections)
+    except ODataError as exc:
+        raise ApiError(400, "ODataError", f"Invalid filter clause: {exc}") from None
+    return [r for r in rows if pred(r)]
 
 
 def _retry_after(seconds: float, scale: float) -> str:

@@ -47,6 +47,33 @@ class Tenant:
     actions: dict[str, SimAction] = field(default_factory=dict)
     #: DeviceNetworkEvents rows for the KQL subset (DCs listen on 88 and 389)
     network_events: list[dict[str, Any]] = field(default_factory=list)
+    #: files MDE has seen, by any of their hashes (lower case): sha1, sha256, organizationPrevalence, names
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: paths a live response GetFile can collect, per machine id
+    device_files: dict[str, set[str]] = field(default_factory=dict)
+    #: per machine id: logon users (get-machine-log-on-users.md shape)
+    logons: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def add_file(self, sha1: str, sha256: str, prevalence: int, names: list[str]) -> dict[str, Any]:
+        row = {"sha1": sha1.lower(), "sha256": sha256.lower(), "organizationPrevalence": prevalence, "names": names}
+        self.files[sha1.lower()] = self.files[sha256.lower()] = row
+        return row
+
+    def add_logon(self, machine_id: str, account: str, domain: str, last_seen: datetime) -> None:
+        users = self.logons.setdefault(machine_id, [])
+        users[:] = [u for u in users if u["accountName"].lower() != account.lower()]
+        users.append(
+            {
+                "id": f"{domain}\\{account}",
+                "accountName": account,
+                "accountDomain": domain,
+                "firstSeen": iso(last_seen - timedelta(days=30)),
+                "lastSeen": iso(last_seen),
+                "logonTypes": "Interactive",
+                "isDomainAdmin": False,
+                "isOnlyNetworkUser": False,
+            }
+        )
 
     def by_name(self, name: str) -> list[dict[str, Any]]:
         lowered = name.lower()
@@ -200,9 +227,30 @@ def seed_tenant(devices: int, seed: int = 0, inactive_rate: float = 0.05) -> Ten
                 ip=ip,
             )
         )
+    _seed_users_and_files(tenant, now)
     if devices > 20:
         # two devices that share one name (a re-imaged laptop onboarded twice): never guess between them
         for suffix in ("a", "b"):
             mid = hashlib.sha1(f"{seed}:dup:{suffix}".encode()).hexdigest()  # noqa: S324
             tenant.add(make_machine(mid, f"ws-dup.{DOMAIN}", tags=["Duplicates"]))
     return tenant
+
+
+#: a common file (seen on most devices) and a rare one, for the indicator card's prevalence warning
+COMMON_FILE = ("3395856ce81f2b7382dee72602f798b642f14140", "a" * 64, "OneDriveSetup.exe")
+RARE_FILE = ("0123456789abcdef0123456789abcdef01234567", "b" * 64, "invoice.pdf.exe")
+COLLECTABLE = "C:\\Users\\Public\\Downloads\\invoice.pdf.exe"
+
+
+def _seed_users_and_files(tenant: Tenant, now: datetime) -> None:
+    """alice logged on to three workstations (one 45 days ago); every workstation has its own user; the
+    first Windows workstations hold the rare file a live response GetFile can collect."""
+    workstations = [m for m in tenant.machines.values() if m["computerDnsName"].startswith("ws-")]
+    for age_days, machine in zip((0, 2, 45), workstations[:3], strict=False):
+        tenant.add_logon(machine["id"], "alice", "contoso", now - timedelta(days=age_days, hours=1))
+    for machine in workstations:
+        tenant.add_logon(machine["id"], "u" + machine["computerDnsName"][3:7], "contoso", now - timedelta(hours=3))
+    tenant.add_file(COMMON_FILE[0], COMMON_FILE[1], max(1, len(tenant.machines) * 9 // 10), [COMMON_FILE[2]])
+    tenant.add_file(RARE_FILE[0], RARE_FILE[1], 2, [RARE_FILE[2]])
+    for machine in workstations[:5]:
+        tenant.device_files.setdefault(machine["id"], set()).add(COLLECTABLE)
