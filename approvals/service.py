@@ -30,7 +30,6 @@ from approvals.commands.models import (
     TargetKind,
 )
 from approvals.db import Database, utcnow
-from approvals.execution.actions import FAMILY
 from approvals.execution.flows import Worker
 from approvals.identity import Actor, Origin
 from approvals.incidents import service as incident_store
@@ -42,6 +41,7 @@ from approvals.requests.labels import action_label
 from approvals.resolution.flows import Resolution, ResolutionError, Resolver
 from approvals.schedules.flows import ScheduleFlows
 from approvals.text import preview, status_line
+from approvals.verbs import ACTIONS, Verb
 from approvals.views import Reply, RequestView
 from mde.client import MdeClient
 from mde.errors import MdeError
@@ -98,7 +98,7 @@ class ChatOps:
         if isinstance(command, HelpCommand):
             return Reply(text=self.help_text(command.topic, prefix=_prefix(origin.surface)))
         if isinstance(command, DevicesCommand):
-            resolution = await self.resolver.resolve(command.targets, verb="devices")
+            resolution = await self.resolver.resolve(command.targets, verb=Verb.DEVICES)
             return Reply(text=preview(resolution, title="Matches"))
         if isinstance(command, ActionCommand):
             return await self._request(actor, origin, command)
@@ -128,7 +128,7 @@ class ChatOps:
         return Reply(text=await self.doctor())
 
     async def _request(self, actor: Actor, origin: Origin, command: ActionCommand) -> Reply:
-        verb = command.verb.value
+        verb = command.verb
         allowed = self.policy.can_request(actor, verb, surface=origin.surface, channel_id=origin.channel_id)
         if not allowed.allowed:
             return Reply(text=allowed.reason, error=True)
@@ -210,7 +210,7 @@ class ChatOps:
         record = await self.flows.create(
             actor=actor,
             origin=origin,
-            verb=command.verb.value,
+            verb=command.verb,
             params={**_params(command), **(extra_params or {})},
             reason=command.reason,
             target_text=" ".join(str(t) for t in command.targets),
@@ -288,8 +288,9 @@ class ChatOps:
         progress = await requests.progress_for(session, request_id)
         remaining = progress.total - progress.submitted - progress.skipped - progress.cancelled
         submit = 0.0
-        if self.limiter is not None and remaining > 0:
-            submit = float(self.limiter.estimate_wait(FAMILY.get(record.verb, "machine_actions"), remaining))
+        spec = ACTIONS.get(record.verb)
+        if self.limiter is not None and spec is not None and remaining > 0:
+            submit = float(self.limiter.estimate_wait(spec.family, remaining))
         action = self.worker.mean_action_seconds() if self.worker is not None else None
         return submit + (action or 0.0)
 
@@ -356,14 +357,7 @@ class ChatOps:
 
 
 def _params(command: ActionCommand) -> dict[str, Any]:
-    verb = command.verb.value
-    if verb == "isolate":
-        return {"isolation_type": command.isolation_type}
-    if verb == "scan":
-        return {"scan_type": command.scan_type}
-    if verb in ("tag", "untag"):
-        return {"tag_value": command.tag_value}
-    return {}
+    return ACTIONS[command.verb].params_of(command)
 
 
 def _prefix(surface: str) -> str:

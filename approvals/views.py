@@ -8,6 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from approvals.requests.models import DeviceState
+from approvals.verbs import Verb
+
 
 @dataclass(frozen=True, slots=True)
 class DeviceRow:
@@ -18,9 +21,7 @@ class DeviceRow:
     last_seen: datetime | None = None
     tags: tuple[str, ...] = ()
     group: str | None = None
-    #: per-device execution state: "queued" | "submitted" | "Pending" | "InProgress" | "Succeeded" |
-    #: "Failed" | "TimeOut" | "Cancelled" | "skipped"
-    state: str | None = None
+    state: DeviceState | None = None
     action_id: str | None = None
     error: str | None = None
     #: a warning that did not exclude the device (e.g. "Hyper-V host: isolating it cuts off its guests")
@@ -73,7 +74,7 @@ class ProgressView:
 @dataclass(frozen=True, slots=True)
 class RequestView:
     id: int
-    action: str  # the verb: isolate, unisolate, tag, ...
+    action: Verb
     action_label: str  # "Isolate (Full)", "Add tag 'Compromised'"
     state: str  # approvals.requests.states.RequestState value
     requester_label: str
@@ -102,7 +103,7 @@ class RequestView:
     @property
     def devices_label(self) -> str:
         """What the card says under "Devices": a count, or "per run" for a schedule (it acts on each run's)."""
-        return "per run" if self.action == "schedule" else str(len(self.devices))
+        return "per run" if self.action == Verb.SCHEDULE else str(len(self.devices))
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,9 +22,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 import jwt
 
 from approvals.db import Database, normalize_url
-from approvals.execution.actions import ROLES
 from approvals.policy import Policy
-from approvals.policy.models import ACTION_VERBS
+from approvals.verbs import ACTIONS, Verb
 from bot.config import MdeAuth, Settings, SettingsError, load_settings
 from bot.mde_access import api_base_url, token_provider
 from bot.secrets import resolve_settings
@@ -77,17 +76,17 @@ def required_permissions(verbs: Collection[str]) -> list[Permission]:
     """Reads and advanced hunting always (targets and polling use them), plus each enabled verb's role."""
     out = [Permission(READ_ROLES, ("device lookups", "action status"))]
     by_role: dict[str, list[str]] = {}
-    for verb in ACTION_VERBS:
+    for verb, spec in ACTIONS.items():
         if verb in verbs:
-            by_role.setdefault(ROLES[verb], []).append(verb)
+            by_role.setdefault(spec.role, []).append(verb)
     out += [Permission((role,), tuple(features)) for role, features in by_role.items()]
     out.append(Permission((HUNTING_ROLE,), ("query targets",)))
     return out
 
 
-def enabled_verbs(policy: Policy) -> list[str]:
+def enabled_verbs(policy: Policy) -> list[Verb]:
     """A verb is enabled when the policy lets someone request it."""
-    return [verb for verb in ACTION_VERBS if policy.action(verb).requesters]
+    return [verb for verb in ACTIONS if policy.action(verb).requesters]
 
 
 def _one_line(text: object, limit: int = 300) -> str:
@@ -166,7 +165,7 @@ class Doctor:
             raise TimeoutError(f"{what} did not answer within {self.timeout_s:g} s") from None
 
     # -- policy -------------------------------------------------------------------------------------------
-    def _check_policy(self) -> tuple[Check, list[str]]:
+    def _check_policy(self) -> tuple[Check, list[Verb]]:
         from approvals.policy import PolicyError, load_policy
 
         policy = self._policy

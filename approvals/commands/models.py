@@ -6,46 +6,10 @@ import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from approvals.verbs import Verb as Verb  # the command objects carry it; the table lives there
+
 if TYPE_CHECKING:
     from approvals.commands.cadence import Cadence
-
-
-class Verb(enum.StrEnum):
-    ISOLATE = "isolate"
-    UNISOLATE = "unisolate"
-    TAG = "tag"
-    UNTAG = "untag"
-    SCAN = "scan"
-    RESTRICT = "restrict"
-    UNRESTRICT = "unrestrict"
-    COLLECT = "collect"
-    DEVICES = "devices"
-    STATUS = "status"
-    CANCEL = "cancel"
-    HISTORY = "history"
-    HELP = "help"
-    APPROVE = "approve"
-    REJECT = "reject"
-    SCHEDULE = "schedule"
-    DOCTOR = "doctor"
-
-    @property
-    def is_action(self) -> bool:
-        return self in ACTION_VERBS
-
-
-ACTION_VERBS = frozenset(
-    {
-        Verb.ISOLATE,
-        Verb.UNISOLATE,
-        Verb.TAG,
-        Verb.UNTAG,
-        Verb.SCAN,
-        Verb.RESTRICT,
-        Verb.UNRESTRICT,
-        Verb.COLLECT,
-    }
-)
 
 
 class TargetKind(enum.StrEnum):

@@ -25,21 +25,15 @@ from sqlalchemy import select
 from approvals.audit.service import audit
 from approvals.db import Database, utcnow
 from approvals.execution import service as jobs
-from approvals.execution.actions import (
-    ACTION_TYPES,
-    FAMILY,
-    TAG_VERBS,
-    comment_for,
-    marker,
-    submit_device_action,
-)
+from approvals.execution.actions import comment_for, marker, submit_device_action
 from approvals.execution.models import Job, JobKind, JobState
 from approvals.identity import SYSTEM
 from approvals.outbox.models import EventKind
 from approvals.outbox.service import emit
-from approvals.requests.models import RequestRecord
+from approvals.requests.models import DeviceState, RequestRecord
 from approvals.requests.service import progress_for
 from approvals.requests.states import RequestState, transition
+from approvals.verbs import ACTIONS, Family
 from mde.client import MdeClient
 from mde.errors import ActionAlreadyPending, MdeError, NotFound
 from mde.models import ActionStatus, MachineAction
@@ -76,7 +70,7 @@ class _Result:
     job: Job
     record: RequestRecord | None
     action: MachineAction | None = None
-    outcome: str | None = None
+    outcome: DeviceState | None = None
     error: str | None = None
     retry_at: datetime | None = None
 
@@ -176,7 +170,7 @@ class Worker:
     async def _capacity_wait(self) -> None:
         if self.limiter is None:
             return
-        wait = float(self.limiter.estimate_wait("machine_actions", 1))
+        wait = float(self.limiter.estimate_wait(Family.MACHINE_ACTIONS, 1))
         if wait > 0.01:
             await asyncio.sleep(min(wait, 5.0))
 
@@ -235,14 +229,17 @@ class Worker:
     async def _attempt(self, job: Job, record: RequestRecord | None) -> _Result:
         """One job against MDE; never raises: every outcome becomes a ``_Result`` to store."""
         if record is None or record.state == RequestState.CANCELLED.value:
-            return _Result(job, record, outcome="Cancelled", error="request cancelled before submission")
+            return _Result(job, record, outcome=DeviceState.CANCELLED, error="request cancelled before submission")
         try:
             if job.kind == JobKind.TAG_CHUNK.value:
                 params = record.params or {}
+                tag_action = ACTIONS[record.verb].tag_action
+                if tag_action is None:
+                    raise ValueError(f"{record.verb} has no bulk tag call")
                 await self.client.add_or_remove_tag_for_multiple_machines(
-                    str(params.get("tag_value", "")), TAG_VERBS[record.verb], list(job.machine_ids)
+                    str(params.get("tag_value", "")), tag_action, list(job.machine_ids)
                 )
-                return _Result(job, record, outcome="Succeeded")
+                return _Result(job, record, outcome=DeviceState.SUCCEEDED)
             machine_id = job.machine_ids[0]
             action = None
             if job.attempts > 1 or job.error:
@@ -259,7 +256,7 @@ class Worker:
                         return _Result(
                             job,
                             record,
-                            outcome="Failed",
+                            outcome=DeviceState.FAILED,
                             error=(
                                 "another action of this kind is already pending on the device (not from this "
                                 "request); nothing was submitted"
@@ -279,7 +276,7 @@ class Worker:
 
     def _failure(self, job: Job, record: RequestRecord, exc: MdeError) -> _Result:
         if not exc.retryable or job.attempts >= self.config.max_attempts:
-            return _Result(job, record, outcome="Failed", error=str(exc))
+            return _Result(job, record, outcome=DeviceState.FAILED, error=str(exc))
         delay = getattr(exc, "retry_after", None) or min(
             self.config.retry_max_s, self.config.retry_base_s * 2 ** (job.attempts - 1)
         )
@@ -288,7 +285,7 @@ class Worker:
 
     async def _find_own_action(self, record: RequestRecord, machine_id: str) -> MachineAction | None:
         """After a crash or an ambiguous failure: did this request already create the action?"""
-        wanted = ACTION_TYPES[record.verb]
+        wanted = ACTIONS[record.verb].action_type
         tag = marker(record.id)
         actions = await self.client.list_machine_actions(machine_id=machine_id, type=wanted)
         for action in actions:
@@ -322,7 +319,7 @@ class Worker:
                         )
                     continue
                 if result.action is not None:
-                    submitted.append((result.job, result.action.id, result.action.status.value))
+                    submitted.append((result.job, result.action.id, DeviceState.of(result.action.status)))
                     audit(
                         session,
                         "action.submitted",
@@ -379,19 +376,21 @@ class Worker:
                 with contextlib.suppress(NotFound):
                     by_id[job.action_id] = await self.client.get_machine_action(job.action_id)
         now = self.clock()
-        finals: list[tuple[Job, str, str | None]] = []
-        statuses: list[tuple[Job, str]] = []
+        finals: list[tuple[Job, DeviceState, str | None]] = []
+        statuses: list[tuple[Job, DeviceState]] = []
         for job in pending:
             action = by_id.get(job.action_id or "")
             if action is None:
                 continue
             age = (now - (job.submitted_at or now)).total_seconds()
             if action.status.is_final or age > self.config.action_timeout_s:
-                outcome = action.status.value if action.status.is_final else "TimeOut"
-                finals.append((job, outcome, None if outcome == "Succeeded" else _action_error(action, outcome)))
+                outcome = DeviceState.of(action.status) if action.status.is_final else DeviceState.TIMED_OUT
+                finals.append(
+                    (job, outcome, None if outcome is DeviceState.SUCCEEDED else _action_error(action, outcome))
+                )
                 self._action_seconds.append(age)
             elif action.status.value != job.mde_status:
-                statuses.append((job, action.status.value))
+                statuses.append((job, DeviceState.of(action.status)))
         if not finals and not statuses:
             return 0
         async with self.db.transaction() as session:
@@ -449,12 +448,12 @@ class Worker:
                 await self._guard(self._on_tick)
 
 
-def _action_error(action: MachineAction, outcome: str) -> str:
-    if outcome == "TimeOut":
+def _action_error(action: MachineAction, outcome: DeviceState) -> str:
+    if outcome is DeviceState.TIMED_OUT:
         return "MDE timed out the action: the device did not come online in time; issue it again"
-    if outcome == "Cancelled":
+    if outcome is DeviceState.CANCELLED:
         return f"cancelled{' by ' + action.cancellation_requestor if action.cancellation_requestor else ''}"
     return f"MDE reported the action as {outcome}"
 
 
-__all__ = ["FAMILY", "Worker", "WorkerConfig"]
+__all__ = ["Worker", "WorkerConfig"]

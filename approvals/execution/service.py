@@ -15,17 +15,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from approvals.audit.service import audit
 from approvals.db import UTCDateTime
-from approvals.execution.actions import TAG_VERBS
 from approvals.execution.models import Job, JobKind, JobState, WorkerRecord
 from approvals.identity import SYSTEM
 from approvals.outbox.models import EventKind
 from approvals.outbox.service import emit
-from approvals.requests.models import RequestDevice, RequestRecord
+from approvals.requests.models import FAILED_DEVICE_STATES, DeviceState, RequestDevice, RequestRecord
 from approvals.requests.states import RequestState, transition
+from approvals.verbs import ACTIONS
 
 TAG_CHUNK = 500
 LIVE_JOB_STATES = (JobState.HELD, JobState.QUEUED, JobState.SUBMITTING, JobState.SUBMITTED)
-FINAL_DEVICE_STATES = {"Succeeded", "Failed", "TimeOut", "Cancelled", "skipped"}
 
 
 async def enqueue_jobs(session: AsyncSession, record: RequestRecord, *, include_protected: bool, now: datetime) -> int:
@@ -38,11 +37,12 @@ async def enqueue_jobs(session: AsyncSession, record: RequestRecord, *, include_
     runnable: list[RequestDevice] = []
     for device in devices:
         if device.protection == "protected" and not include_protected:
-            device.state, device.error = "skipped", "protected device: needs a break-glass approval"
+            device.state, device.error = DeviceState.SKIPPED, "protected device: needs a break-glass approval"
         else:
             runnable.append(device)
         device.updated_at = now
-    if record.verb in TAG_VERBS:
+    spec = ACTIONS.get(record.verb)
+    if spec is not None and spec.tag_action is not None:
         for start in range(0, len(runnable), TAG_CHUNK):
             chunk = runnable[start : start + TAG_CHUNK]
             session.add(
@@ -56,7 +56,7 @@ async def enqueue_jobs(session: AsyncSession, record: RequestRecord, *, include_
                 )
             )
             for device in chunk:
-                device.state = "queued"
+                device.state = DeviceState.QUEUED
         return len(runnable)
     canary = record.canary or 0
     for index, device in enumerate(runnable):
@@ -73,7 +73,7 @@ async def enqueue_jobs(session: AsyncSession, record: RequestRecord, *, include_
                 created_at=now,
             )
         )
-        device.state = "held" if state is JobState.HELD else "queued"
+        device.state = DeviceState.HELD if state is JobState.HELD else DeviceState.QUEUED
     return len(runnable)
 
 
@@ -156,7 +156,7 @@ async def set_devices(
     session: AsyncSession,
     job: Job,
     *,
-    state: str,
+    state: DeviceState,
     now: datetime,
     action_id: str | None = None,
     error: str | None = None,
@@ -173,7 +173,7 @@ async def set_devices(
 
 
 async def record_submitted(
-    session: AsyncSession, job_id: int, owner: str, *, action_id: str, status: str, now: datetime
+    session: AsyncSession, job_id: int, owner: str, *, action_id: str, status: DeviceState, now: datetime
 ) -> Job | None:
     job = await session.get(Job, job_id)
     if job is None or job.owner != owner or job.state != JobState.SUBMITTING.value:
@@ -185,7 +185,7 @@ async def record_submitted(
 
 
 async def record_final(
-    session: AsyncSession, job: Job, *, outcome: str, now: datetime, error: str | None = None
+    session: AsyncSession, job: Job, *, outcome: DeviceState, now: datetime, error: str | None = None
 ) -> None:
     job.state, job.outcome, job.mde_status, job.error, job.finished_at = (
         JobState.DONE.value,
@@ -195,7 +195,7 @@ async def record_final(
         now,
     )
     await set_devices(session, job, state=outcome, now=now, error=error)
-    if outcome != "Succeeded":
+    if outcome != DeviceState.SUCCEEDED:
         names = list(
             await session.scalars(
                 select(RequestDevice.name).where(
@@ -215,13 +215,13 @@ async def cancel_unsubmitted(session: AsyncSession, request_id: int, *, now: dat
     await session.execute(
         update(Job)
         .where(Job.request_id == request_id, Job.state.in_([JobState.HELD.value, JobState.QUEUED.value]))
-        .values(state=JobState.CANCELLED.value, outcome="Cancelled", finished_at=now)
+        .values(state=JobState.CANCELLED.value, outcome=DeviceState.CANCELLED.value, finished_at=now)
         .execution_options(synchronize_session=False)
     )
     await session.execute(
         update(RequestDevice)
-        .where(RequestDevice.request_id == request_id, RequestDevice.state.in_(["held", "queued"]))
-        .values(state="Cancelled", error="cancelled before submission", updated_at=now)
+        .where(RequestDevice.request_id == request_id, RequestDevice.state.in_([DeviceState.HELD, DeviceState.QUEUED]))
+        .values(state=DeviceState.CANCELLED, error="cancelled before submission", updated_at=now)
         .execution_options(synchronize_session=False)
     )
     rows = await session.scalars(
@@ -266,18 +266,18 @@ async def release_canary(session: AsyncSession, request_id: int, *, now: datetim
     )
     if not canary or not held or any(j.state != JobState.DONE.value for j in canary):
         return None
-    failed = [j for j in canary if j.outcome != "Succeeded"]
+    failed = [j for j in canary if j.outcome != DeviceState.SUCCEEDED]
     if failed:
         await session.execute(
             update(Job)
             .where(Job.request_id == request_id, Job.state == JobState.HELD.value)
-            .values(state=JobState.CANCELLED.value, outcome="skipped", finished_at=now)
+            .values(state=JobState.CANCELLED.value, outcome=DeviceState.SKIPPED.value, finished_at=now)
             .execution_options(synchronize_session=False)
         )
         await session.execute(
             update(RequestDevice)
-            .where(RequestDevice.request_id == request_id, RequestDevice.state == "held")
-            .values(state="skipped", error="not attempted: the canary batch failed", updated_at=now)
+            .where(RequestDevice.request_id == request_id, RequestDevice.state == DeviceState.HELD)
+            .values(state=DeviceState.SKIPPED, error="not attempted: the canary batch failed", updated_at=now)
             .execution_options(synchronize_session=False)
         )
         text = f"Canary batch failed on {len(failed)} of {len(canary)} device(s); the other {held} were not attempted."
@@ -291,8 +291,8 @@ async def release_canary(session: AsyncSession, request_id: int, *, now: datetim
     )
     await session.execute(
         update(RequestDevice)
-        .where(RequestDevice.request_id == request_id, RequestDevice.state == "held")
-        .values(state="queued", updated_at=now)
+        .where(RequestDevice.request_id == request_id, RequestDevice.state == DeviceState.HELD)
+        .values(state=DeviceState.QUEUED, updated_at=now)
         .execution_options(synchronize_session=False)
     )
     text = f"Canary batch of {len(canary)} succeeded; releasing the other {held} device(s)."
@@ -317,8 +317,8 @@ async def finalize_if_done(session: AsyncSession, request_id: int, *, now: datet
             )
         ).all()
     )
-    succeeded = outcomes.get("Succeeded", 0)
-    failed = sum(n for s, n in outcomes.items() if s in ("Failed", "TimeOut"))
+    succeeded = outcomes.get(DeviceState.SUCCEEDED, 0)
+    failed = sum(n for s, n in outcomes.items() if s in FAILED_DEVICE_STATES)
     state = RequestState(record.state)
     final: RequestState
     if state is RequestState.CANCELLED:
@@ -404,7 +404,9 @@ async def _devices(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
         await session.execute(_DEVICE_UPDATE, rows)
 
 
-def _device_rows(job: Job, state: str, now: datetime, action_id: str | None, error: str | None) -> list[dict[str, Any]]:
+def _device_rows(
+    job: Job, state: DeviceState, now: datetime, action_id: str | None, error: str | None
+) -> list[dict[str, Any]]:
     return [
         {
             "b_request": job.request_id,
@@ -418,7 +420,7 @@ def _device_rows(job: Job, state: str, now: datetime, action_id: str | None, err
     ]
 
 
-async def store_submitted(session: AsyncSession, items: list[tuple[Job, str, str]], now: datetime) -> None:
+async def store_submitted(session: AsyncSession, items: list[tuple[Job, str, DeviceState]], now: datetime) -> None:
     """(job, action id, MDE status) for jobs whose action MDE created."""
     if not items:
         return
@@ -440,7 +442,7 @@ async def store_submitted(session: AsyncSession, items: list[tuple[Job, str, str
     )
 
 
-async def store_final(session: AsyncSession, items: list[tuple[Job, str, str | None]], now: datetime) -> None:
+async def store_final(session: AsyncSession, items: list[tuple[Job, DeviceState, str | None]], now: datetime) -> None:
     """(job, outcome, error) for jobs that are done."""
     if not items:
         return
@@ -459,7 +461,7 @@ async def store_final(session: AsyncSession, items: list[tuple[Job, str, str | N
         ],
     )
     await _devices(session, [r for job, outcome, error in items for r in _device_rows(job, outcome, now, None, error)])
-    failed = [(job, outcome, error) for job, outcome, error in items if outcome != "Succeeded"]
+    failed = [(job, outcome, error) for job, outcome, error in items if outcome != DeviceState.SUCCEEDED]
     if failed:
         wanted = {(job.request_id, m) for job, _o, _e in failed for m in job.machine_ids}
         names = dict(
@@ -495,7 +497,7 @@ async def store_retries(session: AsyncSession, items: list[tuple[Job, datetime, 
         )
 
 
-async def store_status(session: AsyncSession, items: list[tuple[Job, str]], now: datetime) -> None:
+async def store_status(session: AsyncSession, items: list[tuple[Job, DeviceState]], now: datetime) -> None:
     """Intermediate MDE statuses (Pending -> InProgress) for the card."""
     if items:
         await session.execute(update(Job), [{"id": job.id, "mde_status": status} for job, status in items])

@@ -21,7 +21,7 @@ from approvals.incidents import service
 from approvals.incidents.models import IncidentRecord
 from approvals.incidents.payloads import IncidentData
 from approvals.incidents.rules import Proposal, Rule, RuleSet
-from approvals.requests.models import RequestDevice, RequestRecord
+from approvals.requests.models import DeviceState, RequestDevice, RequestRecord
 from approvals.resolution.flows import ResolutionError
 from approvals.service import ChatOps
 from mde.errors import MdeError
@@ -156,7 +156,7 @@ class IncidentFlows:
     async def _create(
         self, incident_id: int, rule: str, command: ActionCommand, origin: Origin, *, auto: bool = False
     ) -> int | None:
-        verb = command.verb.value
+        verb = command.verb
         try:
             resolution = await self.chatops.resolver.resolve(
                 command.targets, verb=verb, isolation_type=command.isolation_type
@@ -220,8 +220,8 @@ async def _isolated_for(session: Any, incident_id: int) -> list[str]:
         .join(RequestRecord, RequestRecord.id == RequestDevice.request_id)
         .where(
             RequestRecord.incident_id == str(incident_id),
-            RequestRecord.verb == "isolate",
-            RequestDevice.state == "Succeeded",
+            RequestRecord.verb == Verb.ISOLATE,
+            RequestDevice.state == DeviceState.SUCCEEDED,
         )
     )
     return sorted(set(await session.scalars(query)))

@@ -7,11 +7,8 @@ from datetime import timedelta
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-ACTION_VERBS = ("isolate", "unisolate", "tag", "untag", "scan", "restrict", "unrestrict", "collect")
-#: creating or removing a tag schedule; without its own ``actions.schedule`` entry it follows ``actions.tag``
-SCHEDULE_VERB = "schedule"
-#: every verb the policy governs (``actions:`` keys, ``channels: allow:`` values)
-POLICY_VERBS = (*ACTION_VERBS, SCHEDULE_VERB)
+from approvals.verbs import POLICY_VERBS
+
 PRINCIPAL = re.compile(r"^(\*|(slack|teams|console|email|slack-group|entra-group):.+)$")
 
 

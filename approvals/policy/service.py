@@ -8,8 +8,9 @@ from datetime import timedelta
 from typing import Any
 
 from approvals.identity import Actor
-from approvals.policy.models import POLICY_VERBS, SCHEDULE_VERB, ActionPolicy, PolicyModel
+from approvals.policy.models import ActionPolicy, PolicyModel
 from approvals.policy.protection import Protection, classify
+from approvals.verbs import POLICY_VERBS, Verb
 from mde.models import Machine
 
 
@@ -66,16 +67,16 @@ class Policy:
             name="demo",
         )
 
-    def action(self, verb: str) -> ActionPolicy:
-        if verb == SCHEDULE_VERB and verb not in self.model.actions:
-            verb = "tag"  # a schedule tags devices: the tag rules apply unless the policy sets its own
+    def action(self, verb: Verb) -> ActionPolicy:
+        if verb == Verb.SCHEDULE and verb not in self.model.actions:
+            verb = Verb.TAG  # a schedule tags devices: the tag rules apply unless the policy sets its own
         return self.model.actions.get(verb, self.model.defaults)
 
     def is_admin(self, actor: Actor) -> bool:
         """May run admin chat commands (``doctor``): listed under ``admins:``, nobody by default."""
         return _matches(actor, self.model.admins)
 
-    def can_request(self, actor: Actor, verb: str, *, surface: str, channel_id: str) -> Decision:
+    def can_request(self, actor: Actor, verb: Verb, *, surface: str, channel_id: str) -> Decision:
         if verb not in POLICY_VERBS:
             return Decision(True, "read-only commands need no approval")
         channel = self.model.channels.get(f"{surface}:{channel_id}")
@@ -97,10 +98,10 @@ class Policy:
             )
         return Decision(True, "allowed")
 
-    def max_devices(self, verb: str) -> int:
+    def max_devices(self, verb: Verb) -> int:
         return self.action(verb).max_devices
 
-    def required_approvals(self, verb: str, device_count: int) -> int:
+    def required_approvals(self, verb: Verb, device_count: int) -> int:
         rules = self.action(verb)
         needed = rules.approvals
         for threshold in rules.thresholds:
@@ -108,14 +109,14 @@ class Policy:
                 needed = max(needed, threshold.approvals)
         return needed
 
-    def expiry_for(self, verb: str) -> timedelta:
+    def expiry_for(self, verb: Verb) -> timedelta:
         return self.action(verb).expiry
 
     def can_approve(
         self,
         actor: Actor,
         *,
-        verb: str,
+        verb: Verb,
         requester_key: str,
         surface: str,
         channel_id: str,
@@ -143,5 +144,5 @@ class Policy:
     def classify(self, machine: Machine) -> Protection:
         return classify(machine, self.model.protection)
 
-    def allows_auto(self, rule_name: str, verb: str) -> bool:
+    def allows_auto(self, rule_name: str, verb: Verb) -> bool:
         return rule_name in self.action(verb).auto_rules

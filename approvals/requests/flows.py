@@ -22,6 +22,7 @@ from approvals.requests import service
 from approvals.requests.models import Decision, RequestRecord
 from approvals.requests.states import RequestState, transition
 from approvals.resolution.flows import Resolution
+from approvals.verbs import Verb
 
 Clock = Callable[[], datetime]
 
@@ -65,7 +66,7 @@ class RequestFlows:
         *,
         actor: Actor,
         origin: Origin,
-        verb: str,
+        verb: Verb,
         params: dict[str, Any],
         reason: str | None,
         target_text: str,

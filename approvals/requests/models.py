@@ -2,20 +2,69 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from approvals.db import Base, UTCDateTime, utcnow
+from approvals.db import Base, EnumText, UTCDateTime, utcnow
+from approvals.verbs import Verb
+from mde.models import ActionStatus
+
+
+class DeviceState(enum.StrEnum):
+    """Where one device of an approved request is (``request_devices.state``; NULL before approval).
+
+    Lower case: our own states, before MDE knows about the device or when it never will. Capitalised: the
+    status of the device's MDE action exactly as MDE spells it (``mde.models.ActionStatus``), so a row
+    reads like the Defender portal. A bulk tag chunk has no MDE action and goes from queued to Succeeded
+    or Failed.
+    """
+
+    HELD = "held"  # waits for the canary batch
+    QUEUED = "queued"  # approved; waits for a worker (and the rate limiter)
+    PENDING = ActionStatus.PENDING.value  # MDE created the action; the device has not picked it up yet
+    IN_PROGRESS = ActionStatus.IN_PROGRESS.value
+    SUCCEEDED = ActionStatus.SUCCEEDED.value
+    FAILED = ActionStatus.FAILED.value
+    TIMED_OUT = ActionStatus.TIMEOUT.value  # MDE gave up: the device did not come online in time
+    CANCELLED = ActionStatus.CANCELLED.value  # cancelled in MDE, or before it was submitted
+    SKIPPED = "skipped"  # never attempted: protected without break glass, or its canary batch failed
+
+    @classmethod
+    def of(cls, status: ActionStatus) -> DeviceState:
+        return cls(status.value)
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_DEVICE_STATES
+
+
+FINAL_DEVICE_STATES = frozenset(
+    {DeviceState.SUCCEEDED, DeviceState.FAILED, DeviceState.TIMED_OUT, DeviceState.CANCELLED, DeviceState.SKIPPED}
+)
+#: outcomes that count as a failure in summaries and progress
+FAILED_DEVICE_STATES = frozenset({DeviceState.FAILED, DeviceState.TIMED_OUT})
+#: past the queue, as progress counts "submitted" (MDE has or had an action, or it was cancelled)
+SUBMITTED_DEVICE_STATES = frozenset(
+    {
+        DeviceState.PENDING,
+        DeviceState.IN_PROGRESS,
+        DeviceState.SUCCEEDED,
+        DeviceState.FAILED,
+        DeviceState.TIMED_OUT,
+        DeviceState.CANCELLED,
+    }
+)
 
 
 class RequestRecord(Base):
     __tablename__ = "requests"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    verb: Mapped[str] = mapped_column(String(32))
+    verb: Mapped[Verb] = mapped_column(EnumText(Verb, 32))
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     state: Mapped[str] = mapped_column(String(32), index=True)
     requester_key: Mapped[str] = mapped_column(String(200))
@@ -64,9 +113,7 @@ class RequestDevice(Base):
     #: "none" | "warn" | "protected"
     protection: Mapped[str] = mapped_column(String(16), default="none")
     warning: Mapped[str | None] = mapped_column(Text)
-    #: queued | held | submitting | submitted | Pending | InProgress | Succeeded | Failed | TimeOut |
-    #: Cancelled | skipped; NULL before approval
-    state: Mapped[str | None] = mapped_column(String(32))
+    state: Mapped[DeviceState | None] = mapped_column(EnumText(DeviceState, 32))
     action_id: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -10,14 +10,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from approvals.identity import Actor, Origin
 from approvals.requests.labels import action_label
-from approvals.requests.models import Decision, RequestDevice, RequestExclusion, RequestRecord
+from approvals.requests.models import (
+    FAILED_DEVICE_STATES,
+    SUBMITTED_DEVICE_STATES,
+    Decision,
+    DeviceState,
+    RequestDevice,
+    RequestExclusion,
+    RequestRecord,
+)
 from approvals.requests.states import RequestState
 from approvals.resolution.flows import Resolution
+from approvals.verbs import Verb
 from approvals.views import DecisionRow, DeviceRow, ExclusionRow, ProgressView, RequestView
-
-SUCCESS_STATES = {"Succeeded"}
-FAILED_STATES = {"Failed", "TimeOut"}
-SUBMITTED_STATES = {"submitted", "Pending", "InProgress", "Succeeded", "Failed", "TimeOut", "Cancelled"}
 
 
 async def insert_request(
@@ -25,7 +30,7 @@ async def insert_request(
     *,
     actor: Actor,
     origin: Origin,
-    verb: str,
+    verb: Verb,
     params: dict[str, Any],
     reason: str | None,
     target_text: str,
@@ -110,7 +115,7 @@ async def devices_for(session: AsyncSession, request_id: int) -> list[RequestDev
 
 
 async def progress_for(session: AsyncSession, request_id: int, eta_seconds: float | None = None) -> ProgressView:
-    counts: dict[str | None, int] = {
+    counts: dict[DeviceState | None, int] = {
         state: count
         for state, count in (
             await session.execute(
@@ -123,11 +128,11 @@ async def progress_for(session: AsyncSession, request_id: int, eta_seconds: floa
     total = sum(counts.values())
     return ProgressView(
         total=total,
-        submitted=sum(n for s, n in counts.items() if s in SUBMITTED_STATES),
-        succeeded=sum(n for s, n in counts.items() if s in SUCCESS_STATES),
-        failed=sum(n for s, n in counts.items() if s in FAILED_STATES),
-        skipped=counts.get("skipped", 0),
-        cancelled=counts.get("Cancelled", 0) + counts.get("cancelled", 0),
+        submitted=sum(n for s, n in counts.items() if s in SUBMITTED_DEVICE_STATES),
+        succeeded=counts.get(DeviceState.SUCCEEDED, 0),
+        failed=sum(n for s, n in counts.items() if s in FAILED_DEVICE_STATES),
+        skipped=counts.get(DeviceState.SKIPPED, 0),
+        cancelled=counts.get(DeviceState.CANCELLED, 0),
         eta_seconds=eta_seconds,
     )
 
@@ -201,7 +206,7 @@ async def build_view(session: AsyncSession, request_id: int, *, eta_seconds: flo
         ),
         created_at=record.created_at,
         expires_at=record.expires_at,
-        progress=None if record.verb == "schedule" else progress,  # a schedule's runs report in the thread
+        progress=None if record.verb == Verb.SCHEDULE else progress,  # a schedule's runs report in the thread
         dry_run=record.dry_run,
         canary=record.canary,
         incident_id=record.incident_id,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from approvals.verbs import ACTIONS, Verb
 from mde.models import ActionStatus, Machine, MachineAction
 
 MOBILE = {"ios", "android"}
-WINDOWS_ONLY_VERBS = {"restrict", "unrestrict"}
-ACTION_VERBS_NEEDING_ACTIVE = {"isolate", "unisolate", "scan", "restrict", "unrestrict", "collect"}
+WINDOWS_ONLY_VERBS = {Verb.RESTRICT, Verb.UNRESTRICT}
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,33 +45,33 @@ def isolation_states(actions: list[MachineAction]) -> dict[str, IsolationState]:
     return out
 
 
-def unsupported_reason(machine: Machine, verb: str, isolation_type: str) -> str | None:
+def unsupported_reason(machine: Machine, verb: Verb, isolation_type: str) -> str | None:
     os_name = (machine.os_platform or "").lower()
     if machine.onboarding_status and machine.onboarding_status.lower() != "onboarded":
         return f"not onboarded to MDE (onboarding status {machine.onboarding_status})"
-    if os_name in MOBILE and verb != "tag" and verb != "untag":
+    if os_name in MOBILE and verb not in (Verb.TAG, Verb.UNTAG):
         return f"{machine.os_platform} devices do not support this action"
     if verb in WINDOWS_ONLY_VERBS and not os_name.startswith("windows"):
         return f"app restriction needs Windows; this device runs {machine.os_platform}"
-    if verb == "isolate" and isolation_type == "Selective" and os_name == "linux":
+    if verb == Verb.ISOLATE and isolation_type == "Selective" and os_name == "linux":
         return "selective isolation is not available on Linux; use --type full"
     return None
 
 
-def inactive_reason(machine: Machine, verb: str) -> str | None:
-    if verb in ACTION_VERBS_NEEDING_ACTIVE and (machine.health_status or "") == "Inactive":
+def inactive_reason(machine: Machine, verb: Verb) -> str | None:
+    if verb in ACTIONS and ACTIONS[verb].needs_active and (machine.health_status or "") == "Inactive":
         seen = machine.last_seen.date().isoformat() if machine.last_seen else "unknown"
         return f"inactive (last full report {seen}): MDE would hold the action for up to 3 days"
     return None
 
 
-def isolation_reason(verb: str, state: IsolationState | None) -> str | None:
-    if verb == "isolate" and state is not None:
+def isolation_reason(verb: Verb, state: IsolationState | None) -> str | None:
+    if verb == Verb.ISOLATE and state is not None:
         if state.pending == "Isolate":
             return "an isolation is already pending for this device"
         if state.isolated and state.pending != "Unisolate":
             return f"already isolated (since {state.since or 'an earlier action'})"
-    if verb == "unisolate":
+    if verb == Verb.UNISOLATE:
         if state is not None and state.pending == "Unisolate":
             return "a release is already pending for this device"
         if state is None or (not state.isolated and state.pending != "Isolate"):

@@ -21,6 +21,7 @@ from approvals.resolution.exclusions import (
     isolation_states,
     unsupported_reason,
 )
+from approvals.verbs import Verb
 from approvals.views import ExclusionRow
 from mde import odata
 from mde.client import MdeClient
@@ -65,7 +66,7 @@ class Resolver:
         self._catalog = catalog or CatalogCache(client)
         self._incidents = incidents
 
-    async def resolve(self, targets: Sequence[Target], *, verb: str, isolation_type: str = "Full") -> Resolution:
+    async def resolve(self, targets: Sequence[Target], *, verb: Verb, isolation_type: str = "Full") -> Resolution:
         result = Resolution()
         seen: dict[str, Machine] = {}
         for target in targets:
@@ -184,10 +185,10 @@ class Resolver:
         return found
 
     async def _apply_exclusions(
-        self, machines: list[Machine], result: Resolution, *, verb: str, isolation_type: str
+        self, machines: list[Machine], result: Resolution, *, verb: Verb, isolation_type: str
     ) -> None:
         states = {}
-        if verb in ("isolate", "unisolate") and machines:
+        if verb in (Verb.ISOLATE, Verb.UNISOLATE) and machines:
             actions = await self._client.list_machine_actions(type="Isolate")
             actions += await self._client.list_machine_actions(type="Unisolate")
             states = isolation_states(actions)

@@ -39,7 +39,6 @@ from approvals.messages import describe_mde_error
 from approvals.outbox.models import EventKind
 from approvals.outbox.service import emit
 from approvals.policy import Policy
-from approvals.policy.models import SCHEDULE_VERB
 from approvals.requests.flows import announce_created
 from approvals.requests.models import RequestRecord
 from approvals.requests.service import insert_request
@@ -47,7 +46,8 @@ from approvals.requests.states import RequestState, transition
 from approvals.resolution.flows import Resolution
 from approvals.schedules import messaging, tagging
 from approvals.schedules import service as store
-from approvals.schedules.models import RunState, Schedule, ScheduleRun
+from approvals.schedules.models import RunState, Schedule, ScheduleOp, ScheduleRun
+from approvals.verbs import Verb
 from approvals.views import ExclusionRow, Reply, RequestView
 from mde.client import MdeClient
 from mde.errors import MdeError
@@ -81,7 +81,7 @@ class ScheduleFlows:
     async def handle(self, actor: Actor, origin: Origin, command: ScheduleCommand) -> Reply:
         if isinstance(command, ScheduleListCommand):
             return await self._list()
-        allowed = self.policy.can_request(actor, SCHEDULE_VERB, surface=origin.surface, channel_id=origin.channel_id)
+        allowed = self.policy.can_request(actor, Verb.SCHEDULE, surface=origin.surface, channel_id=origin.channel_id)
         if not allowed.allowed:
             return Reply(text=allowed.reason, error=True)
         if isinstance(command, ScheduleCreateCommand):
@@ -111,13 +111,13 @@ class ScheduleFlows:
             )
         except tagging.ScheduleQueryError as exc:
             return Reply(text=str(exc), error=True)
-        cap = self.policy.max_devices(SCHEDULE_VERB)
+        cap = self.policy.max_devices(Verb.SCHEDULE)
         if preview.changes > cap:
             return Reply(text="Refused: " + _over_cap(preview.changes, cap) + " Narrow the query.", error=True)
         now = self.clock()
         cadence = command.cadence
         params = {
-            "op": "create",
+            "op": ScheduleOp.CREATE,
             "tag_value": command.tag_value,
             "kql": command.query,
             "cadence": cadence.spec(),
@@ -191,14 +191,14 @@ class ScheduleFlows:
             session,
             actor=actor,
             origin=origin,
-            verb=SCHEDULE_VERB,
+            verb=Verb.SCHEDULE,
             params=params,
             reason=reason,
             target_text=target,
             resolution=Resolution(exclusions=exclusions or []),
-            required_approvals=self.policy.required_approvals(SCHEDULE_VERB, devices),
+            required_approvals=self.policy.required_approvals(Verb.SCHEDULE, devices),
             created_at=now,
-            expires_at=now + self.policy.expiry_for(SCHEDULE_VERB),
+            expires_at=now + self.policy.expiry_for(Verb.SCHEDULE),
             canary=None,
             warnings=lines,
         )
@@ -212,7 +212,7 @@ class ScheduleFlows:
         if schedule is None or not schedule.active:
             return Reply(text=f"There is no active schedule #{command.schedule_id}; see schedule list.", error=True)
         params = {
-            "op": "remove",
+            "op": ScheduleOp.REMOVE,
             "schedule_id": schedule.id,
             "tag_value": schedule.tag,
             "kql": schedule.kql,
@@ -267,7 +267,7 @@ class ScheduleFlows:
                 "schedule.run_requested",
                 actor,
                 request_id=schedule.request_id,
-                verb=SCHEDULE_VERB,
+                verb=Verb.SCHEDULE,
                 text=command.reason,
                 schedule_id=schedule.id,
             )
@@ -282,7 +282,7 @@ class ScheduleFlows:
         """Activate (or remove) the schedules of approved ``schedule`` requests; returns how many."""
         async with self.db.sessions() as session:
             query = select(RequestRecord.id).where(
-                RequestRecord.verb == SCHEDULE_VERB, RequestRecord.state == RequestState.APPROVED.value
+                RequestRecord.verb == Verb.SCHEDULE, RequestRecord.state == RequestState.APPROVED.value
             )
             if request_id is not None:
                 query = query.where(RequestRecord.id == request_id)
@@ -302,7 +302,8 @@ class ScheduleFlows:
             record = await session.get(RequestRecord, request_id)
             assert record is not None
             params = record.params or {}
-            if params.get("op") == "remove":
+            op = ScheduleOp(params.get("op", ScheduleOp.CREATE))
+            if op is ScheduleOp.REMOVE:
                 ok, note = await self._deactivate(session, record, now)
             else:
                 ok, note = await self._activate(session, record, now)
@@ -312,10 +313,10 @@ class ScheduleFlows:
             emit(session, request_id, EventKind.NOTE, text=note)
             audit(
                 session,
-                "schedule.removed" if params.get("op") == "remove" else "schedule.activated",
+                "schedule.removed" if op is ScheduleOp.REMOVE else "schedule.activated",
                 SYSTEM,
                 request_id=request_id,
-                verb=SCHEDULE_VERB,
+                verb=Verb.SCHEDULE,
                 outcome=final.value,
                 text=note,
                 schedule_id=params.get("schedule_id"),
@@ -384,7 +385,7 @@ class ScheduleFlows:
             except MdeError as exc:
                 state, note = RunState.FAILED, f"failed: {describe_mde_error(exc)}"
             else:
-                cap = self.policy.max_devices(SCHEDULE_VERB)
+                cap = self.policy.max_devices(Verb.SCHEDULE)
                 if plan.changes > cap:
                     state, note = RunState.REFUSED, "did nothing: " + _over_cap(plan.changes, cap)
                 else:
@@ -439,7 +440,7 @@ class ScheduleFlows:
                 "schedule.run",
                 SYSTEM,
                 request_id=schedule.request_id,
-                verb=SCHEDULE_VERB,
+                verb=Verb.SCHEDULE,
                 devices=[m.id for m in (plan.to_add + plan.to_remove)] if plan and state is RunState.SUCCEEDED else [],
                 outcome=state.value,
                 text=line,

@@ -14,9 +14,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from approvals.execution.service import FINAL_DEVICE_STATES
 from approvals.outbox.models import Event, EventKind
-from approvals.requests.models import RequestDevice
+from approvals.requests.models import FINAL_DEVICE_STATES, RequestDevice
 from approvals.service import ChatOps
 from bot.console.surface import ConsoleSurface
 from bot.server import build_app, start_site

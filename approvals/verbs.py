@@ -1,0 +1,195 @@
+"""Every verb, and the one table that says what each action verb does in MDE (house style 12).
+
+``Verb`` is what the parser produces and what ``requests.verb`` stores (the enum values are the stored
+text). ``ACTIONS`` has one row per verb that changes devices: the rate-limit family it spends, the MDE
+endpoint (which names the application permission it needs), the ``MachineAction`` type MDE records, the
+call that submits it, the parameters a request stores and the label every surface shows. Policy,
+resolution, execution, labels and ``doctor`` all read this table, so adding a verb means one row here
+(plus its grammar row in ``approvals/commands/spec.py``).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from mde.client import ROLE_FOR_PATH
+from mde.models import IsolationType, MachineAction, ScanType, TagAction
+
+if TYPE_CHECKING:
+    from mde.client import MdeClient
+
+
+class Verb(enum.StrEnum):
+    ISOLATE = "isolate"
+    UNISOLATE = "unisolate"
+    TAG = "tag"
+    UNTAG = "untag"
+    SCAN = "scan"
+    RESTRICT = "restrict"
+    UNRESTRICT = "unrestrict"
+    COLLECT = "collect"
+    DEVICES = "devices"
+    STATUS = "status"
+    CANCEL = "cancel"
+    HISTORY = "history"
+    HELP = "help"
+    APPROVE = "approve"
+    REJECT = "reject"
+    SCHEDULE = "schedule"
+    DOCTOR = "doctor"
+
+    @property
+    def is_action(self) -> bool:
+        """Changes devices in MDE: needs a request, approvals and a row in ``ACTIONS``."""
+        return self in ACTIONS
+
+
+class Family(enum.StrEnum):
+    """The MDE rate-limit family a submission spends (``mde.ratelimit.FAMILIES``)."""
+
+    MACHINE_ACTIONS = "machine_actions"
+    MACHINE_TAGS = "machine_tags"
+
+
+#: one device's MDE call: (client, machine id, comment, the request's params with defaults filled in)
+Submit = Callable[["MdeClient", str, str, Mapping[str, Any]], Awaitable[MachineAction]]
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """One parameter a verb stores in ``requests.params``; ``key`` is also the ``ActionCommand`` field."""
+
+    key: str
+    default: str
+    #: how the label shows it, e.g. ``"{label} ({value})"`` -> "Isolate (Full)"
+    shown: str = "{label} ({value})"
+
+
+@dataclass(frozen=True, slots=True)
+class ActionSpec:
+    verb: Verb
+    label: str
+    family: Family
+    #: the MDE endpoint the call posts to (``mde.client.ROLE_FOR_PATH`` names its permission)
+    path: str
+    #: per-device verbs: the ``MachineAction`` type MDE records (found again by it after a crash) and the call
+    action_type: str | None = None
+    submit: Submit | None = None
+    #: bulk tag verbs: one call per chunk of at most 500 devices, no MachineAction
+    tag_action: TagAction | None = None
+    params: tuple[Param, ...] = ()
+    #: MDE holds an action for an inactive device for up to 3 days: such devices are excluded
+    needs_active: bool = True
+
+    @property
+    def role(self) -> str:
+        """The application permission the call needs."""
+        return ROLE_FOR_PATH[self.path]
+
+    def params_of(self, command: object) -> dict[str, Any]:
+        """The parameters a request stores, read from the command object's fields of the same name."""
+        return {p.key: getattr(command, p.key) for p in self.params}
+
+    def with_defaults(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        return {**{p.key: p.default for p in self.params}, **params}
+
+    def describe(self, params: Mapping[str, Any]) -> str:
+        """The label every surface shows: "Isolate (Full)", "Add tag 'Compromised'"."""
+        text = self.label
+        for param in self.params:
+            text = param.shown.format(label=text, value=params.get(param.key) or param.default)
+        return text
+
+
+def _isolate(client: MdeClient, machine_id: str, comment: str, params: Mapping[str, Any]) -> Awaitable[MachineAction]:
+    return client.isolate(machine_id, comment=comment, isolation_type=IsolationType(params["isolation_type"]))
+
+
+def _scan(client: MdeClient, machine_id: str, comment: str, params: Mapping[str, Any]) -> Awaitable[MachineAction]:
+    return client.run_antivirus_scan(machine_id, comment=comment, scan_type=ScanType(params["scan_type"]))
+
+
+_TAG = Param("tag_value", "", "{label} '{value}'")
+
+ACTIONS: dict[Verb, ActionSpec] = {
+    spec.verb: spec
+    for spec in (
+        ActionSpec(
+            Verb.ISOLATE,
+            "Isolate",
+            Family.MACHINE_ACTIONS,
+            "isolate",
+            action_type="Isolate",
+            submit=_isolate,
+            params=(Param("isolation_type", IsolationType.FULL.value),),
+        ),
+        ActionSpec(
+            Verb.UNISOLATE,
+            "Release from isolation",
+            Family.MACHINE_ACTIONS,
+            "unisolate",
+            action_type="Unisolate",
+            submit=lambda client, machine_id, comment, _: client.unisolate(machine_id, comment=comment),
+        ),
+        ActionSpec(
+            Verb.TAG,
+            "Add tag",
+            Family.MACHINE_TAGS,
+            "tags",
+            tag_action=TagAction.ADD,
+            params=(_TAG,),
+            needs_active=False,
+        ),
+        ActionSpec(
+            Verb.UNTAG,
+            "Remove tag",
+            Family.MACHINE_TAGS,
+            "tags",
+            tag_action=TagAction.REMOVE,
+            params=(_TAG,),
+            needs_active=False,
+        ),
+        ActionSpec(
+            Verb.SCAN,
+            "Antivirus scan",
+            Family.MACHINE_ACTIONS,
+            "runAntiVirusScan",
+            action_type="RunAntiVirusScan",
+            submit=_scan,
+            params=(Param("scan_type", ScanType.QUICK.value),),
+        ),
+        ActionSpec(
+            Verb.RESTRICT,
+            "Restrict app execution",
+            Family.MACHINE_ACTIONS,
+            "restrictCodeExecution",
+            action_type="RestrictCodeExecution",
+            submit=lambda client, machine_id, comment, _: client.restrict_code_execution(machine_id, comment=comment),
+        ),
+        ActionSpec(
+            Verb.UNRESTRICT,
+            "Remove app restriction",
+            Family.MACHINE_ACTIONS,
+            "unrestrictCodeExecution",
+            action_type="UnrestrictCodeExecution",
+            submit=lambda client, machine_id, comment, _: client.unrestrict_code_execution(machine_id, comment=comment),
+        ),
+        ActionSpec(
+            Verb.COLLECT,
+            "Collect investigation package",
+            Family.MACHINE_ACTIONS,
+            "collectInvestigationPackage",
+            action_type="CollectInvestigationPackage",
+            submit=lambda client, machine_id, comment, _: client.collect_investigation_package(
+                machine_id, comment=comment
+            ),
+        ),
+    )
+}
+
+#: every verb the policy governs (``actions:`` keys, ``channels: allow:`` values); a schedule follows
+#: ``actions.tag`` unless the policy gives it its own entry
+POLICY_VERBS: tuple[Verb, ...] = (*ACTIONS, Verb.SCHEDULE)
