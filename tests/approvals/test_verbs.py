@@ -116,7 +116,7 @@ async def test_verbs_and_device_states_are_stored_as_their_text_and_read_back_as
         await session.flush()
         session.add(RequestDevice(request_id=record.id, machine_id="m1", name="ws-1", state=DeviceState.TIMED_OUT))
     async with db.sessions() as session:
-        raw = (await session.execute(text("SELECT verb, state FROM requests, request_devices"))).one()
+        raw = (await session.execute(text("SELECT r.verb, d.state FROM requests r, request_devices d"))).one()
         assert tuple(raw) == ("isolate", ActionStatus.TIMEOUT.value)
         device = await session.scalar(select(RequestDevice))
         stored = await session.scalar(select(RequestRecord))
