@@ -91,6 +91,8 @@ class RequestView:
     canary: int | None = None
     incident_id: str | None = None
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    #: the submission order and when each risk class is all submitted (large device actions only)
+    order_note: str | None = None
 
     @property
     def approvals_given(self) -> int:

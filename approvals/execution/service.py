@@ -31,7 +31,9 @@ async def enqueue_jobs(session: AsyncSession, record: RequestRecord, *, include_
     """Store the work for an approved request; protected devices are skipped unless break-glass approved."""
     devices = list(
         await session.scalars(
-            select(RequestDevice).where(RequestDevice.request_id == record.id).order_by(RequestDevice.name)
+            select(RequestDevice)
+            .where(RequestDevice.request_id == record.id)
+            .order_by(RequestDevice.priority, RequestDevice.name)  # riskiest first: jobs are claimed in id order
         )
     )
     runnable: list[RequestDevice] = []

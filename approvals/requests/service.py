@@ -21,7 +21,8 @@ from approvals.requests.models import (
 )
 from approvals.requests.states import RequestState
 from approvals.resolution.flows import Resolution
-from approvals.verbs import Verb
+from approvals.resolution.priority import order_sentence, priority
+from approvals.verbs import ACTIONS, Family, Verb
 from approvals.views import DecisionRow, DeviceRow, ExclusionRow, ProgressView, RequestView
 
 
@@ -79,6 +80,10 @@ async def insert_request(
                 group_name=machine.rbac_group_name,
                 protection=protection.level,
                 warning=protection.reason if protection.level != "none" else None,
+                priority=priority(
+                    machine,
+                    named_by_incident=any(t.startswith("incident:") for t in resolution.matched_by.get(machine.id, ())),
+                ),
             )
         )
     for row in resolution.exclusions:
@@ -166,6 +171,7 @@ async def build_view(session: AsyncSession, request_id: int, *, eta_seconds: flo
     decisions = await decisions_for(session, request_id)
     protected_pending = record.touches_protected and not record.break_glass_by
     rows = []
+    priorities = []
     excl = [ExclusionRow(name=e.name, machine_id=e.machine_id, kind=e.kind, reason=e.reason) for e in exclusions]
     for device in devices:
         if device.protection == "protected" and protected_pending:
@@ -179,6 +185,7 @@ async def build_view(session: AsyncSession, request_id: int, *, eta_seconds: flo
             )
             continue
         rows.append(_device_row(device, record))
+        priorities.append(device.priority)
     state = RequestState(record.state)
     progress = None
     if state not in (RequestState.PENDING, RequestState.REJECTED, RequestState.EXPIRED) or record.approved_at:
@@ -211,6 +218,17 @@ async def build_view(session: AsyncSession, request_id: int, *, eta_seconds: flo
         canary=record.canary,
         incident_id=record.incident_id,
         warnings=tuple(record.warnings or ()),
+        order_note=order_sentence(priorities) if _ordered(record.verb, state) else None,
+    )
+
+
+def _ordered(verb: Verb, state: RequestState) -> bool:
+    """One action per device (not a bulk tag call), not yet over: the order rule and the ETAs mean something."""
+    spec = ACTIONS.get(verb)
+    return spec is not None and spec.family is Family.MACHINE_ACTIONS and state in (
+        RequestState.PENDING,
+        RequestState.APPROVED,
+        RequestState.EXECUTING,
     )
 
 

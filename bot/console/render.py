@@ -31,6 +31,8 @@ def render_card(view: RequestView) -> str:
         lines.extend(exclusion_lines(view.exclusions))
     for warning in view.warnings:
         lines.append(f"⚠ {warning}")
+    if view.order_note:
+        lines.append(view.order_note)
     approvals = ", ".join(
         f"{d.actor_label}{' (break glass)' if d.break_glass else ''}" for d in view.decisions if d.approve
     )

@@ -72,6 +72,8 @@ def request_blocks(view: RequestView) -> list[Block]:
         blocks.append(_section(f"*Excluded ({len(view.exclusions)})*\n{_exclusion_lines(view)}"))
     for warning in view.warnings[:3]:
         blocks.append(_section(f":warning: {_escape(warning)}"))
+    if view.order_note:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _escape(view.order_note)}]})
     if view.progress is not None and state is not RequestState.PENDING:
         blocks.append(_section(f"*Progress:* {view.progress.sentence()}"))
     context = f"Request #{view.id}"

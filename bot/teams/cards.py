@@ -123,6 +123,8 @@ def request_card(view: RequestView) -> Card:
         )
     for warning in view.warnings[:3]:
         body.append(_text("⚠ " + escape(warning), color="Warning"))
+    if view.order_note:
+        body.append(_text(escape(view.order_note), isSubtle=True))
     if view.progress is not None and state is not RequestState.PENDING:
         body.append(_text(f"**Progress:** {view.progress.sentence()}"))
     footer = f"Request #{view.id}"

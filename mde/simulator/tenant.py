@@ -97,6 +97,13 @@ class Tenant:
         return counts
 
 
+#: the machine entity's riskScore and exposureLevel values (defender-endpoint/api/machine.md); the mix is ours
+RISK_SCORES = ("None", "Informational", "Low", "Medium", "High")
+RISK_WEIGHTS = (20, 10, 50, 16, 4)
+EXPOSURE_LEVELS = ("None", "Low", "Medium", "High")
+EXPOSURE_WEIGHTS = (10, 40, 35, 15)
+
+
 def make_machine(
     mid: str,
     name: str,
@@ -109,6 +116,8 @@ def make_machine(
     last_seen: datetime | None = None,
     ip: str = "10.0.0.1",
     version: str = "22H2",
+    risk: str = "Low",
+    exposure: str = "Medium",
 ) -> dict[str, Any]:
     seen = last_seen or datetime.now(UTC)
     return {
@@ -127,8 +136,8 @@ def make_machine(
         "onboardingStatus": onboarding,
         "rbacGroupId": group[0],
         "rbacGroupName": group[1],
-        "riskScore": "Low",
-        "exposureLevel": "Medium",
+        "riskScore": risk,
+        "exposureLevel": exposure,
         "deviceValue": "Normal",
         "isAadJoined": os_platform.startswith("Windows"),
         "aadDeviceId": None,
@@ -139,6 +148,8 @@ def make_machine(
 
 def seed_tenant(devices: int, seed: int = 0, inactive_rate: float = 0.05) -> Tenant:
     rng = random.Random(seed)
+    # risk and exposure have their own stream, so adding them left every other property of the tenant as it was
+    risk_rng = random.Random(seed + 7919)
     tenant = Tenant()
     now = datetime.now(UTC)
     oses = [os for os, weight in OS_MIX for _ in range(weight)]
@@ -225,6 +236,8 @@ def seed_tenant(devices: int, seed: int = 0, inactive_rate: float = 0.05) -> Ten
                 onboarding=onboarding,
                 last_seen=last_seen,
                 ip=ip,
+                risk=risk_rng.choices(RISK_SCORES, RISK_WEIGHTS)[0],
+                exposure=risk_rng.choices(EXPOSURE_LEVELS, EXPOSURE_WEIGHTS)[0],
             )
         )
     _seed_users_and_files(tenant, now)
