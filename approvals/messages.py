@@ -6,16 +6,20 @@ from mde.errors import (
     ActionAlreadyPending,
     AuthenticationFailed,
     BadRequest,
+    HuntingApiRetired,
     MdeError,
     MdeServerError,
     NotFound,
     PermissionDenied,
     RateLimited,
     UnsupportedDevice,
+    UntrustedNextLink,
 )
 
 
 def describe_mde_error(exc: MdeError) -> str:
+    if isinstance(exc, HuntingApiRetired | UntrustedNextLink):
+        return exc.message  # already a complete, specific sentence
     if isinstance(exc, PermissionDenied):
         role = f" It needs the {exc.missing_role} application permission" if exc.missing_role else ""
         return f"MDE refused the call: the bot's app registration lacks a permission.{role}; run `mde-chatops doctor`."

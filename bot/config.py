@@ -17,6 +17,11 @@ class MdeAuth(StrEnum):
     MANAGED_IDENTITY = "managed_identity"
 
 
+class HuntingApi(StrEnum):
+    GRAPH = "graph"  # Microsoft Graph runHuntingQuery (ThreatHunting.Read.All): the default
+    MDE = "mde"  # MDE's own /api/advancedqueries/run, retired since January 2026 (MC1220762)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False)
 
@@ -36,6 +41,12 @@ class Settings(BaseSettings):
     mde_time_scale: float = Field(1.0, gt=0, description="divide MDE rate-limit windows (simulator only)")
     mde_minute_limit: int = Field(100, ge=1)
     mde_hour_limit: int = Field(1500, ge=1)
+    hunting_api: HuntingApi = Field(
+        HuntingApi.GRAPH, description="advanced hunting through Microsoft Graph (graph) or MDE's retired API (mde)"
+    )
+    graph_base_url: str | None = Field(None, description="Microsoft Graph root; default from MDE_CLOUD")
+    graph_scope: str | None = Field(None, description="Graph token scope override; default {graph root}/.default")
+    graph_static_token: SecretStr | None = Field(None, description="MDE_AUTH=static: the Graph token (default: MDE's)")
     mde_limiter_url: str | None = Field(
         None,
         description="where replicas share the MDE rate-limit budget: postgresql://…, redis://… or memory:// "

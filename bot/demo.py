@@ -16,8 +16,6 @@ from approvals.policy import Policy
 from bot.console.repl import CHANNEL, Console, script_from_file, script_lines, stdin_lines
 from bot.console.surface import ConsoleSurface
 from bot.engine import Engine
-from mde.auth import StaticTokenProvider
-from mde.client import MdeClient
 from mde.ratelimit import RateLimiter
 from mde.simulator import Simulator, SimulatorConfig
 
@@ -62,7 +60,7 @@ async def run_demo(args: argparse.Namespace) -> int:
         await sim.start()
         stack.push_async_callback(sim.stop)
         limiter = RateLimiter(time_scale=args.time_scale)
-        client = MdeClient(sim.url, StaticTokenProvider(sim.config.token or ""), limiter=limiter)
+        client = sim.connect(limiter=limiter)
         stack.push_async_callback(client.aclose)
         url = args.database or f"sqlite+aiosqlite:///{tmp / 'demo.db'}"
         await upgrade_async(url)

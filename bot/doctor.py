@@ -1,7 +1,8 @@
 """``mde-chatops doctor``: check a deployment from the outside in, one line per check.
 
 Settings, policy, database and schema, an MDE token and the application permissions its ``roles`` claim
-grants for the actions the policy enables, one cheap MDE call, and the enabled chat platforms. Every failure
+grants for the actions the policy enables, one cheap MDE call, the Microsoft Graph token advanced hunting
+uses (``query:`` targets, schedules) and its ``ThreatHunting.Read.All``, and the enabled chat platforms. Every failure
 is one actionable sentence; nothing raises, nothing prints a secret (the token's claims are decoded without
 verifying its signature, and only role names and the audience are shown).
 
@@ -24,8 +25,8 @@ import jwt
 from approvals.db import Database, normalize_url
 from approvals.policy import Policy
 from approvals.verbs import ACTIONS, Verb
-from bot.config import MdeAuth, Settings, SettingsError, load_settings
-from bot.mde_access import api_base_url, token_provider
+from bot.config import HuntingApi, MdeAuth, Settings, SettingsError, load_settings
+from bot.mde_access import api_base_url, graph_base_url, graph_scope, token_provider
 from bot.secrets import resolve_settings
 from mde.auth import TokenProvider
 from mde.client import ROLE_FOR_PATH
@@ -37,6 +38,12 @@ if TYPE_CHECKING:
 DEFAULT_TIMEOUT_S = 15.0
 READ_ROLES = ("Machine.Read.All", "Machine.ReadWrite.All")
 HUNTING_ROLE = ROLE_FOR_PATH["run"]
+#: Microsoft Graph's runHuntingQuery (GR:includes/permissions/security-security-runhuntingquery-permissions.md)
+GRAPH_HUNTING_ROLE = ROLE_FOR_PATH["runHuntingQuery"]
+HUNTING_FEATURES = ("query targets", "schedules")
+#: Microsoft Graph's first-party app id; a Graph token's aud is it or the Graph root URL
+GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+GRAPH_GRANT_HINT = "add it under API permissions → Microsoft Graph → Application permissions and grant admin consent"
 #: WindowsDefenderATP: its first-party app id and identifier URIs; a token for another API gets 403
 MDE_AUDIENCES = frozenset(
     {
@@ -72,15 +79,17 @@ class Permission:
         return " or ".join(self.roles)
 
 
-def required_permissions(verbs: Collection[str]) -> list[Permission]:
-    """Reads and advanced hunting always (targets and polling use them), plus each enabled verb's role."""
+def required_permissions(verbs: Collection[str], *, mde_hunting: bool = False) -> list[Permission]:
+    """Reads always (targets and polling use them), each enabled verb's role, and MDE's hunting role when
+    hunting goes through MDE (``HUNTING_API=mde``; through Graph, the Graph token is checked on its own)."""
     out = [Permission(READ_ROLES, ("device lookups", "action status"))]
     by_role: dict[str, list[str]] = {}
     for verb, spec in ACTIONS.items():
         if verb in verbs:
             by_role.setdefault(spec.role, []).append(verb)
     out += [Permission((role,), tuple(features)) for role, features in by_role.items()]
-    out.append(Permission((HUNTING_ROLE,), ("query targets",)))
+    if mde_hunting:
+        out.append(Permission((HUNTING_ROLE,), HUNTING_FEATURES))
     return out
 
 
@@ -133,12 +142,14 @@ class Doctor:
         *,
         db: Database | None = None,
         token_provider: TokenProvider | None = None,
+        graph_token_provider: TokenProvider | None = None,
         policy: Policy | None = None,
         timeout_s: float = DEFAULT_TIMEOUT_S,
     ) -> None:
         self.settings = settings
         self._db = db
         self._provider = token_provider
+        self._graph_provider = graph_token_provider
         self._policy = policy
         self.timeout_s = timeout_s
 
@@ -148,6 +159,8 @@ class Doctor:
         checks.append(policy_check)
         checks += await self._guard("database", self._check_database)
         checks += await self._guard("mde token", lambda: self._check_mde(verbs))
+        if verbs:  # anyone who may request anything may target query:, and schedules run hunting queries
+            checks += await self._guard("hunting", self._check_hunting)
         checks += await self._guard("chat", self._check_chat)
         return checks
 
@@ -272,7 +285,7 @@ class Doctor:
             checks.append(Check("mde token audience", False, audience))
         roles = claims.get("roles")
         granted = {str(r) for r in roles} if isinstance(roles, list) else set()
-        for need in required_permissions(verbs):
+        for need in required_permissions(verbs, mde_hunting=self.settings.hunting_api is HuntingApi.MDE):
             name = f"mde permission {need.label} ({', '.join(need.features)})"
             if granted & set(need.roles):
                 checks.append(Check(name, True))
@@ -293,6 +306,60 @@ class Doctor:
             f"the token is for {', '.join(audiences)}, not WindowsDefenderATP, so MDE answers 403: set "
             "MDE_SCOPE=https://api.securitycenter.microsoft.com/.default (or unset it)"
         )
+
+    # -- advanced hunting (Microsoft Graph) ----------------------------------------------------------------
+    async def _check_hunting(self) -> list[Check]:
+        if self.settings.hunting_api is HuntingApi.MDE:
+            return [
+                Check(
+                    "hunting api",
+                    True,
+                    "HUNTING_API=mde: Microsoft is retiring MDE's advanced hunting API (MC1220762); move to "
+                    "HUNTING_API=graph with ThreatHunting.Read.All on Microsoft Graph",
+                )
+            ]
+        borrowed = self._graph_provider
+        owned = borrowed is None
+        provider = token_provider(self.settings, graph=True) if borrowed is None else _Borrowed(borrowed)
+        graph = graph_base_url(self.settings)
+        try:
+            try:
+                token = await self._within(provider.get_token(), "the token endpoint")
+            except Exception as exc:
+                return [
+                    Check(
+                        "graph token",
+                        False,
+                        f"no Microsoft Graph token for {graph_scope(self.settings)}: {_reason(exc)}",
+                    )
+                ]
+        finally:
+            if owned:
+                await provider.close()
+        claims = _claims(token)
+        checks = [Check("graph token", True, f"HUNTING_API=graph, {graph}")]
+        name = f"graph permission {GRAPH_HUNTING_ROLE} ({', '.join(HUNTING_FEATURES)})"
+        if claims is None:
+            if self.settings.mde_auth is MdeAuth.STATIC:
+                return [*checks, Check(name, True, "not checked: the static token is not a JWT")]
+            return [*checks, Check(name, False, "the Graph token is not a JWT, so its roles cannot be read")]
+        aud = claims.get("aud")
+        audiences = [aud] if isinstance(aud, str) else [str(a) for a in aud or []]
+        if audiences and not any(a.rstrip("/") in (GRAPH_APP_ID, graph) for a in audiences):
+            checks.append(
+                Check(
+                    "graph token audience",
+                    False,
+                    f"the token is for {', '.join(audiences)}, not Microsoft Graph at {graph}: set "
+                    f"GRAPH_SCOPE={graph}/.default (or unset it)",
+                )
+            )
+        roles = claims.get("roles")
+        if isinstance(roles, list) and GRAPH_HUNTING_ROLE in roles:
+            checks.append(Check(name, True))
+        else:
+            checks.append(Check(name, False, f"the Graph token's roles lack {GRAPH_HUNTING_ROLE}: {GRAPH_GRANT_HINT}"))
+        return checks
 
     async def _check_reachability(self, provider: TokenProvider) -> Check:
         """One cheap call (``GET /api/machines?$top=1``), no retries: proves host, token and read access."""
@@ -435,6 +502,7 @@ async def run_checks(
     *,
     db: Database | None = None,
     token_provider: TokenProvider | None = None,
+    graph_token_provider: TokenProvider | None = None,
     policy: Policy | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> list[Check]:
@@ -445,7 +513,14 @@ async def run_checks(
         except SettingsError as exc:
             message = str(exc).replace(":\n  ", ": ").replace("\n  ", "; ")
             return [Check("settings", False, _one_line(message, limit=1000))]
-    doctor = Doctor(settings, db=db, token_provider=token_provider, policy=policy, timeout_s=timeout_s)
+    doctor = Doctor(
+        settings,
+        db=db,
+        token_provider=token_provider,
+        graph_token_provider=graph_token_provider,
+        policy=policy,
+        timeout_s=timeout_s,
+    )
     return await doctor.run()
 
 

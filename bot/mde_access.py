@@ -5,23 +5,31 @@ One place for ``serve``, the worker processes and ``doctor``, so the doctor chec
 
 from __future__ import annotations
 
-from bot.config import Settings
+from pydantic import SecretStr
+
+from bot.config import HuntingApi, Settings
 from mde.auth import TokenProvider, token_provider_from_settings
 from mde.client import MdeClient
 from mde.clouds import Cloud, cloud_endpoints
+from mde.graph import GraphClient
 from mde.ratelimit import RateLimiter
 
 
-def token_provider(settings: Settings) -> TokenProvider:
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value else None
+
+
+def token_provider(settings: Settings, *, graph: bool = False) -> TokenProvider:
+    """The MDE token, or with ``graph`` the Microsoft Graph one: same identity, another audience."""
     return token_provider_from_settings(
         auth=settings.mde_auth.value,
         tenant_id=settings.mde_tenant_id,
         client_id=settings.mde_client_id,
-        client_secret=settings.mde_client_secret.get_secret_value() if settings.mde_client_secret else None,
+        client_secret=_secret(settings.mde_client_secret),
         certificate_path=str(settings.mde_certificate_path) if settings.mde_certificate_path else None,
-        static_token=settings.mde_static_token.get_secret_value() if settings.mde_static_token else None,
+        static_token=_secret((settings.graph_static_token if graph else None) or settings.mde_static_token),
         cloud=Cloud(settings.mde_cloud),
-        scope=settings.mde_scope,
+        scope=graph_scope(settings) if graph else settings.mde_scope,
     )
 
 
@@ -29,5 +37,17 @@ def api_base_url(settings: Settings) -> str:
     return settings.mde_base_url or cloud_endpoints(Cloud(settings.mde_cloud)).api_base_url
 
 
+def graph_base_url(settings: Settings) -> str:
+    return (settings.graph_base_url or cloud_endpoints(Cloud(settings.mde_cloud)).graph_base_url).rstrip("/")
+
+
+def graph_scope(settings: Settings) -> str:
+    return settings.graph_scope or f"{graph_base_url(settings)}/.default"
+
+
 def build_client(settings: Settings, limiter: RateLimiter) -> MdeClient:
-    return MdeClient(api_base_url(settings), token_provider(settings), limiter=limiter)
+    graph = None
+    if settings.hunting_api is HuntingApi.GRAPH:
+        graph = GraphClient(graph_base_url(settings), token_provider(settings, graph=True), limiter=limiter)
+    hosts = cloud_endpoints(Cloud(settings.mde_cloud)).api_hosts
+    return MdeClient(api_base_url(settings), token_provider(settings), limiter=limiter, graph=graph, api_hosts=hosts)

@@ -2,16 +2,18 @@
 
 ``await client.isolate(machine_id, comment=..., isolation_type=...)`` mirrors the documented endpoint;
 documented field names are mapped once in ``mde.models``; every call spends its family's budget in
-the rate limiter; errors are the types in ``mde.errors``.
+the rate limiter; errors are the types in ``mde.errors``. ``ApiClient`` is the transport both this client
+and the Microsoft Graph client (``mde.graph``) share.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
+from contextlib import aclosing
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote as urlquote
 
 import httpx
@@ -22,12 +24,14 @@ from mde.errors import (
     ActionAlreadyPending,
     AuthenticationFailed,
     BadRequest,
+    HuntingApiRetired,
     MdeError,
     MdeServerError,
     NotFound,
     PermissionDenied,
     RateLimited,
     UnsupportedDevice,
+    UntrustedNextLink,
 )
 from mde.models import (
     FileStats,
@@ -46,6 +50,9 @@ from mde.models import (
 )
 from mde.ratelimit import RateLimiter
 from mde.retry import RetryPolicy, parse_retry_after
+
+if TYPE_CHECKING:
+    from mde.graph import GraphClient
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +79,18 @@ ROLE_FOR_PATH = {
     "logonusers": "User.Read.All",  # get-machine-log-on-users.md
     # get-user-related-machines.md: Machine.ReadWrite.All is the only application permission listed
     "users/machines": "Machine.ReadWrite.All",
+    "runHuntingQuery": "ThreatHunting.Read.All",
 }
+#: what a query: target or a schedule says when the legacy hunting endpoint is gone
+RETIRED_HUNTING = (
+    "MDE's own advanced hunting API (HUNTING_API=mde) no longer answers: Microsoft retired it for Microsoft Graph "
+    "(message center MC1220762). Set HUNTING_API=graph and grant the app ThreatHunting.Read.All on Microsoft Graph."
+)
 
 
-class MdeClient:
+class ApiClient:
+    """One API host: rate-limited, authenticated calls with bounded retries, answers mapped to ``mde.errors``."""
+
     def __init__(
         self,
         base_url: str,
@@ -102,9 +117,9 @@ class MdeClient:
         )
 
     def __repr__(self) -> str:
-        return f"MdeClient(base_url={self.base_url!r})"
+        return f"{type(self).__name__}(base_url={self.base_url!r})"
 
-    async def __aenter__(self) -> MdeClient:
+    async def __aenter__(self) -> Any:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -183,8 +198,54 @@ class MdeClient:
         response = await self._request(method, path, family, **kw)
         return response.json() if response.content else None
 
+
+class MdeClient(ApiClient):
+    def __init__(
+        self,
+        base_url: str,
+        token_provider: TokenProvider,
+        *,
+        graph: GraphClient | None = None,
+        api_hosts: Iterable[str] = (),
+        **kw: Any,
+    ) -> None:
+        """``graph``: advanced hunting goes through Microsoft Graph (the default in settings; None: MDE's own,
+        retired endpoint). ``api_hosts``: the documented MDE hosts of the cloud an ``@odata.nextLink`` may
+        lead to, besides ``base_url``'s own host."""
+        super().__init__(base_url, token_provider, **kw)
+        self.graph = graph
+        self.api_hosts = frozenset(h.lower() for h in api_hosts)
+        #: device group name (lower-case) -> rbacGroupId, learnt once: MDE filters on the id only
+        self._group_ids: dict[str, int] = {}
+
+    async def aclose(self) -> None:
+        await super().aclose()
+        if self.graph is not None:
+            await self.graph.aclose()
+
+    def _next_url(self, link: str) -> str:
+        """Where ``@odata.nextLink`` leads, if that is this host or a documented MDE host of the cloud.
+
+        MDE may answer a regional host's listing with a link to another of its hosts; the token goes to
+        the documented hosts only, over the same scheme, and never to anywhere else.
+        """
+        url = httpx.URL(link)
+        if not url.host:
+            return url.raw_path.decode("ascii")
+        base = httpx.URL(self.base_url)
+        same = (url.host, url.port) == (base.host, base.port)
+        documented = url.host.lower() in self.api_hosts and url.port in (None, base.port)
+        if url.scheme != base.scheme or not (same or documented):
+            raise UntrustedNextLink(
+                f"MDE sent a next-page link to {url.scheme}://{url.host}, which is not a documented MDE API host "
+                "for this cloud (MDE_CLOUD), so the listing stopped there and the token was not sent to it."
+            )
+        return str(url)
+
     # -- devices ----------------------------------------------------------------------------------------
-    async def iter_machines(self, *, filter: str | None = None, page_size: int = MAX_PAGE) -> AsyncIterator[Machine]:
+    async def iter_machines(
+        self, *, filter: str | None = None, page_size: int = MAX_PAGE
+    ) -> AsyncGenerator[Machine, None]:
         """Stream every matching machine page by page (``@odata.nextLink``, or ``$skip`` when absent)."""
         page_size = max(1, min(MAX_PAGE, page_size))
         params: dict[str, Any] | None = {"$top": page_size}
@@ -204,7 +265,7 @@ class MdeClient:
                 yield Machine.from_api(item)
             next_link = data.get("@odata.nextLink")
             if next_link:
-                path, params = _relative(next_link, self.base_url), None
+                path, params = self._next_url(next_link), None
                 continue
             if len(values) < page_size:
                 return
@@ -220,19 +281,31 @@ class MdeClient:
             await self._json("GET", f"/api/machines/{urlquote(id_or_name, safe='')}", "machines_read")
         )
 
+    async def has_any_machine(self) -> bool:
+        """False when the unfiltered listing is 404: MDE has no device at all for this token (get-machines.md)."""
+        try:
+            await self._json("GET", "/api/machines", "machines_read", params={"$top": 1})
+        except NotFound:
+            return False
+        return True
+
     async def find_machines_by_name(self, name: str) -> list[Machine]:
         """Exact, case-insensitive match on computerDnsName; a short name matches ``name.<domain>``.
 
-        Never "contains": a substring match isolates the wrong machines (shared reference §11).
+        Never "contains": a substring match isolates the wrong machines (shared reference §11). Whether MDE's
+        ``eq`` and ``startswith`` ignore case is undocumented, so one call asks for the name as typed, in lower
+        and in upper case, and the comparison that decides is made here, case-insensitively.
         """
-        wanted = name.strip().lower()
-        found = [m async for m in self.iter_machines(filter=odata.name_eq(name.strip()))]
+        typed = name.strip()
+        wanted = typed.lower()
+        spellings = list(dict.fromkeys((typed, wanted, typed.upper())))
+        clauses = [odata.name_eq(s) for s in spellings]
         if "." not in wanted:
-            found += [m async for m in self.iter_machines(filter=odata.name_startswith(name.strip() + "."))]
-        unique = {m.id: m for m in found}
+            clauses += [odata.name_startswith(s + ".") for s in spellings]
+        found = {m.id: m async for m in self.iter_machines(filter=odata.or_(clauses))}
         return [
             m
-            for m in unique.values()
+            for m in found.values()
             if m.computer_dns_name.lower() == wanted or m.computer_dns_name.lower().split(".", 1)[0] == wanted
         ]
 
@@ -256,12 +329,37 @@ class MdeClient:
         data = await self._json("GET", f"/api/machines/findbyip(ip='{ip}',timestamp={stamp})", "machines_read")
         return [Machine.from_api(m) for m in data.get("value") or []]
 
-    async def iter_machines_in_group(self, group_name: str) -> AsyncIterator[Machine]:
-        """The API cannot filter on rbacGroupName, so this matches client-side, case-insensitively."""
+    async def group_id(self, group_name: str) -> int | None:
+        """The device group's ``rbacGroupId``, learnt once per process (None: no device is in such a group).
+
+        MDE filters on ``rbacGroupId`` but not on ``rbacGroupName`` (get-machines.md) and documents no API to
+        list device groups, so the first listed device of the group names the id, and the listing stops there.
+        """
         wanted = group_name.strip().lower()
-        async for machine in self.iter_machines():
-            if (machine.rbac_group_name or "").lower() == wanted:
-                yield machine
+        if wanted not in self._group_ids:
+            async with aclosing(self.iter_machines()) as machines:
+                async for machine in machines:
+                    if machine.rbac_group_id is not None and machine.rbac_group_name:
+                        self._group_ids.setdefault(machine.rbac_group_name.lower(), machine.rbac_group_id)
+                    if wanted in self._group_ids:
+                        break
+        return self._group_ids.get(wanted)
+
+    async def iter_machines_in_group(self, group_name: str) -> AsyncIterator[Machine]:
+        """The group's devices, filtered server-side on its id; the name is compared case-insensitively."""
+        wanted = group_name.strip().lower()
+        for attempt in range(2):
+            group_id = await self.group_id(group_name)
+            if group_id is None:
+                return
+            found = False
+            async for machine in self.iter_machines(filter=odata.group_id_eq(group_id)):
+                if (machine.rbac_group_name or "").lower() == wanted:
+                    found = True
+                    yield machine
+            if found or attempt:
+                return
+            self._group_ids.pop(wanted, None)  # the group was renamed or emptied since: learn its id again
 
     # -- tags -------------------------------------------------------------------------------------------
     async def add_machine_tag(self, machine_id: str, tag: str) -> Machine:
@@ -402,7 +500,7 @@ class MdeClient:
             next_link = data.get("@odata.nextLink")
             if not next_link or len(out) >= top:
                 return out[:top] if top else out
-            path, params = _relative(next_link, self.base_url), None
+            path, params = self._next_url(next_link), None
 
     async def cancel_machine_action(self, action_id: str, *, comment: str) -> MachineAction:
         return MachineAction.from_api(
@@ -504,29 +602,32 @@ class MdeClient:
             next_link = (data or {}).get("@odata.nextLink")
             if not next_link or len(out) >= top:
                 return out[:top]
-            path, params = _relative(next_link, self.base_url), None
+            path, params = self._next_url(next_link), None
 
     async def delete_indicator(self, indicator_id: str) -> None:
         """delete-ti-indicator-by-id.md: 204, or 404 (raised as NotFound) when it is gone already."""
         await self._request("DELETE", f"/api/indicators/{urlquote(indicator_id, safe='')}", "indicators")
 
     # -- advanced hunting -------------------------------------------------------------------------------
+    async def hunt(self, query: str) -> HuntingResult:
+        """Run a KQL query: through Microsoft Graph when configured (the default), else MDE's retired endpoint."""
+        if self.graph is not None:
+            return await self.graph.run_hunting_query(query)
+        return await self.run_advanced_query(query)
+
     async def run_advanced_query(self, query: str) -> HuntingResult:
-        data = await self._json("POST", "/api/advancedqueries/run", "advanced_queries", json={"Query": query})
-        return HuntingResult(schema=list(data.get("Schema") or []), results=list(data.get("Results") or []))
+        """MDE's own ``POST /api/advancedqueries/run``: being retired since January 2026 (run-advanced-query-api.md)."""
+        try:
+            data = await self._json("POST", "/api/advancedqueries/run", "advanced_queries", json={"Query": query})
+        except (NotFound, BadRequest) as exc:
+            if exc.status in (404, 410):
+                raise HuntingApiRetired(RETIRED_HUNTING, status=exc.status, code=exc.code, target=exc.target) from None
+            raise
+        return HuntingResult.from_api(data or {})
 
 
 #: rows parsed between two yields to the event loop
 YIELD_EVERY = 200
-
-
-def _relative(link: str, base: str) -> str:
-    """nextLink is absolute; keep it on the configured host (never follow a link to elsewhere)."""
-    url = httpx.URL(link)
-    base_url = httpx.URL(base)
-    if url.host and (url.host, url.port) != (base_url.host, base_url.port):
-        raise MdeServerError(f"MDE returned a nextLink to another host ({url.host}); refusing to follow it")
-    return url.raw_path.decode("ascii")
 
 
 def _role_key(path: str) -> str:

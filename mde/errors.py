@@ -63,6 +63,17 @@ class UnsupportedDevice(BadRequest):
     """400 ``OsPlatformNotSupported`` / ``ClientVersionNotSupported``: the device cannot run the action."""
 
 
+class HuntingApiRetired(MdeError):
+    """MDE's own advanced hunting endpoint no longer answers: Microsoft retired it for Microsoft Graph."""
+
+
+class UntrustedNextLink(MdeError):
+    """MDE answered with an ``@odata.nextLink`` to a host that is not a documented MDE host of the cloud.
+
+    The listing stops there; the token is not sent to that host.
+    """
+
+
 class RateLimited(MdeError):
     """429 that survived the client's own retries; ``retry_after`` is MDE's advice in seconds."""
 

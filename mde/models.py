@@ -188,9 +188,39 @@ class MachineAction:
 
 
 @dataclass(frozen=True, slots=True)
+class HuntingColumn:
+    name: str
+    type: str
+
+
+@dataclass(frozen=True, slots=True)
 class HuntingResult:
-    schema: list[dict[str, str]]
+    """Advanced hunting rows, from either API.
+
+    MDE's legacy endpoint answers ``{"Schema":[{"Name","Type"}],"Results":[…]}`` (run-advanced-query-api.md);
+    Graph's ``huntingQueryResults`` is ``{"schema":[{"name","type"}],"results":[…]}`` (security-huntingqueryresults.md,
+    security-singlepropertyschema.md), though one example on the runHuntingQuery page still shows ``Name``/``Type``:
+    both spellings are read. Result rows keep the query's own column names.
+    """
+
+    schema: list[HuntingColumn]
     results: list[dict[str, Any]]
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> HuntingResult:
+        schema = data.get("schema") if "schema" in data else data.get("Schema")
+        rows = data.get("results") if "results" in data else data.get("Results")
+        columns = [
+            HuntingColumn(str(c.get("name", c.get("Name", ""))), str(c.get("type", c.get("Type", ""))))
+            for c in schema or []
+            if isinstance(c, dict)
+        ]
+        return cls(schema=columns, results=[r for r in rows or [] if isinstance(r, dict)])
+
+    def column(self, name: str) -> str | None:
+        """The query's spelling of column ``name`` (compared case-insensitively), or None."""
+        wanted = name.lower()
+        return next((c.name for c in self.schema if c.name.lower() == wanted), None)
 
 
 class IndicatorType(enum.StrEnum):

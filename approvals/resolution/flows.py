@@ -36,6 +36,14 @@ MAX_QUERY_NAMES = 500
 IncidentLookup = Callable[[str], Awaitable[tuple[list[str], list[str]]]]
 
 
+#: a target matched nothing because MDE lists no device at all (GET /api/machines answered 404, get-machines.md)
+EMPTY_TENANT = (
+    "MDE returned no devices at all for this app, so no target can match: check that MDE_TENANT_ID is the tenant "
+    "your devices are onboarded to, that MDE_CLOUD (or MDE_BASE_URL) is its region, and that the app has "
+    "Machine.Read.All with admin consent (`mde-chatops doctor`)."
+)
+
+
 class ResolutionError(Exception):
     """A target that cannot be resolved; the message is shown to the user as is."""
 
@@ -102,9 +110,15 @@ class Resolver:
 
     async def _nothing(self, value: str, kind: str, sentence: str) -> list[Machine]:
         """A tag or group that matched nothing: say so, with the closest known spelling."""
+        await self._require_devices()
         catalog = await self._catalog.get()
         hint = did_you_mean(value, catalog.tags if kind == "tag" else catalog.groups)
         raise ResolutionError(sentence + (f' Did you mean {kind}:"{hint}"?' if hint else ""))
+
+    async def _require_devices(self) -> None:
+        """An empty tenant is a set-up problem, not a typo: say so instead of "no device has the tag"."""
+        if not await self._client.has_any_machine():
+            raise ResolutionError(EMPTY_TENANT)
 
     async def _by_device(self, value: str, result: Resolution) -> list[Machine]:
         if MDE_ID.match(value):
@@ -114,6 +128,7 @@ class Resolver:
                 raise ResolutionError(f"No device has the MDE id {value}.") from None
         found = await self._client.find_machines_by_name(value)
         if not found:
+            await self._require_devices()
             catalog = await self._catalog.get()
             hint = did_you_mean(value, catalog.names)
             raise ResolutionError(f"No device is named '{value}'." + (f" Did you mean device:{hint}?" if hint else ""))
@@ -157,13 +172,12 @@ class Resolver:
         return out
 
     async def _by_query(self, kql: str) -> list[Machine]:
-        hunting = await self._client.run_advanced_query(kql)
-        columns = {c.get("Name", "").lower(): c.get("Name", "") for c in hunting.schema}
-        if "deviceid" in columns:
-            ids = [str(r.get(columns["deviceid"]) or "") for r in hunting.results]
+        hunting = await self._client.hunt(kql)
+        if id_column := hunting.column("DeviceId"):
+            ids = [str(r.get(id_column) or "") for r in hunting.results]
             found = await self._by_ids(ids)
-        elif "devicename" in columns:
-            names = [str(r.get(columns["devicename"]) or "") for r in hunting.results if r.get(columns["devicename"])]
+        elif name_column := hunting.column("DeviceName"):
+            names = [str(r.get(name_column) or "") for r in hunting.results if r.get(name_column)]
             found = await self._by_names(names, Resolution())
         else:
             raise ResolutionError("The query must return a DeviceId or DeviceName column (add | project DeviceId).")

@@ -47,13 +47,12 @@ class Applied:
 
 async def device_ids(client: MdeClient, kql: str) -> list[str]:
     """The query's DeviceId column, de-duplicated (names are ambiguous: an unattended run never guesses)."""
-    hunting = await client.run_advanced_query(kql)
-    columns = {str(c.get("Name", "")).lower(): str(c.get("Name", "")) for c in hunting.schema}
-    if "deviceid" not in columns:
+    hunting = await client.hunt(kql)
+    column = hunting.column("DeviceId")
+    if column is None:
         raise ScheduleQueryError(
             "A schedule's query must return a DeviceId column; end it with | distinct DeviceId (or | project DeviceId)."
         )
-    column = columns["deviceid"]
     return list(dict.fromkeys(str(r.get(column) or "").lower() for r in hunting.results if r.get(column)))
 
 

@@ -42,3 +42,16 @@ class SimulatorConfig:
     #: fraction of seeded devices that are Inactive (offline: their actions time out)
     inactive_rate: float = 0.05
     page_size: int = 10000
+    #: the bearer token Microsoft Graph accepts (runHuntingQuery); None: the same as ``token``. A Graph token is not
+    #: an MDE token: "access tokens … are not interchangeable" across clouds and services (Graph deployments.md)
+    graph_token: str | None = None
+    #: Graph application roles the Graph token carries; None means every role
+    graph_roles: frozenset[str] | None = None
+    #: serve MDE's own advanced hunting endpoint as before its retirement (a tenant not yet cut off); by default it
+    #: answers like a retired API (run-advanced-query-api.md: "Retirement began in January 2026")
+    legacy_hunting: bool = False
+    #: scheme://host[:port] that ``@odata.nextLink`` points at instead of the host asked (MDE answering a regional
+    #: host with a link to another of its hosts); None: the simulator's own address
+    next_link_base: str | None = None
+    #: compare $filter strings case-sensitively (OData's eq compares strings as they are; MDE does not document it)
+    case_sensitive_filters: bool = False

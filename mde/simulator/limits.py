@@ -15,6 +15,7 @@ FAMILIES = (
     "indicators",  # post-ti-indicator.md, get-ti-indicators-collection.md: 100/min, 1,500/h
     "files_read",  # get-file-statistics.md: 100/min, 1,500/h
     "live_response",  # run-live-response.md: 10/min (its quota is set apart in the server)
+    "graph_hunting",  # security-api-overview.md (Graph): "at least 45 calls per minute per tenant"
 )
 
 

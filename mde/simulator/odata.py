@@ -103,6 +103,8 @@ class Parser:
         self.fields = fields  # filter name -> kind ("str", "num", "date")
         self.collections = collections
         self.lambda_var: str | None = None
+        #: compare strings case-insensitively (False: as they are, OData's reading of eq)
+        self.fold = True
 
     def peek(self) -> Tok:
         return self.toks[self.i]
@@ -158,7 +160,7 @@ class Parser:
         if op.value not in ("eq", "ne", "gt", "ge", "lt", "le"):
             raise ODataError(f"expected a comparison at position {op.pos}")
         right = self.operand()
-        return _compare(op.value, left, right)
+        return _compare(op.value, left, right, self.fold)
 
     def operand(self) -> Getter:
         tok = self.take()
@@ -189,7 +191,8 @@ class Parser:
         value = self.operand()
         self.take("punct", ")")
         test = {"startswith": str.startswith, "endswith": str.endswith, "contains": str.__contains__}[name.value]
-        return lambda row: _text_test(test, field_(row), value(row))
+        fold = self.fold
+        return lambda row: _text_test(test, field_(row), value(row), fold)
 
     def lambda_expr(self) -> Predicate:
         coll = self.take("name")
@@ -211,19 +214,19 @@ class Parser:
         return lambda row: quantifier(inner({**row, "__item__": item}) for item in row.get(field_) or [])
 
 
-def _norm(value: Any) -> Any:
-    return value.lower() if isinstance(value, str) else value
+def _norm(value: Any, fold: bool = True) -> Any:
+    return value.lower() if fold and isinstance(value, str) else value
 
 
-def _text_test(test: Callable[[str, str], bool], left: Any, right: Any) -> bool:
+def _text_test(test: Callable[[str, str], bool], left: Any, right: Any, fold: bool = True) -> bool:
     if not isinstance(left, str) or not isinstance(right, str):
         return False
-    return test(left.lower(), right.lower())
+    return test(left.lower(), right.lower()) if fold else test(left, right)
 
 
-def _compare(op: str, left: Getter, right: Getter) -> Predicate:
+def _compare(op: str, left: Getter, right: Getter, fold: bool = True) -> Predicate:
     def check(row: dict[str, Any]) -> bool:
-        a, b = _norm(left(row)), _norm(right(row))
+        a, b = _norm(left(row), fold), _norm(right(row), fold)
         if op == "eq":
             return bool(a == b or (a is not None and b is not None and str(a) == str(b)))
         if op == "ne":
@@ -238,5 +241,9 @@ def _compare(op: str, left: Getter, right: Getter) -> Predicate:
     return check
 
 
-def compile_filter(text: str, fields: dict[str, str], collections: set[str] | None = None) -> Predicate:
-    return Parser(text, fields, collections or set()).parse()
+def compile_filter(
+    text: str, fields: dict[str, str], collections: set[str] | None = None, *, case_sensitive: bool = False
+) -> Predicate:
+    parser = Parser(text, fields, collections or set())
+    parser.fold = not case_sensitive
+    return parser.parse()

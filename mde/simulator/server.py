@@ -11,7 +11,7 @@ import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -27,6 +27,9 @@ from mde.simulator.kql import KqlError, run_query
 from mde.simulator.limits import FAMILIES, Quota
 from mde.simulator.odata import ODataError, compile_filter
 from mde.simulator.tenant import Tenant, iso, make_machine, seed_tenant
+
+if TYPE_CHECKING:
+    from mde.client import MdeClient
 
 MACHINE_FIELDS = {
     "computerDnsName": "str",
@@ -75,6 +78,15 @@ CANCEL_ROLES = (
     "Machine.StopAndQuarantine",
     "Machine.LiveResponse",
 )
+#: Microsoft Graph advanced hunting (GR:api/security-security-runhuntingquery.md)
+GRAPH_HUNTING = "/v1.0/security/runHuntingQuery"
+#: the body MDE's retired hunting endpoint answers with. run-advanced-query-api.md says only that after retirement
+#: the API "no longer functions" (MC1220762), with no status: 410 Gone is HTTP's status for a resource that is
+#: permanently gone (RFC 9110 §15.5.11), in MDE's documented error shape (common-errors.md)
+RETIRED_MESSAGE = (
+    "The Microsoft Defender for Endpoint advanced hunting API is retired; use the Microsoft Graph security API "
+    "runHuntingQuery (MC1220762)"
+)
 #: the parsed JSON body of the request being handled (each request runs in its own task context)
 _BODY: ContextVar[Any] = ContextVar("sim_body", default=None)
 FINDBYIP = re.compile(r"^findbyip\(ip='([^']*)',timestamp=([^)]*)\)$")
@@ -115,6 +127,9 @@ class Simulator:
         quotas["advanced_queries"] = Quota([(c.hunting_minute_limit, 60 / scale), (c.hunting_hour_limit, 3600 / scale)])
         # run-live-response.md: "10 calls per minute (more requests are responded with HTTP 429)"
         quotas["live_response"] = Quota([(c.live_response_minute_limit, 60 / scale)])
+        # Graph documents "up to at least 45 calls per minute per tenant" and no hourly figure
+        # (GR:resources/security-api-overview.md, Quotas and resource allocation)
+        quotas["graph_hunting"] = Quota([(c.hunting_minute_limit, 60 / scale)])
         return quotas
 
     # -- lifecycle ------------------------------------------------------------------------------------
@@ -132,6 +147,17 @@ class Simulator:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    def connect(self, **kw: Any) -> MdeClient:
+        """The real client pointed at this simulator, hunting through its Microsoft Graph endpoint."""
+        from mde.auth import StaticTokenProvider
+        from mde.client import MdeClient
+        from mde.graph import GraphClient
+
+        graph_kw = {k: v for k, v in kw.items() if k in ("limiter", "retry", "on_response")}
+        graph_token = self.config.graph_token or self.config.token or "sim-token"
+        graph = GraphClient(self.url, StaticTokenProvider(graph_token), **graph_kw)
+        return MdeClient(self.url, StaticTokenProvider(self.config.token or "sim-token"), graph=graph, **kw)
 
     async def __aenter__(self) -> Simulator:
         await self.start()
@@ -193,6 +219,7 @@ class Simulator:
             app.router.add_delete(prefix + "/indicators/{id}", self.delete_indicator)
             app.router.add_post(prefix + "/advancedqueries/run", self.run_query)
         app.router.add_get("/_sim/blobs/{token}", self.sim_blob)
+        app.router.add_post(GRAPH_HUNTING, self.run_hunting_query)
         app.router.add_get("/_sim/requests", self.sim_requests)
         app.router.add_get("/_sim/stats", self.sim_stats)
         app.router.add_get("/_sim/tenant", self.sim_tenant)
@@ -203,6 +230,8 @@ class Simulator:
     @staticmethod
     def _family(method: str, path: str) -> tuple[str | None, tuple[str, ...]]:
         """The rate-limit family and the roles (any one suffices) a call needs."""
+        if path == GRAPH_HUNTING:
+            return "graph_hunting", ("ThreatHunting.Read.All",)
         p = path.replace("/api/v1.0/", "/api/")
         if not p.startswith("/api/"):
             return None, ()
@@ -245,7 +274,10 @@ class Simulator:
                 if self.config.latency_s:
                     await asyncio.sleep(self.config.latency_s)
                 self._check_burst_5xx()
-                self._check_auth(request, roles)
+                if family == "graph_hunting":
+                    self._check_graph_auth(request, roles)
+                else:
+                    self._check_auth(request, roles)
                 self._check_quota(family)
                 if self.config.error_rate and self.rng.random() < self.config.error_rate:
                     raise ApiError(500, "InternalServerError", "Simulated server error")
@@ -264,7 +296,7 @@ class Simulator:
             status = exc.status
             if status == 429:
                 self.sent_429 += 1
-            error = {"error": {"code": exc.code, "message": exc.message, "target": str(uuid.uuid4())}}
+            error = _error_body(exc, graph=family == "graph_hunting")
             payload = error
             return web.json_response(error, status=exc.status, headers=exc.headers)
         finally:
@@ -295,6 +327,18 @@ class Simulator:
                 f"The application does not have any of the required application "
                 f"permissions ({', '.join(roles)}) to access the resource.",
             )
+
+    def _check_graph_auth(self, request: web.Request, roles: tuple[str, ...]) -> None:
+        """Graph's own token and roles: an MDE token is not a Graph token (Graph deployments.md)."""
+        token = self.config.graph_token or self.config.token
+        if token is not None and request.headers.get("Authorization", "") != f"Bearer {token}":
+            raise ApiError(401, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience.")
+        granted = self.config.graph_roles
+        if granted is not None and not (set(roles) & granted):
+            # runHuntingQuery needs ThreatHunting.Read.All
+            # (GR:includes/permissions/security-security-runhuntingquery-permissions.md)
+            message = "Missing role permissions on the request. API requires one of 'ThreatHunting.Read.All'."
+            raise ApiError(403, "Forbidden", message)
 
     def _check_burst_5xx(self) -> None:
         if self.config.burst_5xx > 0:
@@ -348,12 +392,20 @@ class Simulator:
             query = dict(request.query)
             query["$skip"] = str(skip + top)
             query["$top"] = str(top)
-            data["@odata.nextLink"] = f"{self.url}{request.path}?{urlencode(query)}"
+            # next_link_base: MDE answering a regional host with a link to another of its documented hosts (the
+            # list pages' examples name api.security.microsoft.com whichever host was asked: get-machines.md)
+            data["@odata.nextLink"] = f"{self.config.next_link_base or self.url}{request.path}?{urlencode(query)}"
         return web.json_response(data)
 
     # -- machines -------------------------------------------------------------------------------------
     def _filtered_machines(self, request: web.Request) -> list[dict[str, Any]]:
-        return _filtered(request, list(self.tenant.machines.values()), MACHINE_FIELDS, {"machineTags"})
+        return _filtered(
+            request,
+            list(self.tenant.machines.values()),
+            MACHINE_FIELDS,
+            {"machineTags"},
+            case_sensitive=self.config.case_sensitive_filters,
+        )
 
     async def list_machines(self, request: web.Request) -> web.Response:
         rows = self._filtered_machines(request)
@@ -605,12 +657,38 @@ class Simulator:
         return web.json_response(action.to_api(list_shape=False))
 
     async def run_query(self, request: web.Request) -> web.Response:
+        if not self.config.legacy_hunting:
+            raise ApiError(410, "Gone", RETIRED_MESSAGE)  # see RETIRED_MESSAGE for the choice of status
         query = _required(_BODY.get() or {}, "Query")
         try:
             schema, rows = run_query(self.tenant, str(query))
         except KqlError as exc:
             raise ApiError(400, "BadRequest", f"Query could not be parsed: {exc}") from None
         return web.json_response({"Schema": schema, "Results": rows})
+
+    async def run_hunting_query(self, request: web.Request) -> web.Response:
+        """Graph ``runHuntingQuery``: ``Query`` required, ``Timespan`` optional ISO 8601 (default 30 days); the
+        answer is a ``huntingQueryResults`` with lower-case ``schema``/``results`` and ``name``/``type`` columns
+        (GR:api/security-security-runhuntingquery.md, GR:resources/security-huntingqueryresults.md)."""
+        body = _BODY.get()
+        params = {str(k).lower(): v for k, v in body.items()} if isinstance(body, dict) else {}
+        query = params.get("query")  # the page writes Query; Graph's SDKs send query: both are accepted
+        if not isinstance(query, str) or not query.strip():
+            raise ApiError(400, "BadRequest", "The Query parameter is required.")
+        timespan = params.get("timespan")
+        if timespan is not None and not (isinstance(timespan, str) and ("P" in timespan or "T" in timespan)):
+            raise ApiError(400, "BadRequest", "Timespan must be an ISO 8601 duration, date or interval.")
+        try:
+            schema, rows = run_query(self.tenant, query)
+        except KqlError as exc:
+            raise ApiError(400, "BadRequest", f"Query could not be parsed: {exc}") from None
+        return web.json_response(
+            {
+                "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#microsoft.graph.security.huntingQueryResults",
+                "schema": [{"name": c["Name"], "type": c["Type"]} for c in schema],
+                "results": rows,
+            }
+        )
 
     # -- admin ----------------------------------------------------------------------------------------
     async def sim_blob(self, request: web.Request) -> web.Response:
@@ -674,17 +752,32 @@ class Simulator:
 
 
 def _filtered(
-    request: web.Request, rows: list[dict[str, Any]], fields: dict[str, str], collections: set[str] | None = None
+    request: web.Request,
+    rows: list[dict[str, Any]],
+    fields: dict[str, str],
+    collections: set[str] | None = None,
+    *,
+    case_sensitive: bool = False,
 ) -> list[dict[str, Any]]:
     """The rows matching the request's ``$filter`` (400 ODataError for a bad one)."""
     text = request.query.get("$filter")
     if not text:
         return rows
     try:
-        pred = compile_filter(text, fields, collections)
+        pred = compile_filter(text, fields, collections, case_sensitive=case_sensitive)
     except ODataError as exc:
         raise ApiError(400, "ODataError", f"Invalid filter clause: {exc}") from None
     return [r for r in rows if pred(r)]
+
+
+def _error_body(exc: ApiError, *, graph: bool) -> dict[str, Any]:
+    """MDE's error shape (common-errors.md) or Graph's, which carries ids in innerError (Graph concepts/errors.md)."""
+    if not graph:
+        return {"error": {"code": exc.code, "message": exc.message, "target": str(uuid.uuid4())}}
+    request_id = str(uuid.uuid4())
+    inner = {"date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"), "request-id": request_id}
+    inner["client-request-id"] = request_id
+    return {"error": {"code": exc.code, "message": exc.message, "innerError": inner}}
 
 
 def _retry_after(seconds: float, scale: float) -> str:

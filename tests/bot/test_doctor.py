@@ -35,8 +35,8 @@ ALL_ROLES = (
     "Machine.Scan",
     "Machine.RestrictExecution",
     "Machine.CollectForensics",
-    "AdvancedQuery.Read.All",
 )
+GRAPH = "https://graph.microsoft.com"
 POLICY = "defaults:\n  requesters: ['*']\n  approvers: ['*']\n"
 
 
@@ -75,11 +75,16 @@ def policy_file(tmp_path: Path) -> Path:
     return path
 
 
+def graph_token(roles: tuple[str, ...] = ("ThreatHunting.Read.All",), aud: str = GRAPH) -> str:
+    return make_token(roles, aud=aud)
+
+
 def settings_for(sim: Simulator, database_url: str, policy_file: Path, slack: MockSlack, **extra: object) -> Settings:
     values: dict[str, object] = {
         "database_url": database_url,
         "mde_auth": "static",
         "mde_static_token": sim.config.token,
+        "graph_static_token": graph_token(),
         "mde_base_url": sim.url,
         "policy_file": policy_file,
         "slack_bot_token": "xoxb-test",
@@ -110,6 +115,8 @@ async def test_a_healthy_deployment_passes_every_check(sqlite_url: str, policy_f
     assert report.splitlines()[-1] == f"all {len(verdicts)} checks passed"
     assert {"settings", "policy", "database", "database schema", "mde token", "mde api", "slack"} <= set(verdicts)
     assert "mde permission Machine.Isolate (isolate, unisolate)" in verdicts
+    assert verdicts["graph permission ThreatHunting.Read.All (query targets, schedules)"] == "ok"
+    assert not any("AdvancedQuery" in name for name in verdicts)  # hunting goes through Graph by default
     assert token not in report and "xoxb-test" not in report
     assert [c.method for c in slack.calls] == ["auth.test"]
 
@@ -129,7 +136,7 @@ async def test_a_token_without_machine_isolate_is_named(sqlite_url: str, policy_
 async def test_only_the_verbs_the_policy_enables_need_their_permission(
     sqlite_url: str, policy_file: Path, slack: MockSlack
 ) -> None:
-    roles = ("Machine.Read.All", "Machine.Scan", "AdvancedQuery.Read.All")
+    roles = ("Machine.Read.All", "Machine.Scan")
     token = make_token(roles)
     scan_only = Policy.from_dict({"actions": {"scan": {"requesters": ["*"], "approvers": ["*"]}}}, name="scan only")
     async with simulator(token, roles) as sim:
@@ -151,6 +158,40 @@ async def test_a_token_for_another_api_and_a_403_are_explained(
     )
     assert verdicts["mde api"].startswith("FAIL: ") and "403" in verdicts["mde api"]
     assert "Machine.Read.All" in verdicts["mde api"]
+
+
+async def test_a_graph_token_without_threat_hunting_read_all_is_named(
+    sqlite_url: str, policy_file: Path, slack: MockSlack
+) -> None:
+    async with simulator(make_token(ALL_ROLES)) as sim:
+        settings = settings_for(sim, sqlite_url, policy_file, slack, graph_static_token=graph_token(("User.Read.All",)))
+        checks = await run_checks(settings)
+    failed = [c for c in checks if not c.ok]
+    assert [c.name for c in failed] == ["graph permission ThreatHunting.Read.All (query targets, schedules)"]
+    assert "lack ThreatHunting.Read.All" in failed[0].detail and "Microsoft Graph" in failed[0].detail
+
+
+async def test_an_mde_token_used_for_graph_is_explained(sqlite_url: str, policy_file: Path, slack: MockSlack) -> None:
+    """Without a Graph token of its own, the MDE one is no use for hunting: the doctor says which scope to ask."""
+    token = make_token(ALL_ROLES)
+    async with simulator(token) as sim:
+        verdicts = lines_of(
+            await doctor_report(settings_for(sim, sqlite_url, policy_file, slack, graph_static_token=token))
+        )
+    assert f"GRAPH_SCOPE={GRAPH}/.default" in verdicts["graph token audience"]
+    assert (
+        "lack ThreatHunting.Read.All" in verdicts["graph permission ThreatHunting.Read.All (query targets, schedules)"]
+    )
+
+
+async def test_hunting_api_mde_checks_advanced_query_and_warns_of_the_retirement(
+    sqlite_url: str, policy_file: Path, slack: MockSlack
+) -> None:
+    token = make_token(ALL_ROLES)
+    async with simulator(token) as sim:
+        verdicts = lines_of(await doctor_report(settings_for(sim, sqlite_url, policy_file, slack, hunting_api="mde")))
+    assert "lack AdvancedQuery.Read.All" in verdicts["mde permission AdvancedQuery.Read.All (query targets, schedules)"]
+    assert "MC1220762" in verdicts["hunting api"] and "graph token" not in verdicts
 
 
 async def test_a_postgres_schema_behind_the_code_says_run_db_upgrade(policy_file: Path, slack: MockSlack) -> None:
@@ -211,6 +252,7 @@ async def test_the_cli_exits_0_when_every_check_passes(
             MDE_AUTH="static",
             MDE_STATIC_TOKEN=f"file:{tmp_path / 'mde-token'}",
             MDE_BASE_URL=sim.url,
+            GRAPH_STATIC_TOKEN=graph_token(),
             POLICY_FILE=str(policy_file),
             SLACK_BOT_TOKEN="xoxb-test",
             SLACK_SIGNING_SECRET="signing-secret",

@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from mde.auth import StaticTokenProvider
 from mde.client import MdeClient
 from mde.ratelimit import RateLimiter
 from mde.retry import RetryPolicy
@@ -27,9 +26,7 @@ async def sim(sim_config: SimulatorConfig) -> AsyncIterator[Simulator]:
 @pytest.fixture
 async def client(sim: Simulator) -> AsyncIterator[MdeClient]:
     limiter = RateLimiter(time_scale=sim.config.time_scale)
-    async with MdeClient(
-        sim.url, StaticTokenProvider("sim-token"), limiter=limiter, retry=RetryPolicy(base_s=0.01, cap_s=0.05)
-    ) as mde:
+    async with sim.connect(limiter=limiter, retry=RetryPolicy(base_s=0.01, cap_s=0.05)) as mde:
         yield mde
 
 

@@ -74,6 +74,31 @@ def test_cloud_endpoints(cloud: Cloud, host: str, authority: str) -> None:
     assert endpoints.scope.endswith("/.default")
 
 
+@pytest.mark.parametrize(
+    ("cloud", "graph"),
+    [
+        (Cloud.GLOBAL, "https://graph.microsoft.com"),
+        (Cloud.EU, "https://graph.microsoft.com"),
+        (Cloud.GCC, "https://graph.microsoft.com"),  # GCC keeps the worldwide Graph (Graph deployments.md)
+        (Cloud.GCC_HIGH, "https://graph.microsoft.us"),
+        (Cloud.DOD, "https://dod-graph.microsoft.us"),
+    ],
+)
+def test_each_cloud_hunts_on_its_documented_graph_host(cloud: Cloud, graph: str) -> None:
+    endpoints = cloud_endpoints(cloud)
+    assert endpoints.graph_base_url == graph
+    assert endpoints.graph_scope == f"{graph}/.default"
+
+
+def test_next_links_may_only_lead_to_the_clouds_documented_api_hosts() -> None:
+    commercial = cloud_endpoints(Cloud.EU).api_hosts
+    assert {"api.security.microsoft.com", "eu.api.security.microsoft.com", "aea.api.security.microsoft.com"} <= set(
+        commercial
+    )
+    assert "api-gov.securitycenter.microsoft.us" not in commercial
+    assert cloud_endpoints(Cloud.GCC_HIGH).api_hosts == {"api-gov.securitycenter.microsoft.us"}
+
+
 def test_commercial_clouds_use_the_windows_defender_atp_scope() -> None:
     assert cloud_endpoints("us").scope == "https://api.securitycenter.microsoft.com/.default"
     with pytest.raises(ValueError, match="unknown MDE cloud"):

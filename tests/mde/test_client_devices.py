@@ -6,9 +6,12 @@ from datetime import UTC, datetime
 
 import pytest
 
+from approvals.messages import describe_mde_error
+from mde.auth import StaticTokenProvider
 from mde.client import MdeClient
-from mde.errors import NotFound
-from mde.simulator import Simulator
+from mde.errors import NotFound, UntrustedNextLink
+from mde.simulator import Simulator, SimulatorConfig
+from mde.simulator.tenant import make_machine
 from tests.mde.conftest import calls
 
 
@@ -48,10 +51,62 @@ async def test_two_devices_with_one_name_are_both_returned(client: MdeClient) ->
     assert len(await client.find_machines_by_name("ws-dup")) == 2
 
 
-async def test_group_is_matched_client_side(client: MdeClient, sim: Simulator) -> None:
-    found = [m async for m in client.iter_machines_in_group("tier0 servers")]
-    assert {m.rbac_group_name for m in found} == {"Tier0 Servers"}
-    assert all("rbacGroupName" not in (c.query.get("$filter") or "") for c in calls(sim))
+async def test_a_group_is_filtered_server_side_by_its_id_learnt_once(client: MdeClient, sim: Simulator) -> None:
+    """rbacGroupId is filterable, rbacGroupName is not (get-machines.md): the tenant is not listed per lookup."""
+    expected = {m["id"] for m in sim.tenant.machines.values() if m["rbacGroupName"] == "Tier0 Servers"}
+    for _ in range(2):
+        found = [m async for m in client.iter_machines_in_group("tier0 servers")]
+        assert {m.id for m in found} == expected
+    lookups = calls(sim, "machines_read")
+    unfiltered = [c for c in lookups if "$filter" not in c.query]
+    assert len(unfiltered) == 1  # the first device of the group named its id; the second lookup used the cache
+    assert [c.query["$filter"] for c in lookups if "$filter" in c.query] == ["rbacGroupId eq 140"] * 2
+
+
+async def test_an_unknown_group_matches_nothing(client: MdeClient) -> None:
+    assert [m async for m in client.iter_machines_in_group("No Such Group")] == []
+
+
+async def test_names_match_in_any_case_even_where_mde_compares_case_sensitively() -> None:
+    config = SimulatorConfig(devices=50, case_sensitive_filters=True)
+    async with Simulator(config) as sim, sim.connect() as client:
+        sim.tenant.add(make_machine("f" * 40, "FILESRV01.CONTOSO.LOCAL"))
+        assert [m.computer_dns_name for m in await client.find_machines_by_name("DC-01")] == ["dc-01.contoso.local"]
+        assert [m.computer_dns_name for m in await client.find_machines_by_name("Dc-02.Contoso.Local")] == [
+            "dc-02.contoso.local"
+        ]
+        assert [m.id for m in await client.find_machines_by_name("filesrv01")] == ["f" * 40]
+        assert len(calls(sim, "machines_read")) == 3  # one call per name
+
+
+async def test_the_tenant_is_empty_only_when_the_unfiltered_listing_is_404() -> None:
+    async with Simulator(SimulatorConfig(devices=0)) as empty, empty.connect() as client:
+        assert await client.has_any_machine() is False
+    async with Simulator(SimulatorConfig(devices=5)) as sim, sim.connect() as client:
+        assert await client.has_any_machine() is True
+        assert calls(sim, "machines_read")[0].query == {"$top": "1"}
+
+
+async def test_a_next_link_to_another_documented_host_is_followed() -> None:
+    """MDE may answer a regional host with links to another of its hosts: followed when the cloud documents it."""
+    async with Simulator(SimulatorConfig(devices=120)) as sim:
+        other = sim.url.replace("127.0.0.1", "localhost")  # the same server under another host name
+        sim.config.next_link_base = other
+        async with MdeClient(sim.url, StaticTokenProvider("sim-token"), api_hosts={"localhost"}) as client:
+            machines = [m async for m in client.iter_machines(page_size=50)]
+        assert len({m.id for m in machines}) == len(sim.tenant.machines)
+        assert len(calls(sim, "machines_read")) == 3
+
+
+async def test_a_next_link_elsewhere_is_refused_and_never_gets_the_token() -> None:
+    async with Simulator(SimulatorConfig(devices=120)) as sim, Simulator(SimulatorConfig(devices=1)) as elsewhere:
+        sim.config.next_link_base = elsewhere.url.replace("127.0.0.1", "localhost")
+        async with sim.connect() as client:  # localhost is not a documented MDE host
+            with pytest.raises(UntrustedNextLink) as caught:
+                [m async for m in client.iter_machines(page_size=50)]
+        assert "not a documented MDE API host" in str(caught.value) and "localhost" in str(caught.value)
+        assert "MDE is not answering properly" not in describe_mde_error(caught.value)
+        assert len(calls(sim, "machines_read")) == 1 and elsewhere.request_log == []
 
 
 async def test_get_machine_maps_documented_fields(client: MdeClient, sim: Simulator) -> None:
@@ -77,15 +132,3 @@ async def test_find_by_tag_endpoint_and_by_ip(client: MdeClient, sim: Simulator)
     assert [m.id for m in by_ip] == [dcs[0].id]
     with pytest.raises(ValueError):
         await client.find_machines_by_ip("10.0.0.1',timestamp=x)", datetime.now(UTC))
-
-
-async def test_advanced_query_returns_rows(client: MdeClient) -> None:
-    result = await client.run_advanced_query(
-        "DeviceNetworkEvents | where LocalPort == 88 | distinct DeviceId, DeviceName"
-    )
-    assert sorted(r["DeviceName"] for r in result.results) == [
-        "dc-01.contoso.local",
-        "dc-02.contoso.local",
-        "dc-03.contoso.local",
-    ]
-    assert [c["Name"] for c in result.schema] == ["DeviceId", "DeviceName"]

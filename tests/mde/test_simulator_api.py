@@ -119,8 +119,30 @@ async def test_no_token_is_401(sim: Simulator) -> None:
 
 
 async def test_unsupported_kql_is_a_clear_400(http: httpx.AsyncClient) -> None:
-    response = await http.post("/api/advancedqueries/run", json={"Query": "DeviceInfo | join kind=inner Foo on X"})
+    response = await http.post(
+        "/v1.0/security/runHuntingQuery", json={"Query": "DeviceInfo | join kind=inner Foo on X"}
+    )
     assert response.status_code == 400 and "join" in response.json()["error"]["message"]
+
+
+async def test_graph_hunting_takes_query_and_an_optional_timespan(http: httpx.AsyncClient) -> None:
+    """runHuntingQuery: Query required, Timespan optional ISO 8601; Graph's SDKs send the names in lower case."""
+    path = "/v1.0/security/runHuntingQuery"
+    missing = await http.post(path, json={"Timespan": "P7D"})
+    assert missing.status_code == 400 and missing.json()["error"]["code"] == "BadRequest"
+    query = "DeviceInfo | take 2 | project DeviceId"
+    for body in ({"Query": query, "Timespan": "P7D"}, {"query": query}):
+        answer = await http.post(path, json=body)
+        assert answer.status_code == 200, answer.text
+        data = answer.json()
+        assert data["@odata.context"].endswith("#microsoft.graph.security.huntingQueryResults")
+        assert data["schema"] == [{"name": "DeviceId", "type": "String"}] and len(data["results"]) == 2
+
+
+async def test_the_retired_hunting_endpoint_answers_410_gone(http: httpx.AsyncClient) -> None:
+    response = await http.post("/api/advancedqueries/run", json={"Query": "DeviceInfo | take 1"})
+    assert response.status_code == 410 and response.json()["error"]["code"] == "Gone"
+    assert "runHuntingQuery" in response.json()["error"]["message"]
 
 
 async def test_admin_endpoints_report_and_inject(http: httpx.AsyncClient, sim: Simulator) -> None:

@@ -22,7 +22,6 @@ from approvals.service import ChatOps
 from bot.engine import Engine
 from bot.server import build_app, start_site
 from bot.surfaces.base import ChatSurface
-from mde.auth import StaticTokenProvider
 from mde.client import MdeClient
 from mde.ratelimit import RateLimiter
 from mde.simulator import Simulator, SimulatorConfig
@@ -77,7 +76,7 @@ class Stack:
             await sim.start()
             stack.push_async_callback(sim.stop)
             limiter = RateLimiter(time_scale=config.time_scale)
-            client = MdeClient(sim.url, StaticTokenProvider(config.token or "sim-token"), limiter=limiter)
+            client = sim.connect(limiter=limiter)
             stack.push_async_callback(client.aclose)
             if db is None:
                 tmp = stack.enter_context(tempfile.TemporaryDirectory())
