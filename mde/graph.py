@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mde.auth import TokenProvider
 from mde.client import ApiClient
 from mde.models import HuntingResult
 
@@ -19,7 +20,9 @@ HUNTING_TIMEOUT_S = 200.0
 
 
 class GraphClient(ApiClient):
-    def __init__(self, base_url: str, token_provider: Any, *, timeout: float = HUNTING_TIMEOUT_S, **kw: Any) -> None:
+    def __init__(
+        self, base_url: str, token_provider: TokenProvider, *, timeout: float = HUNTING_TIMEOUT_S, **kw: Any
+    ) -> None:
         super().__init__(base_url, token_provider, timeout=timeout, **kw)
 
     async def run_hunting_query(self, query: str, *, timespan: str | None = None) -> HuntingResult:

@@ -50,7 +50,7 @@ async def _requests(stack: Stack) -> int:
 INJECTIONS = [
     ('devices tag:"x\' or true"', "machineTags/any(tag: tag eq 'x'' or true')"),
     ('devices tag:"x\') or (1 eq 1"', "machineTags/any(tag: tag eq 'x'') or (1 eq 1')"),
-    ("isolate device:\"x' or computerDnsName ne '\" --reason r", "computerDnsName eq 'x'' or computerDnsName ne '''"),
+    ("isolate device:\"x' or computerDnsName ne '\" --reason r", "(computerDnsName eq 'x'' or computerDnsName ne ''')"),
 ]
 
 
@@ -61,7 +61,7 @@ async def test_odata_injection_through_chat_matches_nothing_and_reaches_mde_esca
             assert reply.error and reply.text.startswith("No device"), reply.text
             assert "Traceback" not in reply.text and "Error" not in reply.text
             filters = [e.query.get("$filter", "") for e in stack.sim.request_log]
-            assert escaped in filters, filters
+            assert any(f == escaped or f.startswith(escaped + " or ") for f in filters), filters
         assert all(e.status != 400 for e in stack.sim.request_log)  # every filter was well-formed OData
         assert await _requests(stack) == 0 and not stack.sim.tenant.actions
 

@@ -22,7 +22,9 @@ from approvals.service import ChatOps
 from bot.engine import Engine
 from bot.server import build_app, start_site
 from bot.surfaces.base import ChatSurface
+from mde.auth import StaticTokenProvider
 from mde.client import MdeClient
+from mde.graph import GraphClient
 from mde.ratelimit import RateLimiter
 from mde.simulator import Simulator, SimulatorConfig
 from tests.support.databases import database
@@ -76,7 +78,9 @@ class Stack:
             await sim.start()
             stack.push_async_callback(sim.stop)
             limiter = RateLimiter(time_scale=config.time_scale)
-            client = sim.connect(limiter=limiter)
+            graph_token = StaticTokenProvider(config.graph_token or config.token or "sim-token")
+            graph = GraphClient(sim.url, graph_token, limiter=limiter)
+            client = MdeClient(sim.url, StaticTokenProvider(config.token or "sim-token"), limiter=limiter, graph=graph)
             stack.push_async_callback(client.aclose)
             if db is None:
                 tmp = stack.enter_context(tempfile.TemporaryDirectory())
