@@ -6,7 +6,7 @@ SQLite (a file, zero set-up) by default; PostgreSQL by ``DATABASE_URL`` for prod
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -32,6 +32,10 @@ OUTSIDE_MODELS = frozenset({"rate_limit_grants"})
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+#: what every flow reads the time from: ``utcnow`` in production, a controllable function in tests
+Clock = Callable[[], datetime]
 
 
 def utcnow() -> datetime:
@@ -128,13 +132,6 @@ class Database:
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         async with self.sessions() as session, session.begin():
             yield session
-
-    async def create_all(self) -> None:
-        """Create tables directly (tests); production uses ``mde-chatops db upgrade`` (Alembic)."""
-        import approvals.models  # noqa: F401  (registers every table)
-
-        async with self.engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -1,7 +1,7 @@
 """Imports every table so metadata (Alembic, ``create_all``) sees them all."""
 
 from approvals.audit.models import AuditEntry
-from approvals.db import Base
+from approvals.db import Base, Database
 from approvals.execution.models import Job
 from approvals.incidents.models import (
     ConversationRecord,
@@ -14,6 +14,13 @@ from approvals.incidents.models import (
 from approvals.outbox.models import DeliveryCursor, Event, MessageRefRecord
 from approvals.requests.models import Decision, RequestDevice, RequestExclusion, RequestRecord
 from approvals.schedules.models import Schedule, ScheduleRun
+
+
+async def create_all(db: Database) -> None:
+    """Create every table directly (tests); production uses ``mde-chatops db upgrade`` (Alembic)."""
+    async with db.engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+
 
 __all__ = [
     "AuditEntry",
@@ -34,4 +41,5 @@ __all__ = [
     "ScheduleRun",
     "WebhookNonce",
     "WebhookReject",
+    "create_all",
 ]

@@ -29,14 +29,14 @@ from approvals.commands.models import (
     StatusCommand,
     TargetKind,
 )
-from approvals.db import Database, utcnow
+from approvals.db import Clock, Database, utcnow
 from approvals.execution.flows import Worker
 from approvals.identity import Actor, Origin
 from approvals.incidents import service as incident_store
 from approvals.messages import describe_mde_error
 from approvals.policy import Policy
 from approvals.requests import service as requests
-from approvals.requests.flows import Clock, RequestFlows
+from approvals.requests.flows import RequestFlows
 from approvals.requests.labels import action_label
 from approvals.resolution.flows import Resolution, ResolutionError, Resolver
 from approvals.schedules.flows import ScheduleFlows

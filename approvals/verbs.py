@@ -47,6 +47,13 @@ class Verb(enum.StrEnum):
         return self in ACTIONS
 
 
+class ScheduleOp(enum.StrEnum):
+    """What a ``schedule`` request asks for (stored as ``requests.params["op"]``)."""
+
+    CREATE = "create"
+    REMOVE = "remove"
+
+
 class Family(enum.StrEnum):
     """The MDE rate-limit family a submission spends (``mde.ratelimit.FAMILIES``)."""
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from approvals.requests.models import DeviceState
 from approvals.verbs import Verb
 
 
@@ -21,7 +20,8 @@ class DeviceRow:
     last_seen: datetime | None = None
     tags: tuple[str, ...] = ()
     group: str | None = None
-    state: DeviceState | None = None
+    #: an ``approvals.requests.models.DeviceState`` value
+    state: str | None = None
     action_id: str | None = None
     error: str | None = None
     #: a warning that did not exclude the device (e.g. "Hyper-V host: isolating it cuts off its guests")

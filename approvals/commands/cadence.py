@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from approvals.commands.models import ParseError
 from approvals.commands.suggest import closest
+from approvals.errors import ParseError
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _DAY_WORDS: dict[str, tuple[int, ...]] = {d: (i,) for i, d in enumerate(DAYS)} | {

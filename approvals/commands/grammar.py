@@ -3,9 +3,6 @@ sentences that quote the offending token and suggest the fix; nothing else ever 
 
 from __future__ import annotations
 
-import ipaddress
-from dataclasses import dataclass
-
 from approvals.commands.models import (
     ActionCommand,
     CancelCommand,
@@ -21,69 +18,17 @@ from approvals.commands.models import (
     TargetKind,
     Verb,
 )
+from approvals.commands.schedules import build_schedule
 from approvals.commands.spec import ALIASES, MAX_CANARY, MAX_INPUT, MAX_TAG, VERBS, OptionSpec, VerbSpec
 from approvals.commands.suggest import closest
+from approvals.commands.tokens import Token, clean, parse_targets, tokenize
 
-QUOTES = {'"': '"', "'": "'", "“": "”", "”": "”", "‘": "’", "’": "’", "«": "»"}
-SINGLE_STYLE = {"'", "‘", "’"}
 ISOLATION_TYPES = {
     "full": "Full",
     "selective": "Selective",
     "unmanaged": "UnManagedDevice",
     "unmanageddevice": "UnManagedDevice",
 }
-LIST_KINDS = {TargetKind.DEVICE, TargetKind.IP, TargetKind.INCIDENT}
-
-
-@dataclass(frozen=True)
-class Token:
-    text: str
-    pos: int
-    quoted: bool
-
-
-def tokenize(text: str) -> list[Token]:
-    """Shell-like words: quotes group (straight or smart), ``\\"`` escapes inside quotes.
-
-    A single quote opens a quoted part only at the start of a word or after ``:``/``=``, so names such
-    as ``O'Brien's`` need no quoting.
-    """
-    tokens: list[Token] = []
-    i, n = 0, len(text)
-    while i < n:
-        if text[i].isspace():
-            i += 1
-            continue
-        start, quoted = i, False
-        buf: list[str] = []
-        while i < n and not text[i].isspace():
-            ch = text[i]
-            opens = ch in QUOTES and (ch not in SINGLE_STYLE or not buf or buf[-1] in ":=")
-            if opens:
-                close, j, quoted = QUOTES[ch], i + 1, True
-                closers = (
-                    {close, '"'} if ch in ("“", "”") else {close, "'", "‘", "’"} if ch in SINGLE_STYLE else {close}
-                )
-                while True:
-                    if j >= n:
-                        raise ParseError(
-                            f"The quote opened at position {i + 1} is never closed; add a closing {close}.",
-                            position=i,
-                        )
-                    if text[j] == "\\" and j + 1 < n and text[j + 1] in (*QUOTES, "\\"):
-                        buf.append(text[j + 1])
-                        j += 2
-                        continue
-                    if text[j] in closers:
-                        break
-                    buf.append(text[j])
-                    j += 1
-                i = j + 1
-                continue
-            buf.append(ch)
-            i += 1
-        tokens.append(Token("".join(buf), start, quoted))
-    return tokens
 
 
 def _request_id(token: Token | None, verb: Verb) -> int:
@@ -105,51 +50,6 @@ def _int_option(name: str, value: str, low: int, high: int) -> int:
     if not value.isdigit() or not low <= int(value) <= high:
         raise ParseError(f"--{name} takes a whole number from {low} to {high}, not '{value}'.", token=value)
     return int(value)
-
-
-def _targets(token: Token) -> list[Target]:
-    text = token.text
-    kind_text, sep, value = text.partition(":")
-    if not sep or not kind_text.replace("-", "").isalpha():
-        return [Target(TargetKind.DEVICE, _clean(text, token))]
-    try:
-        kind = TargetKind(kind_text.lower())
-    except ValueError:
-        kinds = [k.value for k in TargetKind]
-        hint = closest(kind_text, kinds, cutoff=0.5)
-        suggestion = f" Did you mean {hint}:{value}?" if hint else f" Use one of: {', '.join(k + ':' for k in kinds)}."
-        raise ParseError(
-            f"'{kind_text}:' is not a target kind.{suggestion}",
-            token=text,
-            position=token.pos,
-            suggestion=hint,
-        ) from None
-    values = [v for v in value.split(",")] if kind in LIST_KINDS and not token.quoted else [value]
-    out = []
-    for raw in values:
-        item = _clean(raw, token)
-        if not item:
-            raise ParseError(
-                f"'{text}' has no value after '{kind.value}:'; e.g. {kind.value}:\"…\".",
-                token=text,
-                position=token.pos,
-            )
-        if kind is TargetKind.IP:
-            try:
-                item = str(ipaddress.ip_address(item))
-            except ValueError:
-                raise ParseError(f"'{item}' is not an IP address.", token=text, position=token.pos) from None
-        if kind is TargetKind.TAG and len(item) > MAX_TAG:
-            raise ParseError(f"Tags are at most {MAX_TAG} characters.", token=text[:40], position=token.pos)
-        out.append(Target(kind, item))
-    return out
-
-
-def _clean(value: str, token: Token) -> str:
-    value = value.strip()
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
-        raise ParseError("Control characters are not allowed in a command.", position=token.pos)
-    return value
 
 
 def _verb(token: Token) -> Verb:
@@ -248,8 +148,6 @@ def _build(spec: VerbSpec, positional: list[Token], options: dict[str, str | Non
             raise ParseError("doctor takes nothing more; type doctor.", token=extra.text, position=extra.pos)
         return DoctorCommand()
     if verb is Verb.SCHEDULE:
-        from approvals.commands.schedules import build_schedule  # it builds on this module's helpers
-
         return build_schedule(positional, options)
     if verb is Verb.STATUS:
         return StatusCommand(request_id=_request_id(positional[0], verb) if positional else None)
@@ -267,7 +165,7 @@ def _build(spec: VerbSpec, positional: list[Token], options: dict[str, str | Non
         return DecisionCommand(approve=verb is Verb.APPROVE, request_id=request_id, reason=reason)
     if verb is Verb.HISTORY:
         limit = _int_option("limit", options["limit"] or "", 1, 100) if "limit" in options else 10
-        devices = [t for tok in positional for t in _targets(tok)]
+        devices = [t for tok in positional for t in parse_targets(tok)]
         if any(t.kind is not TargetKind.DEVICE for t in devices) or len(devices) > 1:
             raise ParseError("history takes at most one device:NAME.")
         return HistoryCommand(limit=limit, device=devices[0].value if devices else None)
@@ -278,7 +176,7 @@ def _build(spec: VerbSpec, positional: list[Token], options: dict[str, str | Non
                 f'{verb.value} needs the tag first, e.g. {verb.value} "INC-1042" tag:"Finance Laptops" --reason "…".'
             )
         first = positional.pop(0)
-        tag_value = _clean(first.text, first)
+        tag_value = clean(first.text, first)
         if not tag_value or len(tag_value) > MAX_TAG:
             raise ParseError(f"A tag must be 1 to {MAX_TAG} characters.", token=first.text[:40], position=first.pos)
         if (
@@ -294,7 +192,7 @@ def _build(spec: VerbSpec, positional: list[Token], options: dict[str, str | Non
             )
     targets: list[Target] = []
     for token in positional:
-        for target in _targets(token):
+        for target in parse_targets(token):
             if target not in targets:
                 targets.append(target)
     if not targets:

@@ -6,6 +6,7 @@ import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from approvals.errors import ParseError as ParseError  # the parser's error, one of approvals.errors
 from approvals.verbs import Verb as Verb  # the command objects carry it; the table lives there
 
 if TYPE_CHECKING:
@@ -141,24 +142,3 @@ Command = (
     | ScheduleRunCommand
     | DoctorCommand
 )
-
-
-class ParseError(ValueError):
-    """A command that does not parse; ``message`` is shown to the user as is."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        token: str | None = None,
-        position: int | None = None,
-        suggestion: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.token = token
-        self.position = position
-        self.suggestion = suggestion
-
-    def __str__(self) -> str:
-        return self.message

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from approvals.commands.cadence import EXAMPLES, parse_cadence
-from approvals.commands.grammar import Token, _clean, _targets
 from approvals.commands.models import (
     Command,
     ParseError,
@@ -15,6 +14,7 @@ from approvals.commands.models import (
 )
 from approvals.commands.spec import MAX_TAG
 from approvals.commands.suggest import closest
+from approvals.commands.tokens import Token, clean, parse_targets
 
 SUBCOMMANDS = ("tag", "list", "remove", "run")
 SUB_ALIASES = {"ls": "list", "delete": "remove", "rm": "remove", "add": "tag", "create": "tag"}
@@ -83,7 +83,7 @@ def _create(rest: list[Token], reason: str | None, *, sync: bool) -> ScheduleCre
     if not rest:
         raise ParseError(f"schedule tag needs the tag first, e.g. {example}.")
     first = rest.pop(0)
-    tag_value = _clean(first.text, first)
+    tag_value = clean(first.text, first)
     if not tag_value or len(tag_value) > MAX_TAG:
         raise ParseError(f"A tag must be 1 to {MAX_TAG} characters.", token=first.text[:40], position=first.pos)
     if not first.quoted and tag_value.split(":", 1)[0].lower() in {k.value for k in TargetKind} and ":" in tag_value:
@@ -94,7 +94,7 @@ def _create(rest: list[Token], reason: str | None, *, sync: bool) -> ScheduleCre
     if every is None:
         raise ParseError(f"schedule tag needs a cadence after the query: {EXAMPLES} (UTC).")
     target_tokens, cadence_words = rest[:every], _join_lists([t.text for t in rest[every + 1 :]])
-    targets = [t for token in target_tokens for t in _targets(token)]
+    targets = [t for token in target_tokens for t in parse_targets(token)]
     if not targets:
         raise ParseError(f'schedule tag needs query:"<KQL returning DeviceId>" before every, e.g. {example}.')
     if any(t.kind is not TargetKind.QUERY for t in targets):

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 
 from approvals.audit.service import audit
-from approvals.db import Database, utcnow
+from approvals.db import Clock, Database, utcnow
 from approvals.execution import service as jobs
 from approvals.execution.actions import comment_for, marker, submit_device_action
 from approvals.execution.models import Job, JobKind, JobState
@@ -40,7 +40,6 @@ from mde.models import ActionStatus, MachineAction
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 T = TypeVar("T")
 
 

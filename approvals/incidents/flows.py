@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 
@@ -21,14 +21,38 @@ from approvals.incidents import service
 from approvals.incidents.models import IncidentRecord
 from approvals.incidents.payloads import IncidentData
 from approvals.incidents.rules import Proposal, Rule, RuleSet
+from approvals.policy import Policy
 from approvals.requests.models import DeviceState, RequestDevice, RequestRecord
-from approvals.resolution.flows import ResolutionError
-from approvals.service import ChatOps
+from approvals.resolution.flows import Resolution, ResolutionError, Resolver
+from approvals.views import Reply
 from mde.errors import MdeError
 
 log = logging.getLogger(__name__)
 
 ISOLATION = {"full": "Full", "selective": "Selective", "unmanaged": "UnManagedDevice"}
+
+
+class Requests(Protocol):
+    """What an incident needs of the request side (``approvals.service.ChatOps`` provides it): passed in,
+    not imported, because the facade imports this package."""
+
+    resolver: Resolver
+    policy: Policy
+
+    def notify(self) -> None: ...
+
+    async def create_request(
+        self,
+        actor: Actor,
+        origin: Origin,
+        command: ActionCommand,
+        resolution: Resolution,
+        *,
+        incident_id: str | None = None,
+        extra_params: dict[str, Any] | None = None,
+    ) -> int: ...
+
+    async def auto_approve(self, request_id: int, rule: str) -> Reply: ...
 
 
 def rule_actor(rule: str) -> Actor:
@@ -57,7 +81,7 @@ def describe_changes(changes: dict[str, tuple[Any, Any]], new_devices: list[dict
 
 
 class IncidentFlows:
-    def __init__(self, db: Database, chatops: ChatOps, rules: RuleSet) -> None:
+    def __init__(self, db: Database, chatops: Requests, rules: RuleSet) -> None:
         self.db = db
         self.chatops = chatops
         self.rules = rules

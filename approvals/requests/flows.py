@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import update
@@ -12,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approvals.audit.service import audit
-from approvals.db import Database, utcnow
+from approvals.db import Clock, Database, utcnow
 from approvals.execution.service import cancel_unsubmitted, enqueue_jobs
 from approvals.identity import Actor, Origin
 from approvals.outbox.models import EventKind
@@ -23,8 +21,6 @@ from approvals.requests.models import Decision, RequestRecord
 from approvals.requests.states import RequestState, transition
 from approvals.resolution.flows import Resolution
 from approvals.verbs import Verb
-
-Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True, slots=True)

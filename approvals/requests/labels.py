@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from approvals.schedules.models import ScheduleOp
-from approvals.verbs import ACTIONS, Verb
+from approvals.verbs import ACTIONS, ScheduleOp, Verb
 
 
 def action_label(verb: Verb, params: Mapping[str, Any]) -> str:

@@ -33,7 +33,7 @@ from approvals.commands.models import (
     ScheduleRemoveCommand,
     ScheduleRunCommand,
 )
-from approvals.db import Database, utcnow
+from approvals.db import Clock, Database, utcnow
 from approvals.identity import SYSTEM, Actor, Origin
 from approvals.messages import describe_mde_error
 from approvals.outbox.models import EventKind
@@ -46,15 +46,13 @@ from approvals.requests.states import RequestState, transition
 from approvals.resolution.flows import Resolution
 from approvals.schedules import messaging, tagging
 from approvals.schedules import service as store
-from approvals.schedules.models import RunState, Schedule, ScheduleOp, ScheduleRun
-from approvals.verbs import Verb
+from approvals.schedules.models import RunState, Schedule, ScheduleRun
+from approvals.verbs import ScheduleOp, Verb
 from approvals.views import ExclusionRow, Reply, RequestView
 from mde.client import MdeClient
 from mde.errors import MdeError
 
 log = logging.getLogger(__name__)
-
-Clock = Callable[[], datetime]
 
 
 class ScheduleFlows:

@@ -17,13 +17,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from approvals.db import Base, UTCDateTime, utcnow
 
 
-class ScheduleOp(enum.StrEnum):
-    """What a ``schedule`` request asks for (``requests.params["op"]``)."""
-
-    CREATE = "create"
-    REMOVE = "remove"
-
-
 class RunState(enum.StrEnum):
     QUEUED = "queued"  # schedule run N: waits for a scheduler to claim it
     RUNNING = "running"  # claimed; a claim older than the stale limit is taken over

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mde.simulator.config import SimulatorConfig
-from mde.simulator.tenant import iso
+from mde.simulator.timefmt import iso
 
 FINAL = {"Succeeded", "Failed", "TimeOut", "Cancelled"}
 

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mde.simulator.errors import ApiError, required
-from mde.simulator.tenant import iso
+from mde.simulator.timefmt import iso
 
 TYPES = ("FileSha1", "FileSha256", "FileMd5", "CertificateThumbprint", "IpAddress", "DomainName", "Url")
 ACTIONS = ("Allowed", "Audit", "Block", "BlockAndRemediate", "Warn")

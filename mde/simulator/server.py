@@ -26,7 +26,8 @@ from mde.simulator.indicators import IndicatorStore
 from mde.simulator.kql import KqlError, run_query
 from mde.simulator.limits import FAMILIES, Quota
 from mde.simulator.odata import ODataError, compile_filter
-from mde.simulator.tenant import Tenant, iso, make_machine, seed_tenant
+from mde.simulator.tenant import Tenant, make_machine, seed_tenant
+from mde.simulator.timefmt import iso
 
 if TYPE_CHECKING:
     from mde.client import MdeClient

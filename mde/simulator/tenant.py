@@ -6,10 +6,10 @@ import hashlib
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from mde.simulator.actions import SimAction
+from mde.simulator.actions import SimAction
+from mde.simulator.timefmt import iso
 
 GROUPS = [
     (140, "Tier0 Servers"),
@@ -35,10 +35,6 @@ SPECIAL_TAGS = ["Finance Laptops", "O'Brien's laptops", "VIP", "Kiosk", "Ransomw
 
 def machine_id(seed: int, index: int) -> str:
     return hashlib.sha1(f"{seed}:{index}".encode()).hexdigest()  # noqa: S324  (an id, not security)
-
-
-def iso(dt: datetime) -> str:
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
 
 
 @dataclass

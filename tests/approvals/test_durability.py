@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from approvals.db import Database
 from approvals.execution.flows import Worker, WorkerConfig
 from approvals.execution.models import Job
+from approvals.models import create_all
 from approvals.requests.models import RequestDevice
 from approvals.service import ChatOps
 from approvals.views import IncidentView, RequestView
@@ -63,7 +64,7 @@ async def test_a_killed_worker_resumes_with_nothing_twice_and_nothing_lost(
 ) -> None:
     async def run(url: str) -> None:
         db = Database(url)
-        await db.create_all()
+        await create_all(db)
         async with Stack.start(
             db=db,
             devices=600,
@@ -113,7 +114,7 @@ async def test_a_killed_worker_resumes_with_nothing_twice_and_nothing_lost(
 async def test_two_engines_clicking_approve_together_execute_once_on_postgres() -> None:
     async with postgres_url() as url:
         db_a, db_b = Database(url), Database(url)
-        await db_a.create_all()
+        await create_all(db_a)
         async with Stack.start(db=db_a, start_engine=False) as stack:
             other = ChatOps(db_b, stack.client, stack.engine.policy)
             names = sorted(

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 
 from approvals.db import Database
+from approvals.models import create_all
 from approvals.requests.models import RequestRecord
 from approvals.requests.states import FINAL_STATES, TRANSITIONS, RequestState, allowed, transition
 
@@ -94,7 +95,7 @@ class StateMachineAgainstSqlite(RuleBasedStateMachine):
         super().__init__()
         self.loop = asyncio.new_event_loop()
         self.db = Database("sqlite+aiosqlite:///:memory:")
-        self.loop.run_until_complete(self.db.create_all())
+        self.loop.run_until_complete(create_all(self.db))
         self.request_id = 0
         self.model = RequestState.PENDING
 

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from approvals.db import Database
+from approvals.models import create_all
 from mde.simulator import SimulatorConfig
 from tests.reliability.conftest import FLEET_TAG, console, finish, request_and_approve, tag_fleet, wait_until
 from tests.support.databases import postgres_url
@@ -54,7 +55,7 @@ async def test_a_postgresql_restart_mid_run_loses_nothing_and_repeats_nothing() 
     async with postgres_url() as url:
         db = Database(url)
         try:
-            await db.create_all()
+            await create_all(db)
             config = SimulatorConfig(devices=600, time_scale=60, inactive_rate=0.0)
             async with Stack.start(lambda _c: [console()], db=db, sim_config=config) as stack:
                 fleet = tag_fleet(stack.sim, 250)  # 100 at once, then 100 a second: the restart lands mid-run

@@ -11,6 +11,7 @@ from pathlib import Path
 import asyncpg
 
 from approvals.db import Database
+from approvals.models import create_all
 
 PG_HOST = os.environ.get("TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("TEST_PG_PORT", "5432"))
@@ -51,14 +52,14 @@ async def database(kind: str, tmp_path: Path) -> AsyncIterator[Database]:
         async with postgres_url() as url:
             db = Database(url)
             try:
-                await db.create_all()
+                await create_all(db)
                 yield db
             finally:
                 await db.dispose()
         return
     db = Database(sqlite_url(tmp_path))
     try:
-        await db.create_all()
+        await create_all(db)
         yield db
     finally:
         await db.dispose()
