@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from approvals.resolution.flows import Resolution
 from approvals.views import ExclusionRow, ProgressView
@@ -61,16 +61,29 @@ def status_line(
     return text + f" · {progress.sentence()}"
 
 
-def fit_lines(lines: Iterable[str], total: int, noun: str, *, budget: int, bullet: str = "") -> str:
-    """As many whole lines as fit in ``budget`` characters, then "… and N more <noun>" for the rest
-    (chat platforms cap one text block: Slack 3,000 characters, a Teams card about 28 KB in all)."""
+def fit_lines(
+    lines: Iterable[str], total: int, noun: str, *, budget: int, bullet: str = "", size: Callable[[str], int] = len
+) -> str:
+    """As many whole lines as fit in ``budget`` (measured by ``size``: characters for Slack's 3,000-character
+    text, bytes on the wire for a Teams card of at most about 28 KB), then "… and N more <noun>" for the rest.
+    A line is never cut: a cut row leaves half a markdown mark on screen."""
     kept: list[str] = []
     used = 0
     for line in lines:
-        if used + len(line) + 1 > budget - 80:
+        if used + size(line) + 1 > budget - 80:
             break
         kept.append(line)
-        used += len(line) + 1
+        used += size(line) + 1
     if total > len(kept):
         kept.append(f"{bullet}_… and {total - len(kept)} more {noun}_")
     return "\n".join(kept)
+
+
+def summary_headline(request_id: int, state_label: str, progress: ProgressView | None) -> str:
+    """The first sentence of every summary: the outcome in counts."""
+    if progress is None:
+        return f"Summary of #{request_id}: {state_label}."
+    return (
+        f"Summary of #{request_id}: {state_label}. {progress.succeeded} succeeded, {progress.failed} failed, "
+        f"{progress.skipped} skipped, {progress.cancelled} cancelled, of {progress.total}."
+    )

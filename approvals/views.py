@@ -93,10 +93,17 @@ class RequestView:
     warnings: tuple[str, ...] = field(default_factory=tuple)
     #: the submission order and when each risk class is all submitted (large device actions only)
     order_note: str | None = None
+    #: the requester's identity key (``teams:<object id>``…), to recognise them in a stored conversation
+    requester_key: str = ""
 
     @property
     def approvals_given(self) -> int:
         return sum(1 for d in self.decisions if d.approve)
+
+    @property
+    def rejection(self) -> DecisionRow | None:
+        """Who rejected the request, and why (a rejected card must say both)."""
+        return next((d for d in self.decisions if not d.approve), None)
 
     @property
     def short_id(self) -> str:

@@ -47,6 +47,8 @@ FINAL_DEVICE_STATES = frozenset(
 )
 #: outcomes that count as a failure in summaries and progress
 FAILED_DEVICE_STATES = frozenset({DeviceState.FAILED, DeviceState.TIMED_OUT})
+#: what a summary lists under "did not succeed", each device once
+NOT_SUCCEEDED_DEVICE_STATES = FINAL_DEVICE_STATES - {DeviceState.SUCCEEDED}
 #: past the queue, as progress counts "submitted" (MDE has or had an action, or it was cancelled)
 SUBMITTED_DEVICE_STATES = frozenset(
     {

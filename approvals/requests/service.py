@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approvals.identity import Actor, Origin
@@ -120,12 +120,18 @@ async def devices_for(session: AsyncSession, request_id: int) -> list[RequestDev
 
 
 async def progress_for(session: AsyncSession, request_id: int, eta_seconds: float | None = None) -> ProgressView:
+    """Counts over the devices the request acts on: a protected device without a break-glass approval is
+    listed as excluded on the card, so it is not one of the devices to submit either."""
     counts: dict[DeviceState | None, int] = {
         state: count
         for state, count in (
             await session.execute(
                 select(RequestDevice.state, func.count())
-                .where(RequestDevice.request_id == request_id)
+                .join(RequestRecord, RequestRecord.id == RequestDevice.request_id)
+                .where(
+                    RequestDevice.request_id == request_id,
+                    or_(RequestDevice.protection != "protected", RequestRecord.break_glass_by.is_not(None)),
+                )
                 .group_by(RequestDevice.state)
             )
         ).all()
@@ -170,6 +176,15 @@ async def build_view(session: AsyncSession, request_id: int, *, eta_seconds: flo
     )
     decisions = await decisions_for(session, request_id)
     protected_pending = record.touches_protected and not record.break_glass_by
+    state = RequestState(record.state)
+    # the break-glass offer stands only while the request waits for approval
+    left_out = (
+        "only a break-glass approval with a reason includes it"
+        if state is RequestState.PENDING
+        else "not included (approved without break glass)"
+        if record.approved_at
+        else "not included"
+    )
     rows = []
     priorities = []
     excl = [ExclusionRow(name=e.name, machine_id=e.machine_id, kind=e.kind, reason=e.reason) for e in exclusions]
@@ -180,13 +195,12 @@ async def build_view(session: AsyncSession, request_id: int, *, eta_seconds: flo
                     name=device.name,
                     machine_id=device.machine_id,
                     kind="protected",
-                    reason=f"protected: {device.warning}; only a break-glass approval with a reason includes it",
+                    reason=f"protected: {device.warning}; {left_out}",
                 )
             )
             continue
         rows.append(_device_row(device, record))
         priorities.append(device.priority)
-    state = RequestState(record.state)
     progress = None
     if state not in (RequestState.PENDING, RequestState.REJECTED, RequestState.EXPIRED) or record.approved_at:
         progress = await progress_for(session, request_id, eta_seconds)
@@ -196,6 +210,7 @@ async def build_view(session: AsyncSession, request_id: int, *, eta_seconds: flo
         action_label=action_label(record.verb, record.params or {}),
         state=record.state,
         requester_label=record.requester_label,
+        requester_key=record.requester_key,
         reason=record.reason,
         target_text=record.target_text,
         devices=tuple(rows),

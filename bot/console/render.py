@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from approvals.requests.models import NOT_SUCCEEDED_DEVICE_STATES
 from approvals.requests.states import RequestState
-from approvals.text import PREVIEW_ROWS, device_line, exclusion_lines
+from approvals.text import PREVIEW_ROWS, device_line, exclusion_lines, summary_headline
 from approvals.views import IncidentView, RequestView
 
 
@@ -49,14 +50,10 @@ def render_card(view: RequestView) -> str:
 
 def render_summary(view: RequestView) -> str:
     progress = view.progress
-    state = RequestState(view.state).label
+    text = summary_headline(view.id, RequestState(view.state).label, progress)
     if progress is None:
-        return f"Summary of #{view.id}: {state}."
-    text = (
-        f"Summary of #{view.id}: {state}. {progress.succeeded} succeeded, {progress.failed} failed, "
-        f"{progress.skipped} skipped, {progress.cancelled} cancelled, of {progress.total}."
-    )
-    failed = [r for r in view.devices if r.state in ("Failed", "TimeOut", "skipped", "Cancelled")]
+        return text
+    failed = [r for r in view.devices if r.state in NOT_SUCCEEDED_DEVICE_STATES]
     for row in failed[:PREVIEW_ROWS]:
         text += f"\n  ✗ {row.name}: {row.state} — {row.error or ''}"
     if len(failed) > PREVIEW_ROWS:

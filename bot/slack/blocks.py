@@ -68,6 +68,10 @@ def request_blocks(view: RequestView) -> list[Block]:
         _section(f"*Reason:* {_escape(view.reason or '—')}\n*Target:* `{_escape(view.target_text)}`"),
         _section(_device_lines(view)),
     ]
+    rejection = view.rejection if state is RequestState.REJECTED else None
+    if rejection is not None:
+        why = _escape((rejection.reason or "no reason given")[:500])
+        blocks.insert(2, _section(f"*Rejected by {_escape(rejection.actor_label)}:* {why}"))
     if view.exclusions:
         blocks.append(_section(f"*Excluded ({len(view.exclusions)})*\n{_exclusion_lines(view)}"))
     for warning in view.warnings[:3]:

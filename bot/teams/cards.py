@@ -1,33 +1,51 @@
 """Request cards as Adaptive Cards 1.5 with Universal Actions (Action.Execute), the same content as Slack's.
 
-Teams caps a message at about 28 KB, so the device list is a preview (the card stays well under 20 KB
-for any number of devices) and "Show all devices" answers with the full list on demand.
+Teams caps a message at about 28 KB, so every list is budgeted in bytes as sent (non-ASCII text is sent
+``\\uXXXX``-escaped: a CJK character costs 6 bytes, not 1 character) and "Show all devices" answers with the
+full list on demand. Teams markdown breaks a line only between paragraphs or list items, so every
+multi-line text here is a list or paragraphs. tests/bot/teams/test_rendered_cards.py runs each card through
+Microsoft's renderer.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
+from approvals.requests.models import NOT_SUCCEEDED_DEVICE_STATES
 from approvals.requests.states import RequestState
-from approvals.text import fit_lines, neutralize_bidi
+from approvals.text import fit_lines, neutralize_bidi, summary_headline
 from approvals.views import IncidentView, RequestView
-from bot.console.render import render_summary
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
+VERSION = "1.5"  # the version Teams supports, and the one Universal Actions need
 PREVIEW_ROWS = 15
 EXCLUSION_ROWS = 10
+#: one TextBlock's share of the card, in bytes as sent
 MAX_TEXT = 2000
-ALL_DEVICES_CHARS = 20_000
+#: a fact (Reason, Target) is one line in Teams: longer ones are cut, with the whole kept in the audit log
+FACT_CHARS = 300
+ALL_DEVICES_BYTES = 20_000
+SUMMARY_BYTES = 4_000
+#: Teams refreshes a card automatically for at most 60 listed users
+REFRESH_USERS = 60
 
 VERB_APPROVE = "mde_approve"
 VERB_REJECT = "mde_reject"
 VERB_BREAK_GLASS = "mde_break_glass"
 VERB_SHOW_ALL = "mde_show_all"
 VERB_REFRESH = "mde_refresh"
+#: each reason input has its own id (a card's input ids must be unique, ShowCards included)
+REASON_INPUTS = {VERB_REJECT: "reject_reason", VERB_BREAK_GLASS: "break_glass_reason"}
 
 Card = dict[str, Any]
 _MARKDOWN = re.compile(r"([\\`*_\[\]<>])")
+
+
+def wire_bytes(text: str) -> int:
+    """Bytes a string costs in the activity the SDK sends (``json.dumps``: ASCII, non-ASCII escaped)."""
+    return len(json.dumps(text)) - 2
 
 
 def escape(text: str) -> str:
@@ -35,10 +53,30 @@ def escape(text: str) -> str:
     return _MARKDOWN.sub(r"\\\1", neutralize_bidi(text))
 
 
+def _cap(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _text(text: str, **extra: Any) -> dict[str, Any]:
-    if len(text) > MAX_TEXT:
-        text = text[: MAX_TEXT - 1] + "…"
     return {"type": "TextBlock", "text": text, "wrap": True, **extra}
+
+
+def _fitted(rows: list[str], total: int, noun: str, budget: int = MAX_TEXT) -> str:
+    return fit_lines(rows, total, noun, budget=budget, bullet="- ", size=wire_bytes)
+
+
+def _card(body: list[dict[str, Any]], fallback: str, actions: list[dict[str, Any]] | None = None) -> Card:
+    card: Card = {
+        "type": "AdaptiveCard",
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "version": VERSION,
+        # what a client that cannot render the card (or a notification) shows instead
+        "fallbackText": _cap(fallback, 300),
+        "body": body,
+    }
+    if actions:
+        card["actions"] = actions
+    return card
 
 
 def _device_lines(view: RequestView) -> str:
@@ -52,7 +90,7 @@ def _device_lines(view: RequestView) -> str:
         if row.error:
             bits.append(escape(row.error[:120]))
         rows.append("- " + " · ".join(bits))
-    return fit_lines(rows, len(view.devices), "(Show all devices)", budget=MAX_TEXT, bullet="- ") if rows else "_none_"
+    return _fitted(rows, len(view.devices), "(Show all devices)") if rows else "_none_"
 
 
 def _execute(title: str, verb: str, request_id: int, **extra: Any) -> dict[str, Any]:
@@ -71,15 +109,16 @@ def _execute(title: str, verb: str, request_id: int, **extra: Any) -> dict[str, 
 def _reason_card(request_id: int, *, break_glass: bool) -> dict[str, Any]:
     label = "Why must protected devices be included?" if break_glass else "Why are you rejecting it?"
     verb, title = (VERB_BREAK_GLASS, "Approve incl. protected") if break_glass else (VERB_REJECT, "Reject")
-    return {
+    action: dict[str, Any] = {
         "type": "Action.ShowCard",
-        "title": "Approve incl. protected (break glass)" if break_glass else "Reject",
+        # titles stay short: Teams shares one row among the buttons and cuts long titles to "R…"
+        "title": "Break glass" if break_glass else "Reject",
         "card": {
             "type": "AdaptiveCard",
             "body": [
                 {
                     "type": "Input.Text",
-                    "id": "reason",
+                    "id": REASON_INPUTS[verb],
                     "label": label,
                     "isMultiline": True,
                     "isRequired": True,
@@ -90,39 +129,47 @@ def _reason_card(request_id: int, *, break_glass: bool) -> dict[str, Any]:
             "actions": [_execute(title, verb, request_id, associatedInputs="auto")],
         },
     }
+    if break_glass:
+        action["mode"] = "secondary"  # rare and dangerous: in the "…" menu, not next to Approve
+    return action
 
 
-def request_card(view: RequestView) -> Card:
-    state = RequestState(view.state)
+def _facts(view: RequestView, state: RequestState) -> list[dict[str, str]]:
     approvers = ", ".join(
         escape(d.actor_label) + (" (break glass)" if d.break_glass else "") for d in view.decisions if d.approve
     )
     approvals = f"{view.approvals_given}/{view.required_approvals}" + (f" ({approvers})" if approvers else "")
+    facts = [
+        {"title": "State", "value": state.label},
+        {"title": "Requested by", "value": escape(view.requester_label)},
+        {"title": "Devices", "value": view.devices_label},
+        {"title": "Approvals", "value": approvals},
+        {"title": "Reason", "value": escape(_cap(view.reason or "—", FACT_CHARS))},
+        {"title": "Target", "value": escape(_cap(view.target_text, FACT_CHARS))},
+    ]
+    rejection = view.rejection if state is RequestState.REJECTED else None
+    if rejection is not None:
+        why = _cap(rejection.reason or "no reason given", FACT_CHARS)
+        facts.insert(1, {"title": "Rejected by", "value": f"{escape(rejection.actor_label)}: {escape(why)}"})
+    return facts
+
+
+def request_card(view: RequestView, refresh_users: tuple[str, ...] = ()) -> Card:
+    """The request card; ``refresh_users`` (Teams user ids, ``29:…``) get it refreshed automatically in
+    channels of more than 60 members, where Teams refreshes no one else without a click."""
+    state = RequestState(view.state)
     body: list[dict[str, Any]] = [
         _text(f"#{view.id} {escape(view.action_label)}", size="Large", weight="Bolder"),
-        {
-            "type": "FactSet",
-            "facts": [
-                {"title": "State", "value": state.label},
-                {"title": "Requested by", "value": escape(view.requester_label)},
-                {"title": "Devices", "value": view.devices_label},
-                {"title": "Approvals", "value": approvals},
-                {"title": "Reason", "value": escape(view.reason or "—")},
-                {"title": "Target", "value": escape(view.target_text)},
-            ],
-        },
+        {"type": "FactSet", "facts": _facts(view, state)},
         _text(_device_lines(view)),
     ]
     if view.exclusions:
         rows = [f"- **{escape(e.name)}**: {escape(e.reason[:200])}" for e in view.exclusions[:EXCLUSION_ROWS]]
         body.append(
-            _text(
-                f"**Excluded ({len(view.exclusions)})**\n\n"
-                + fit_lines(rows, len(view.exclusions), "excluded", budget=MAX_TEXT, bullet="- ")
-            )
+            _text(f"**Excluded ({len(view.exclusions)})**\n\n" + _fitted(rows, len(view.exclusions), "excluded"))
         )
     for warning in view.warnings[:3]:
-        body.append(_text("⚠ " + escape(warning), color="Warning"))
+        body.append(_text("⚠ " + escape(_cap(warning, MAX_TEXT // 4)), color="Warning"))
     if view.order_note:
         body.append(_text(escape(view.order_note), isSubtle=True))
     if view.progress is not None and state is not RequestState.PENDING:
@@ -140,16 +187,14 @@ def request_card(view: RequestView) -> Card:
         if any(e.kind == "protected" for e in view.exclusions):
             actions.append(_reason_card(view.id, break_glass=True))
     if len(view.devices) > PREVIEW_ROWS:
-        actions.append(_execute("Show all devices", VERB_SHOW_ALL, view.id))
-    card: Card = {
-        "type": "AdaptiveCard",
-        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-        "version": "1.5",
-        "body": body,
-        "actions": actions,
-        # Universal Actions: a client that opens an old copy of the card asks the bot for the current one
-        "refresh": {"action": {"type": "Action.Execute", "verb": VERB_REFRESH, "data": {"request_id": view.id}}},
-    }
+        show_all = _execute("Show all devices", VERB_SHOW_ALL, view.id)
+        if state is RequestState.PENDING:
+            show_all["mode"] = "secondary"
+        actions.append(show_all)
+    card = _card(body, fallback_text(view), actions)
+    # Universal Actions: a client that opens an old copy of the card asks the bot for the current one
+    refresh = {"type": "Action.Execute", "verb": VERB_REFRESH, "data": {"request_id": view.id}}
+    card["refresh"] = {"action": refresh, "userIds": list(dict.fromkeys(refresh_users))[:REFRESH_USERS]}
     return card
 
 
@@ -158,30 +203,31 @@ def all_devices_card(view: RequestView) -> Card:
     lines, used = [], 0
     for row in view.devices:
         line = f"- {escape(row.name)} · {escape(row.state or row.health_status or '?')}"
-        if used + len(line) > ALL_DEVICES_CHARS:
+        if used + wire_bytes(line) + 1 > ALL_DEVICES_BYTES:
             break
         lines.append(line)
-        used += len(line) + 1
+        used += wire_bytes(line) + 1
     body = [_text(f"**All {len(view.devices)} devices of request #{view.id}**")]
     for start in range(0, len(lines), 100):  # TextBlocks of 100 lines keep each one small
-        body.append({"type": "TextBlock", "text": "\n".join(lines[start : start + 100]), "wrap": True})
+        body.append(_text("\n".join(lines[start : start + 100])))
     if len(lines) < len(view.devices):
         body.append(
             _text(f"_… and {len(view.devices) - len(lines)} more: `mde-chatops audit export` has every device._")
         )
-    return {"type": "AdaptiveCard", "version": "1.5", "body": body}
+    return _card(body, f"All {len(view.devices)} devices of request #{view.id}")
 
 
 def summary_card(view: RequestView) -> Card:
-    failed = [d for d in view.devices if d.state in ("Failed", "TimeOut", "Cancelled")]
-    body = [_text(escape(render_summary(view)))]
+    """The outcome in counts, then each device that did not succeed, once."""
+    headline = summary_headline(view.id, RequestState(view.state).label, view.progress)
+    body = [_text(escape(headline))]
+    failed = [d for d in view.devices if d.state in NOT_SUCCEEDED_DEVICE_STATES]
     if failed:
         rows = [f"- **{escape(d.name)}** · {escape(d.state or '')} · {escape((d.error or '')[:200])}" for d in failed]
-        body.append(_text("**Did not succeed**\n\n" + "\n".join(rows[:50])))
-        if len(rows) > 50:
-            body.append(_text(f"_… and {len(rows) - 50} more_"))
+        more = "(Show all devices)"
+        body.append(_text(f"**Did not succeed ({len(failed)})**\n\n" + _fitted(rows, len(failed), more, SUMMARY_BYTES)))
     actions = [_execute("Show all devices", VERB_SHOW_ALL, view.id)] if view.devices else []
-    return {"type": "AdaptiveCard", "version": "1.5", "body": body, "actions": actions}
+    return _card(body, headline, actions)
 
 
 def fallback_text(view: RequestView) -> str:
@@ -196,7 +242,12 @@ def incident_card(view: IncidentView) -> Card:
     if view.mention:
         body.append(_text(f"{escape(view.mention)}: new incident", weight="Bolder"))
     body += [
-        _text(escape(view.headline()), size="Large", weight="Bolder", color="Good" if view.closed else "Attention"),
+        _text(
+            escape(_cap(view.headline(), 400)),
+            size="Large",
+            weight="Bolder",
+            color="Good" if view.closed else "Attention",
+        ),
         {
             "type": "FactSet",
             "facts": [
@@ -212,4 +263,4 @@ def incident_card(view: IncidentView) -> Card:
     actions = []
     if view.url and view.url.startswith("https://"):
         actions.append({"type": "Action.OpenUrl", "title": "Open in the portal", "url": view.url})
-    return {"type": "AdaptiveCard", "version": "1.5", "body": body, "actions": actions}
+    return _card(body, view.headline(), actions)

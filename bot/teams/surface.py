@@ -205,7 +205,8 @@ class TeamsSurface:
         except (TypeError, ValueError):
             return None, "This card is not a request card."
         verb = str(data.get("verb") or "")
-        reason = str(data.get("reason") or "").strip()
+        # "reason": the one input id of cards posted before each reason input had its own
+        reason = str(data.get(cards.REASON_INPUTS.get(verb, "reason")) or data.get("reason") or "").strip()
         if verb in (cards.VERB_REJECT, cards.VERB_BREAK_GLASS) and not reason:
             return request_id, "A reason is required."
         actor = await self._actor(context)
@@ -229,7 +230,8 @@ class TeamsSurface:
         if refusal is not None or request_id is None:
             # shown to the clicker only; the card stays as it was for everyone
             return message_response(refusal or "Not a request card.")
-        return card_response(cards.request_card(await self.chatops.view(request_id)))
+        view = await self.chatops.view(request_id)
+        return card_response(cards.request_card(view, refresh_users=_clicker(context)))
 
     async def _on_submit_fallback(self, context: TurnContext, _state: TurnState, data: Any) -> None:
         _request_id, refusal = await self._decide(context, dict(data or {}))
@@ -259,7 +261,7 @@ class TeamsSurface:
         view = await self._view_here(context, data)
         if view is None:
             return message_response("This card is not a request card of this conversation.")
-        return card_response(cards.request_card(view))
+        return card_response(cards.request_card(view, refresh_users=_clicker(context)))
 
     async def _reply_card(self, context: TurnContext, card: cards.Card) -> None:
         activity = Activity(
@@ -300,7 +302,7 @@ class TeamsSurface:
         self, channel_id: str, view: RequestView, context: str | None, thread_id: str | None = None
     ) -> MessageRef:
         await self.pacer.send(channel_id)
-        card, summary = cards.request_card(view), cards.fallback_text(view)
+        card, summary = cards.request_card(view, _requester(view, context)), cards.fallback_text(view)
         message_id = await self._send_card(in_thread(channel_id, thread_id), context, card, summary)
         return MessageRef(
             surface=self.name, channel_id=channel_id, message_id=message_id, context=context, thread_id=thread_id
@@ -319,7 +321,7 @@ class TeamsSurface:
         await self._continue(ref.context, in_thread(ref.channel_id, ref.thread_id), update)
 
     async def update_request(self, ref: MessageRef, view: RequestView) -> None:
-        await self._update_card(ref, cards.request_card(view), cards.fallback_text(view))
+        await self._update_card(ref, cards.request_card(view, _requester(view, ref.context)), cards.fallback_text(view))
 
     @staticmethod
     def _thread_id(ref: MessageRef) -> str:
@@ -349,6 +351,26 @@ class TeamsSurface:
 
     async def update_notification(self, ref: MessageRef, view: IncidentView) -> None:
         await self._update_card(ref, cards.incident_card(view), view.headline())
+
+
+def _clicker(context: TurnContext) -> tuple[str, ...]:
+    """The card an invoke returns is the clicker's copy: it refreshes automatically for them."""
+    sender = context.activity.from_property
+    return (sender.id,) if sender is not None and sender.id else ()
+
+
+def _requester(view: RequestView, reference_json: str | None) -> tuple[str, ...]:
+    """The channel's copy refreshes automatically for the requester, whose Teams user id is in the
+    conversation reference their command was stored with (an incident's request has none)."""
+    try:
+        user = json.loads(reference_json or "{}").get("user")
+    except (json.JSONDecodeError, AttributeError):
+        return ()
+    if not isinstance(user, dict):
+        return ()
+    user_id = str(user.get("id") or "")
+    key = f"teams:{user.get('aadObjectId') or user_id}"
+    return (user_id,) if user_id and key == view.requester_key else ()
 
 
 def card_response(card: cards.Card) -> AdaptiveCardInvokeResponse:

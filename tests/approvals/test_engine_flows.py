@@ -160,6 +160,19 @@ async def test_protected_devices_are_skipped_unless_break_glass() -> None:
         assert collected == {"soc-jump-01.contoso.local", "ws-0005.contoso.local"}
 
 
+async def test_progress_counts_only_the_devices_the_card_lists_and_break_glass_is_offered_while_pending() -> None:
+    async with Stack.start() as stack:
+        pending = (await stack.chatops.handle(ALICE, HERE, "scan device:soc-jump-01 device:ws-0005 --reason r")).request
+        assert pending is not None and "only a break-glass approval" in pending.exclusions[0].reason
+        await stack.chatops.decide(BOB, pending.id, approve=True)
+        await stack.wait_for_state(pending.id, {"succeeded"})
+        view = await stack.chatops.view(pending.id)
+        assert view.progress is not None
+        assert (len(view.devices), view.progress.total, view.progress.skipped) == (1, 1, 0)
+        assert [e.kind for e in view.exclusions] == ["protected"]
+        assert "break-glass" not in view.exclusions[0].reason and "not included" in view.exclusions[0].reason
+
+
 async def test_two_devices_with_one_name_are_shown_not_guessed() -> None:
     async with Stack.start() as stack:
         reply = await stack.chatops.handle(ALICE, HERE, "isolate device:ws-dup --reason r")

@@ -149,6 +149,7 @@ async def test_from_mention_to_summary_in_the_thread(rig: TeamsRig) -> None:
     assert "Isolate (Selective)" in card["body"][0]["text"]
     verbs = [a.get("verb") or a["card"]["actions"][0]["verb"] for a in card["actions"]]
     assert cards.VERB_APPROVE in verbs and cards.VERB_REJECT in verbs
+    assert card["refresh"]["userIds"] == ["29:alice"]  # the requester's copy refreshes in a big channel too
 
     refused = await rig.post(rig.connector.execute("alice", cards.VERB_APPROVE, {"request_id": request_id}))
     assert refused.status_code == 200
@@ -157,6 +158,7 @@ async def test_from_mention_to_summary_in_the_thread(rig: TeamsRig) -> None:
 
     approved = await rig.post(rig.connector.execute("bob", cards.VERB_APPROVE, {"request_id": request_id}))
     assert approved.status_code == 200 and approved.json()["type"] == cards.CARD_CONTENT_TYPE
+    assert approved.json()["value"]["refresh"]["userIds"] == ["29:bob"]  # the clicker's own copy
     assert await rig.stack.wait_for_state(request_id, {"succeeded"}) == "succeeded"
 
     updates = [s for s in rig.connector.sent if s.kind == "update"]
@@ -171,19 +173,19 @@ async def test_from_mention_to_summary_in_the_thread(rig: TeamsRig) -> None:
     assert rig.connector.unauthorized_calls == 0
 
 
-async def test_reject_needs_a_reason(rig: TeamsRig) -> None:
+async def test_reject_needs_a_reason_and_the_card_then_says_who_and_why(rig: TeamsRig) -> None:
     await rig.post(rig.connector.message("alice", "scan device:ws-0005 --reason r"))
-    request_id, _ = await rig.card_for_new_request()
-    empty = await rig.post(
-        rig.connector.execute("bob", cards.VERB_REJECT, {"request_id": request_id, "verb": cards.VERB_REJECT})
-    )
+    request_id, posted = await rig.card_for_new_request()
+    assert posted.card is not None
+    reject = next(a for a in posted.card["actions"] if a["title"] == "Reject")
+    field = reject["card"]["body"][0]["id"]  # Teams sends each input under its own id
+    click = {"request_id": request_id, "verb": cards.VERB_REJECT}
+    empty = await rig.post(rig.connector.execute("bob", cards.VERB_REJECT, click))
     assert "reason is required" in empty.json()["value"]
-    await rig.post(
-        rig.connector.execute(
-            "bob", cards.VERB_REJECT, {"request_id": request_id, "verb": cards.VERB_REJECT, "reason": "wrong host"}
-        )
-    )
+    rejected = await rig.post(rig.connector.execute("bob", cards.VERB_REJECT, {**click, field: "wrong host"}))
     assert await rig.stack.wait_for_state(request_id, {"rejected"}) == "rejected"
+    facts = {f["title"]: f["value"] for f in rejected.json()["value"]["body"][1]["facts"]}
+    assert facts["Rejected by"] == "Bob: wrong host"
 
 
 async def test_a_click_on_a_forged_card_is_refused_politely(rig: TeamsRig) -> None:
