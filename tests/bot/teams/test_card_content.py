@@ -83,6 +83,9 @@ def test_reason_and_target_are_capped_and_every_card_stays_under_28kb_for_5000_h
     for card in (cards.request_card(view), cards.all_devices_card(view), cards.summary_card(view)):
         assert card_checks.all_problems(card) == {}
         assert "[x](http://evil)" not in json.dumps(card)  # a name cannot become a link
+    preview = next(t for t in card_checks.texts(cards.request_card(view)) if "ws-00000" in t)
+    shown = preview.count("- **ws-")
+    assert 0 < shown <= 15 and f"and {5000 - shown} more" in preview
 
 
 def test_show_all_with_japanese_names_budgets_bytes_and_counts_the_rest() -> None:
