@@ -11,11 +11,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from approvals.views import DecisionRow, DeviceRow, ExclusionRow, IncidentView, ProgressView, RequestView
+from bot.slack.blocks import incident_blocks, reason_modal, request_blocks
 from bot.teams import cards
 
 NOW = datetime(2026, 12, 2, 9, 13, tzinfo=UTC)
 HYPER_V = "Hyper-V host: isolating it cuts off every guest VM"
+#: what build_view says of the protected device while the request is pending, and after
 PROTECTED = "protected: tagged 'Restricted security operations'; only a break-glass approval with a reason includes it"
+PROTECTED_LEFT_OUT = "protected: tagged 'Restricted security operations'; not included"
 #: the requester's Teams user id, as a message activity's ``from.id`` carries it
 ALICE_TEAMS_ID = "29:1alice"
 
@@ -86,7 +89,11 @@ def request_view(state: str = "pending", **changes: object) -> RequestView:
             ExclusionRow(
                 name="ws-0059.contoso.local", kind="unsupported", reason="iOS devices do not support this action"
             ),
-            ExclusionRow(name="soc-jump-01.contoso.local", kind="protected", reason=PROTECTED),
+            ExclusionRow(
+                name="soc-jump-01.contoso.local",
+                kind="protected",
+                reason=PROTECTED if state == "pending" else PROTECTED_LEFT_OUT,
+            ),
         ),
         required_approvals=1,
         decisions=(),
@@ -99,7 +106,9 @@ def request_view(state: str = "pending", **changes: object) -> RequestView:
 
 def _approved(state: str, progress: ProgressView, devices: tuple[DeviceRow, ...]) -> RequestView:
     bob = DecisionRow(actor_label="bob", approve=True, at=NOW)
-    not_protected = dataclasses.replace(request_view().exclusions[2], reason=PROTECTED.split(";")[0] + "; not included")
+    not_protected = dataclasses.replace(
+        request_view().exclusions[2], reason=PROTECTED_LEFT_OUT + " (approved without break glass)"
+    )
     return request_view(
         state,
         decisions=(bob,),
@@ -164,75 +173,62 @@ def incident_view(*, closed: bool = False) -> IncidentView:
     )
 
 
+def request_views() -> dict[str, RequestView]:
+    """The request in each state a card shows."""
+    bob_rejects = DecisionRow(
+        actor_label="bob", approve=False, at=NOW, reason="wrong tag: Finance Laptops includes the CFO's"
+    )
+    return {
+        "pending": request_view(),
+        "executing": _approved(
+            "executing", ProgressView(total=31, submitted=12, succeeded=9), _devices(31, state="Pending")
+        ),
+        "partially-failed": _approved(
+            "partially_failed",
+            ProgressView(total=31, submitted=31, succeeded=21, failed=10),
+            _devices(31, state="Succeeded", fail_every=3, error="MDE reported the action as Failed"),
+        ),
+        "rejected": request_view("rejected", decisions=(bob_rejects,)),
+        "expired": request_view("expired"),
+        "cancelled": _approved(
+            "cancelled",
+            ProgressView(total=31, submitted=4, succeeded=4, cancelled=27),
+            _devices(31, state="Cancelled"),
+        ),
+    }
+
+
+#: (fixture name, request state, what a person sees) for the request card in each state
+_REQUEST_CARDS = (
+    ("request-pending", "pending", "The approver sees the request, waiting for approval"),
+    ("request-executing", "executing", "After approval the card shows progress"),
+    ("request-partially-failed", "partially-failed", "The card in its final state"),
+    ("request-rejected", "rejected", "A rejected request says who rejected it and why"),
+    ("request-expired", "expired", "A request nobody approved in time"),
+    ("request-cancelled", "cancelled", "A request cancelled while it ran"),
+)
+
+
 def fixtures() -> list[Fixture]:
-    executing = _approved("executing", ProgressView(total=31, submitted=12, succeeded=9), _devices(31, state="Pending"))
-    partial = _approved(
-        "partially_failed",
-        ProgressView(total=31, submitted=31, succeeded=21, failed=10),
-        _devices(31, state="Succeeded", fail_every=3, error="MDE reported the action as Failed"),
-    )
-    rejected = request_view(
-        "rejected",
-        decisions=(
-            DecisionRow(
-                actor_label="bob", approve=False, at=NOW, reason="wrong tag: Finance Laptops includes the CFO's"
-            ),
-        ),
-    )
-    pending = request_view()
+    views = request_views()
+    found = [
+        Fixture(name, cards.request_card(views[state], (ALICE_TEAMS_ID,)), caption=c)
+        for name, state, c in _REQUEST_CARDS
+    ]
+    pending = found[0].card
     return [
-        Fixture(
-            "request-pending",
-            cards.request_card(pending, (ALICE_TEAMS_ID,)),
-            caption="The approver sees the request, waiting for approval",
-        ),
-        Fixture(
-            "request-reject-reason",
-            cards.request_card(pending, (ALICE_TEAMS_ID,)),
-            open_button="Reject",
-            caption="Reject asks why",
-        ),
+        found[0],
+        Fixture("request-reject-reason", pending, open_button="Reject", caption="Reject asks why"),
         Fixture(
             "request-break-glass",
-            cards.request_card(pending, (ALICE_TEAMS_ID,)),
+            pending,
             open_button="Break glass",
             caption="Break glass (in the … menu) asks why protected devices must be included",
         ),
-        Fixture(
-            "request-executing",
-            cards.request_card(executing, (ALICE_TEAMS_ID,)),
-            caption="After approval the card shows progress",
-        ),
-        Fixture(
-            "request-partially-failed",
-            cards.request_card(partial, (ALICE_TEAMS_ID,)),
-            caption="The card in its final state",
-        ),
-        Fixture(
-            "request-rejected",
-            cards.request_card(rejected, (ALICE_TEAMS_ID,)),
-            caption="A rejected request says who rejected it and why",
-        ),
-        Fixture(
-            "request-expired",
-            cards.request_card(request_view("expired"), (ALICE_TEAMS_ID,)),
-            caption="A request nobody approved in time",
-        ),
-        Fixture(
-            "request-cancelled",
-            cards.request_card(
-                _approved(
-                    "cancelled",
-                    ProgressView(total=31, submitted=4, succeeded=4, cancelled=27),
-                    _devices(31, state="Cancelled"),
-                ),
-                (ALICE_TEAMS_ID,),
-            ),
-            caption="A request cancelled while it ran",
-        ),
+        *found[1:],
         Fixture(
             "summary-partially-failed",
-            cards.summary_card(partial),
+            cards.summary_card(views["partially-failed"]),
             caption="The summary in the thread lists each device that did not succeed, once",
         ),
         Fixture(
@@ -256,3 +252,20 @@ def fixtures() -> list[Fixture]:
             caption="The notification, updated when the incident is closed",
         ),
     ]
+
+
+def slack_messages() -> dict[str, list[dict[str, object]]]:
+    """The same views as Block Kit messages."""
+    views = request_views()
+    messages = {f"request-{state}": request_blocks(view) for state, view in views.items()}
+    messages["request-5000-devices"] = request_blocks(_summary_5000())
+    messages["incident-open"] = incident_blocks(incident_view())
+    messages["incident-closed"] = incident_blocks(incident_view(closed=True))
+    return messages
+
+
+def slack_modals() -> dict[str, dict[str, object]]:
+    return {
+        "reject-reason": reason_modal(1, break_glass=False),
+        "break-glass-reason": reason_modal(1, break_glass=True),
+    }

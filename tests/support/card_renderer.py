@@ -4,6 +4,7 @@ at the version Teams supports with Teams' host config, render it 500 px wide, an
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -50,8 +51,17 @@ class CardRenderer:
     def visible_text(self) -> str:
         return str(self.driver.find_element(By.ID, "card").text)
 
-    def screenshot(self, path: Path) -> None:
-        self.driver.find_element(By.ID, "frame").screenshot(str(path))
+    def screenshot(self, path: Path, max_height: int = 1400) -> None:
+        """A PNG of the card in its Teams frame; a very long card is cut at ``max_height`` pixels."""
+        box = self.driver.execute_script(
+            "const r = document.getElementById('frame').getBoundingClientRect();"
+            "return {x: r.x, y: r.y, width: r.width, height: r.height};"
+        )
+        clip = {**box, "height": min(box["height"], max_height), "scale": 1}
+        shot = self.driver.execute_cdp_cmd(
+            "Page.captureScreenshot", {"format": "png", "clip": clip, "captureBeyondViewport": True}
+        )
+        path.write_bytes(base64.b64decode(shot["data"]))
 
 
 @contextmanager
