@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +22,9 @@ PAGE = TOOLS / "check.html"
 #: Microsoft's Teams light host config, as the Adaptive Cards designer ships it
 HOST_CONFIG = TOOLS / "node_modules" / "adaptivecards-designer" / "lib" / "hostConfigs" / "microsoft-teams-light.json"
 TEAMS_VERSION = "1.5"
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+#: Debian's chromium and chromium-driver; CHROMIUM and CHROMEDRIVER name another build (GitHub's runners)
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
 SETUP_HINT = "run scripts/ensure-card-tools (Debian chromium and chromium-driver, npm ci in tools/cards)"
 
 
