@@ -205,8 +205,7 @@ class TeamsSurface:
         except (TypeError, ValueError):
             return None, "This card is not a request card."
         verb = str(data.get("verb") or "")
-        # "reason": the one input id of cards posted before each reason input had its own
-        reason = str(data.get(cards.REASON_INPUTS.get(verb, "reason")) or data.get("reason") or "").strip()
+        reason = str(data.get(cards.REASON_INPUTS.get(verb, "")) or "").strip()
         if verb in (cards.VERB_REJECT, cards.VERB_BREAK_GLASS) and not reason:
             return request_id, "A reason is required."
         actor = await self._actor(context)
