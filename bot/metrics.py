@@ -58,9 +58,9 @@ async def read_snapshot(db: Database) -> Snapshot:
         rejects = await session.scalar(select(func.count()).select_from(WebhookReject))
         return Snapshot(
             up=True,
-            requests={state: count for state, count in requests.tuples()},
-            jobs={(state, outcome): count for state, outcome, count in jobs.tuples()},
-            incidents={bool(closed): count for closed, count in incidents.tuples()},
+            requests={state: count for state, count in requests.all()},
+            jobs={(state, outcome): count for state, outcome, count in jobs.all()},
+            incidents={bool(closed): count for closed, count in incidents.all()},
             webhook_rejects=int(rejects or 0),
         )
 
