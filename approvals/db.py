@@ -26,7 +26,7 @@ NAMING = {
 }
 
 
-#: tables the migrations create for code outside the ORM models (the shared MDE budget, mde/limiter_backends.py)
+#: tables the migrations create for code outside the ORM models (the shared budget, mde/limiter_backends/postgres.py)
 OUTSIDE_MODELS = frozenset({"rate_limit_grants"})
 
 

@@ -38,14 +38,16 @@ from benchmarks.common import BENCH_TAG, ROOT, SimProcess, bench_worker_config, 
 from bot.console.repl import console_actor
 from mde.auth import StaticTokenProvider
 from mde.client import MdeClient
-from mde.limiter_backends import PostgresBackend, clock_for, limiter_backend_from_url
-from mde.ratelimit import LimiterBackend, RateLimiter
+from mde.limiter_backends.base import LimiterBackend
+from mde.limiter_backends.from_url import limiter_backend_from_url
+from mde.limiter_backends.postgres import PostgresBackend
+from mde.ratelimit import RateLimiter
 
 FINAL_STATES = ("Succeeded", "Failed", "TimeOut", "Cancelled")
 
 
 def shared_limiter(backend: LimiterBackend, time_scale: float) -> RateLimiter:
-    return RateLimiter(time_scale=time_scale, backend=backend, clock=clock_for(backend))
+    return RateLimiter(time_scale=time_scale, backend=backend, clock=backend.clock)
 
 
 async def replica(db_url: str, sim_url: str, owner: str, time_scale: float, limiter_url: str) -> None:

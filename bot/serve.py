@@ -21,7 +21,7 @@ from bot.secrets import resolve_settings
 from bot.server import build_app, start_site
 from bot.surfaces.base import ChatSurface
 from bot.webhooks import IncidentWebhook
-from mde.limiter_backends import clock_for, close_backend, default_limiter_url, limiter_backend_from_url
+from mde.limiter_backends.from_url import default_limiter_url, limiter_backend_from_url
 from mde.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -75,13 +75,13 @@ async def serve(settings: Settings) -> int:
         db = await prepare_database(settings)
         stack.push_async_callback(db.dispose)
         backend = limiter_backend_from_url(default_limiter_url(settings.mde_limiter_url, settings.database_url))
-        stack.push_async_callback(close_backend, backend)
+        stack.push_async_callback(backend.aclose)
         limiter = RateLimiter(
             time_scale=settings.mde_time_scale,
             minute_limit=settings.mde_minute_limit,
             hour_limit=settings.mde_hour_limit,
             backend=backend,
-            clock=clock_for(backend),
+            clock=backend.clock,
         )
         client = build_client(settings, limiter)
         stack.push_async_callback(client.aclose)

@@ -10,11 +10,12 @@ one budget.
 from __future__ import annotations
 
 import asyncio
-import bisect
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+
+from mde.limiter_backends.base import LimiterBackend, Window
+from mde.limiter_backends.memory import MemoryBackend
 
 FAMILIES = (
     "machines_read",
@@ -30,68 +31,6 @@ FAMILIES = (
 #: advanced hunting budgets: MDE's 45/min and 1,500/h (run-advanced-query-api.md); Graph documents "at least 45
 #: calls per minute per tenant" and no hourly figure (security-api-overview.md), so it keeps MDE's 1,500/h too
 HUNTING_FAMILIES = frozenset({"advanced_queries", "graph_hunting"})
-
-Window = tuple[int, float]  # (calls, seconds)
-IN_FLIGHT_RECHECK_S = 0.005
-
-
-class LimiterBackend(Protocol):
-    async def try_acquire(self, family: str, windows: list[Window], now: float) -> float:
-        """Record a grant and return 0.0, or record nothing and return the seconds to wait."""
-        ...
-
-    async def complete(self, family: str, granted_at: float, done_at: float) -> None:
-        """Move a grant to when its answer arrived: MDE counted the call no later than that."""
-        ...
-
-    def grants(self, family: str, since: float) -> list[float]:
-        """Recent grant times (for estimates); may be a local approximation for shared backends."""
-        ...
-
-
-class MemoryBackend:
-    """Answered calls as sorted answer times, plus a count of calls still in flight per family.
-
-    A call in flight may reach MDE at any moment until its answer arrives, so it occupies every window
-    until then; once answered it is counted from its answer time.
-    """
-
-    def __init__(self) -> None:
-        self._answered: dict[str, list[float]] = {}
-        self._in_flight: dict[str, int] = {}
-
-    async def try_acquire(self, family: str, windows: list[Window], now: float) -> float:
-        answered = self._answered.setdefault(family, [])
-        longest = max(w for _, w in windows)
-        cut = bisect.bisect_right(answered, now - longest)
-        if cut:
-            del answered[:cut]
-        in_flight = self._in_flight.get(family, 0)
-        wait = 0.0
-        for calls, window in windows:
-            first = bisect.bisect_right(answered, now - window)
-            in_window = len(answered) - first
-            excess = in_window + in_flight - calls + 1
-            if excess <= 0:
-                continue
-            if excess <= in_window:
-                wait = max(wait, answered[first + excess - 1] + window - now)
-            else:  # only answers still to come can free the window: look again shortly
-                wait = max(wait, IN_FLIGHT_RECHECK_S)
-        if wait > 0:
-            return wait
-        self._in_flight[family] = in_flight + 1
-        return 0.0
-
-    async def complete(self, family: str, granted_at: float, done_at: float) -> None:
-        self._in_flight[family] = max(0, self._in_flight.get(family, 0) - 1)
-        bisect.insort(self._answered.setdefault(family, []), max(granted_at, done_at))
-
-    def grants(self, family: str, since: float) -> list[float]:
-        answered = self._answered.get(family, [])
-        now_like = [float("inf")] * self._in_flight.get(family, 0)
-        return answered[bisect.bisect_right(answered, since) :] + now_like
-
 
 @dataclass(frozen=True, slots=True)
 class Grant:
@@ -174,14 +113,13 @@ class RateLimiter:
         self._stats(family).throttled += 1
         until = self.clock() + max(0.0, retry_after)
         self._paused_until[family] = max(self._paused_until.get(family, 0.0), until)
-        share = getattr(self.backend, "pause", None)  # a shared budget pauses every replica, not only this one
-        if share is not None:
-            try:
-                task = asyncio.get_running_loop().create_task(share(family, until))
-            except RuntimeError:  # no event loop (tests calling penalize directly): the local pause stands
-                return
-            self._sharing.add(task)
-            task.add_done_callback(self._sharing.discard)
+        try:  # a shared budget pauses every replica, not only this one
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop (tests calling penalize directly): the local pause stands
+            return
+        task = loop.create_task(self.backend.pause(family, until))
+        self._sharing.add(task)
+        task.add_done_callback(self._sharing.discard)
 
     def estimate_wait(self, family: str, n_calls: int) -> float:
         """Seconds until ``n_calls`` more calls of ``family`` could all have been granted."""

@@ -20,15 +20,12 @@ from typing import Any
 import pytest
 
 from approvals.migrate import upgrade_async
-from mde.limiter_backends import (
-    PostgresBackend,
-    RedisBackend,
-    clock_for,
-    close_backend,
-    default_limiter_url,
-    limiter_backend_from_url,
-)
-from mde.ratelimit import IN_FLIGHT_RECHECK_S, LimiterBackend, MemoryBackend, RateLimiter
+from mde.limiter_backends.base import IN_FLIGHT_RECHECK_S, LimiterBackend
+from mde.limiter_backends.from_url import default_limiter_url, limiter_backend_from_url
+from mde.limiter_backends.memory import MemoryBackend
+from mde.limiter_backends.postgres import PostgresBackend
+from mde.limiter_backends.redis import RedisBackend
+from mde.ratelimit import RateLimiter
 from tests.support.databases import postgres_url
 
 ROOT = Path(__file__).parents[2]
@@ -66,7 +63,7 @@ async def make_backend(request: pytest.FixtureRequest, pg_url: str) -> AsyncIter
     make.family = family_rows  # type: ignore[attr-defined]
     yield make
     for backend in made:
-        await close_backend(backend)
+        await backend.aclose()
     if request.param == "redis":
         import redis.asyncio as aioredis
 
@@ -103,7 +100,7 @@ async def _calls(limiter: RateLimiter, n: int, family: str = FAMILY) -> list[flo
 
 
 def _limiter(backend: LimiterBackend) -> RateLimiter:
-    return RateLimiter(time_scale=SCALE, minute_limit=LIMIT, backend=backend, clock=clock_for(backend))
+    return RateLimiter(time_scale=SCALE, minute_limit=LIMIT, backend=backend, clock=backend.clock)
 
 
 async def test_two_replicas_never_exceed_a_window_together(make_backend: MakeBackend) -> None:
@@ -142,7 +139,7 @@ async def test_a_crashed_in_flight_grant_expires(make_backend: MakeBackend) -> N
     family, windows, t = make_backend.family, [(1, 100.0)], time.time()  # type: ignore[attr-defined]
     crashed = make_backend(in_flight_ttl_s=30.0)
     assert await crashed.try_acquire(family, windows, t) == 0.0
-    await close_backend(crashed)  # the replica dies with its call in flight: no complete() ever comes
+    await crashed.aclose()  # the replica dies with its call in flight: no complete() ever comes
     survivor = make_backend(in_flight_ttl_s=30.0)
     assert await survivor.try_acquire(family, windows, t + 1) == pytest.approx(IN_FLIGHT_RECHECK_S)
     assert await survivor.try_acquire(family, windows, t + 29) == pytest.approx(IN_FLIGHT_RECHECK_S)
@@ -223,9 +220,9 @@ async def test_factory_picks_the_backend_from_the_url() -> None:
     for url, kind in (("postgresql://u@127.0.0.1/db", PostgresBackend), ("redis://127.0.0.1:6379/0", RedisBackend)):
         backend = limiter_backend_from_url(url)  # nothing connects until the first call
         assert isinstance(backend, kind)
-        assert clock_for(backend) is time.time
-        await close_backend(backend)
-    assert clock_for(MemoryBackend()) is time.monotonic
+        assert backend.clock is time.time
+        await backend.aclose()
+    assert MemoryBackend().clock is time.monotonic
     with pytest.raises(ValueError, match="MDE_LIMITER_URL"):
         limiter_backend_from_url("mysql://127.0.0.1/db")
 
@@ -240,7 +237,7 @@ def test_postgresql_database_is_the_default_shared_budget() -> None:
 async def test_a_shared_backend_refuses_a_monotonic_clock(pg_url: str) -> None:
     backend = PostgresBackend(pg_url)
     try:
-        with pytest.raises(ValueError, match="clock_for"):
+        with pytest.raises(ValueError, match=r"backend\.clock"):
             await RateLimiter(backend=backend).acquire(FAMILY)  # default clock: time.monotonic
     finally:
         await backend.aclose()

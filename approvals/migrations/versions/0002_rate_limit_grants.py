@@ -1,4 +1,4 @@
-"""rate limit grants: one MDE budget shared by every replica (mde/limiter_backends.py)
+"""rate limit grants: one MDE budget shared by every replica (mde/limiter_backends/postgres.py)
 
 Revision ID: 0002
 Revises: 0001
