@@ -81,6 +81,8 @@ ROLE_FOR_PATH = {
     "users/machines": "Machine.ReadWrite.All",
     "runHuntingQuery": "ThreatHunting.Read.All",
 }
+#: "The maximal execution time of a single request is 200 seconds" (run-advanced-query-api.md)
+LEGACY_HUNTING_S = 200.0
 #: what a query: target or a schedule says when the legacy hunting endpoint is gone
 RETIRED_HUNTING = (
     "MDE's own advanced hunting API (HUNTING_API=mde) no longer answers: Microsoft retired it for Microsoft Graph "
@@ -139,8 +141,11 @@ class ApiClient:
         params: dict[str, Any] | None = None,
         json: Any = None,
         creates_action: bool = False,
+        timeout: float | None = None,
     ) -> httpx.Response:
-        """Send one call: limiter, token, bounded retries; returns a 2xx response or raises an MdeError."""
+        """Send one call: limiter, token, bounded retries; returns a 2xx response or raises an MdeError.
+
+        ``timeout``: this call's own limit in seconds (advanced hunting runs for minutes), else the client's."""
         attempt, waited, refreshed = 0, 0.0, False
         while True:
             grant = await self.limiter.acquire(family) if self.limiter is not None else None
@@ -148,7 +153,12 @@ class ApiClient:
             try:
                 try:
                     response = await self._http.request(
-                        method, path, params=params, json=json, headers={"Authorization": f"Bearer {token}"}
+                        method,
+                        path,
+                        params=params,
+                        json=json,
+                        headers={"Authorization": f"Bearer {token}"},
+                        timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else httpx.Timeout(timeout),
                     )
                 finally:
                     if grant is not None and self.limiter is not None:
@@ -618,7 +628,9 @@ class MdeClient(ApiClient):
     async def run_advanced_query(self, query: str) -> HuntingResult:
         """MDE's own ``POST /api/advancedqueries/run``: being retired since January 2026 (run-advanced-query-api.md)."""
         try:
-            data = await self._json("POST", "/api/advancedqueries/run", "advanced_queries", json={"Query": query})
+            data = await self._json(
+                "POST", "/api/advancedqueries/run", "advanced_queries", json={"Query": query}, timeout=LEGACY_HUNTING_S
+            )
         except (NotFound, BadRequest) as exc:
             if exc.status in (404, 410):
                 raise HuntingApiRetired(RETIRED_HUNTING, status=exc.status, code=exc.code, target=exc.target) from None

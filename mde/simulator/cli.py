@@ -20,6 +20,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every call")
     parser.add_argument("--slow-action-rate", type=float, default=0.0)
     parser.add_argument("--burst-429", type=int, default=0)
+    parser.add_argument(
+        "--legacy-hunting",
+        action="store_true",
+        help="serve MDE's retired /api/advancedqueries/run (default: 410 Gone, like a retired API)",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
@@ -32,6 +37,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         latency_s=args.latency,
         slow_action_rate=args.slow_action_rate,
         burst_429=args.burst_429,
+        legacy_hunting=args.legacy_hunting,
     )
 
 

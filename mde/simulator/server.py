@@ -727,6 +727,9 @@ class Simulator:
             "slow_action_rate",
             "never_finish_rate",
             "fail_action_rate",
+            "legacy_hunting",
+            "next_link_base",
+            "case_sensitive_filters",
         }
         for key, value in body.items():
             if key not in allowed:

@@ -9,9 +9,10 @@ import pytest
 from approvals.messages import describe_mde_error
 from mde.auth import StaticTokenProvider
 from mde.client import MdeClient
-from mde.errors import AuthenticationFailed, BadRequest, HuntingApiRetired, PermissionDenied
+from mde.errors import AuthenticationFailed, BadRequest, HuntingApiRetired, MdeServerError, PermissionDenied
 from mde.graph import GraphClient
 from mde.ratelimit import RateLimiter
+from mde.retry import RetryPolicy
 from mde.simulator import Simulator, SimulatorConfig
 from tests.mde.conftest import calls
 
@@ -88,3 +89,14 @@ async def test_graph_hunting_has_its_own_budget_and_sees_no_429() -> None:
         assert limiter.stats["graph_hunting"].granted == 60
         assert limiter.stats["graph_hunting"].waited_s > 0  # the 46th waited for the (scaled) minute window
         assert "advanced_queries" not in limiter.stats and "machines_read" not in limiter.stats
+
+
+async def test_a_hunting_query_may_run_longer_than_other_calls() -> None:
+    """Hunting queries run for minutes (Graph: up to 3, MDE: 200 s); other calls keep the client's short timeout."""
+    config = SimulatorConfig(devices=50, latency_s=0.5, legacy_hunting=True)
+    async with Simulator(config) as sim:
+        short = {"timeout": 0.2, "retry": RetryPolicy(max_attempts=1)}
+        async with sim.connect(**short) as client, MdeClient(sim.url, StaticTokenProvider("sim-token"), **short) as old:
+            assert (await client.hunt(DCS)).results and (await old.hunt(DCS)).results
+            with pytest.raises(MdeServerError, match="timeout"):
+                await client.get_machine("dc-01.contoso.local")

@@ -143,6 +143,9 @@ async def test_the_retired_hunting_endpoint_answers_410_gone(http: httpx.AsyncCl
     response = await http.post("/api/advancedqueries/run", json={"Query": "DeviceInfo | take 1"})
     assert response.status_code == 410 and response.json()["error"]["code"] == "Gone"
     assert "runHuntingQuery" in response.json()["error"]["message"]
+    assert (await http.post("/_sim/faults", json={"legacy_hunting": True})).status_code == 200  # not yet cut off
+    served = await http.post("/api/advancedqueries/run", json={"Query": "DeviceInfo | take 1 | project DeviceId"})
+    assert served.status_code == 200 and served.json()["Schema"] == [{"Name": "DeviceId", "Type": "String"}]
 
 
 async def test_admin_endpoints_report_and_inject(http: httpx.AsyncClient, sim: Simulator) -> None:
