@@ -24,12 +24,12 @@ from approvals.commands.models import (
     DoctorCommand,
     HelpCommand,
     HistoryCommand,
-    ParseError,
     ScheduleCommand,
     StatusCommand,
     TargetKind,
 )
 from approvals.db import Clock, Database, utcnow
+from approvals.errors import ResolutionError, UserError
 from approvals.execution.flows import Worker
 from approvals.identity import Actor, Origin
 from approvals.incidents import service as incident_store
@@ -38,7 +38,7 @@ from approvals.policy import Policy
 from approvals.requests import service as requests
 from approvals.requests.flows import RequestFlows
 from approvals.requests.labels import action_label
-from approvals.resolution.flows import Resolution, ResolutionError, Resolver
+from approvals.resolution.flows import Resolution, Resolver
 from approvals.schedules.flows import ScheduleFlows
 from approvals.text import preview, status_line
 from approvals.verbs import ACTIONS, Verb
@@ -84,13 +84,9 @@ class ChatOps:
     # -- inbound -----------------------------------------------------------------------------------------
     async def handle(self, actor: Actor, origin: Origin, text: str) -> Reply:
         try:
-            command = parse(text)
-        except ParseError as exc:
+            return await self._dispatch(actor, origin, parse(text), text)
+        except UserError as exc:  # parse, resolution, schedule query: one sentence, no traceback
             return Reply(text=exc.message, error=True)
-        try:
-            return await self._dispatch(actor, origin, command, text)
-        except ResolutionError as exc:
-            return Reply(text=str(exc), error=True)
         except MdeError as exc:
             return Reply(text=describe_mde_error(exc), error=True)
 
@@ -229,11 +225,11 @@ class ChatOps:
     async def auto_approve(self, request_id: int, rule: str) -> Reply:
         """A notification rule the policy lets act alone (``auto_rules``): approved without a person."""
         outcome = await self.flows.auto_approve(request_id, rule)
-        if outcome.ok:
+        if outcome.allowed:
             self.notify()
             if self.worker is not None:
                 self.worker.wake()
-        return Reply(text=outcome.message, error=not outcome.ok)
+        return Reply(text=outcome.reason, error=not outcome.allowed)
 
     async def decide(
         self,
@@ -245,17 +241,17 @@ class ChatOps:
         break_glass: bool = False,
     ) -> Reply:
         outcome = await self.flows.decide(actor, request_id, approve=approve, reason=reason, break_glass=break_glass)
-        if outcome.ok:
+        if outcome.allowed:
             self.notify()
             if self.worker is not None:
                 self.worker.wake()
             await self.schedules.settle_approved(request_id)  # a schedule request: active right away
         view = await self.view(request_id) if outcome.request_id else None
-        return Reply(text=outcome.message, error=not outcome.ok, request=view)
+        return Reply(text=outcome.reason, error=not outcome.allowed, request=view)
 
     async def cancel(self, actor: Actor, request_id: int, reason: str | None) -> Reply:
         outcome, action_ids = await self.flows.cancel(actor, request_id, reason)
-        if outcome.ok:
+        if outcome.allowed:
             self.notify()
             for action_id in action_ids:
                 try:
@@ -264,7 +260,7 @@ class ChatOps:
                     )
                 except MdeError as exc:
                     log.info("cancel of action %s refused: %s", action_id, exc)
-        return Reply(text=outcome.message, error=not outcome.ok, ephemeral=not outcome.ok)
+        return Reply(text=outcome.reason, error=not outcome.allowed, ephemeral=not outcome.allowed)
 
     # -- reads --------------------------------------------------------------------------------------------
     async def view(self, request_id: int) -> RequestView:

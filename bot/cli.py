@@ -209,7 +209,7 @@ def _friendly(exc: BaseException) -> str | None:
 
     known: tuple[type[BaseException], ...] = (CliError, SettingsError, FileNotFoundError, PermissionError)
     try:
-        from approvals.incidents.rules import RulesError
+        from approvals.errors import RulesError
         from approvals.policy import PolicyError
 
         known += (PolicyError, RulesError)

@@ -23,9 +23,10 @@ from datetime import timedelta
 from aiohttp import web
 
 from approvals.db import Database
+from approvals.errors import PayloadError
 from approvals.incidents import service as incidents
 from approvals.incidents.flows import IncidentFlows
-from approvals.incidents.payloads import PayloadError, parse_incident
+from approvals.incidents.payloads import parse_incident
 
 log = logging.getLogger(__name__)
 PATH = "/api/incidents"

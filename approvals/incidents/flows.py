@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from approvals.commands.models import ActionCommand, Target, TargetKind, Verb
 from approvals.db import Database
+from approvals.errors import ResolutionError
 from approvals.identity import Actor, Origin
 from approvals.incidents import service
 from approvals.incidents.models import IncidentRecord
@@ -23,7 +24,7 @@ from approvals.incidents.payloads import IncidentData
 from approvals.incidents.rules import Proposal, Rule, RuleSet
 from approvals.policy import Policy
 from approvals.requests.models import DeviceState, RequestDevice, RequestRecord
-from approvals.resolution.flows import Resolution, ResolutionError, Resolver
+from approvals.resolution.flows import Resolution, Resolver
 from approvals.views import Reply
 from mde.errors import MdeError
 

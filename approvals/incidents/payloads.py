@@ -19,14 +19,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from approvals.errors import PayloadError
+
 MDE_ID = re.compile(r"^[0-9a-fA-F]{40}$")
 SEVERITIES = ("informational", "low", "medium", "high", "critical")
 CLOSED = {"closed", "resolved", "redirected"}
 MAX_DEVICES = 1000
-
-
-class PayloadError(ValueError):
-    """The body is not an incident we can read; the message says what is missing."""
 
 
 @dataclass(frozen=True, slots=True)

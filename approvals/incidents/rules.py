@@ -26,11 +26,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from approvals.errors import RulesError
 from approvals.incidents.payloads import SEVERITIES, IncidentData
-
-
-class RulesError(ValueError):
-    """The rules file is invalid; the message names the problem."""
 
 
 class Conditions(BaseModel):

@@ -1,7 +1,8 @@
 """Who may request and approve what, how many approvals, which devices are protected."""
 
-from approvals.policy.loader import PolicyError, load_policy
+from approvals.errors import PolicyError, Verdict
+from approvals.policy.loader import load_policy
 from approvals.policy.protection import Protection
-from approvals.policy.service import Decision, Policy
+from approvals.policy.service import Policy
 
-__all__ = ["Decision", "Policy", "PolicyError", "Protection", "load_policy"]
+__all__ = ["Policy", "PolicyError", "Protection", "Verdict", "load_policy"]

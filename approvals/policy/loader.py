@@ -7,12 +7,9 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from approvals.errors import PolicyError
 from approvals.policy.models import PolicyModel
 from approvals.policy.service import Policy
-
-
-class PolicyError(Exception):
-    """An invalid policy file; the message is shown as is."""
 
 
 def _path(loc: tuple[int | str, ...]) -> str:

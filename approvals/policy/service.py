@@ -1,23 +1,17 @@
-"""Policy decisions. Every answer is a ``Decision`` whose reason is a sentence a person can act on."""
+"""Policy checks. Every answer is a ``Verdict`` whose reason is a sentence a person can act on."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from approvals.errors import Verdict
 from approvals.identity import Actor
 from approvals.policy.models import ActionPolicy, PolicyModel
 from approvals.policy.protection import Protection, classify
 from approvals.verbs import POLICY_VERBS, Verb
 from mde.models import Machine
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    allowed: bool
-    reason: str
 
 
 def principals_of(actor: Actor) -> set[str]:
@@ -76,27 +70,27 @@ class Policy:
         """May run admin chat commands (``doctor``): listed under ``admins:``, nobody by default."""
         return _matches(actor, self.model.admins)
 
-    def can_request(self, actor: Actor, verb: Verb, *, surface: str, channel_id: str) -> Decision:
+    def can_request(self, actor: Actor, verb: Verb, *, surface: str, channel_id: str) -> Verdict:
         if verb not in POLICY_VERBS:
-            return Decision(True, "read-only commands need no approval")
+            return Verdict(True, "read-only commands need no approval")
         channel = self.model.channels.get(f"{surface}:{channel_id}")
         if channel is not None and verb not in channel.allow:
             allowed = ", ".join(channel.allow) or "nothing"
-            return Decision(False, f"{verb} is not allowed in this channel; here you may request: {allowed}.")
+            return Verdict(False, f"{verb} is not allowed in this channel; here you may request: {allowed}.")
         rules = self.action(verb)
         if not rules.requesters:
-            return Decision(
+            return Verdict(
                 False,
                 f"Nobody may request {verb} yet: an operator must list requesters in the "
                 "policy file (see docs/configure-approvals.md).",
             )
         if not _matches(actor, rules.requesters):
-            return Decision(
+            return Verdict(
                 False,
                 f"You may not request {verb}: you are {actor.key}, and the policy allows "
                 f"{', '.join(rules.requesters)}.",
             )
-        return Decision(True, "allowed")
+        return Verdict(True, "allowed")
 
     def max_devices(self, verb: Verb) -> int:
         return self.action(verb).max_devices
@@ -124,19 +118,19 @@ class Policy:
         touches_protected: bool = False,
         break_glass: bool = False,
         requester_email: str | None = None,
-    ) -> Decision:
+    ) -> Verdict:
         email = (actor.email or "").lower()
         if actor.key == requester_key or (email and requester_email and email == requester_email.lower()):
-            return Decision(False, "You can't approve your own request: a second person must.")
+            return Verdict(False, "You can't approve your own request: a second person must.")
         if actor.key in already_approved_by or (email and f"email:{email}" in already_approved_by):
-            return Decision(False, "You already approved this request; another approver is needed.")
+            return Verdict(False, "You already approved this request; another approver is needed.")
         rules = self.action(verb)
         if not _matches(actor, rules.approvers):
             listed = ", ".join(rules.approvers) or "nobody (configure approvers)"
-            return Decision(False, f"Approving {verb} needs one of: {listed}; you are {actor.key}.")
+            return Verdict(False, f"Approving {verb} needs one of: {listed}; you are {actor.key}.")
         if touches_protected and break_glass and not self.can_break_glass(actor):
-            return Decision(False, "Protected devices need an approver with the break-glass role.")
-        return Decision(True, "allowed")
+            return Verdict(False, "Protected devices need an approver with the break-glass role.")
+        return Verdict(True, "allowed")
 
     def can_break_glass(self, actor: Actor) -> bool:
         return _matches(actor, self.model.protection.break_glass)

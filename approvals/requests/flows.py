@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import update
@@ -11,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from approvals.audit.service import audit
 from approvals.db import Clock, Database, utcnow
+from approvals.errors import Verdict
 from approvals.execution.service import cancel_unsubmitted, enqueue_jobs
 from approvals.identity import Actor, Origin
 from approvals.outbox.models import EventKind
@@ -21,13 +21,6 @@ from approvals.requests.models import Decision, RequestRecord
 from approvals.requests.states import RequestState, transition
 from approvals.resolution.flows import Resolution
 from approvals.verbs import Verb
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    ok: bool
-    message: str
-    request_id: int | None = None
 
 
 def announce_created(
@@ -113,16 +106,16 @@ class RequestFlows:
 
     async def decide(
         self, actor: Actor, request_id: int, *, approve: bool, reason: str | None, break_glass: bool
-    ) -> Outcome:
+    ) -> Verdict:
         async with self.db.transaction() as session:
             record = await self._lock(session, request_id)
             if record is None:
-                return Outcome(False, f"There is no request #{request_id}.")
+                return Verdict(False, f"There is no request #{request_id}.")
             if await self._expire_if_due(session, record):
-                return Outcome(False, f"Request #{request_id} expired before it was approved; ask again.")
+                return Verdict(False, f"Request #{request_id} expired before it was approved; ask again.")
             if record.state != RequestState.PENDING:
                 label = RequestState(record.state).label.lower()
-                return Outcome(False, f"Request #{request_id} is no longer waiting for approval ({label}).")
+                return Verdict(False, f"Request #{request_id} is no longer waiting for approval ({label}).")
             decisions = await service.decisions_for(session, request_id)
             refusal = self._refusal(actor, record, decisions, approve, reason, break_glass)
             if refusal:
@@ -135,7 +128,7 @@ class RequestFlows:
                     outcome="refused",
                     text=refusal,
                 )
-                return Outcome(False, refusal, request_id)
+                return Verdict(False, refusal, request_id)
             try:
                 async with session.begin_nested():
                     session.add(
@@ -151,7 +144,7 @@ class RequestFlows:
                         )
                     )
             except IntegrityError:
-                return Outcome(False, f"You already decided on request #{request_id}.", request_id)
+                return Verdict(False, f"You already decided on request #{request_id}.", request_id)
             audit(
                 session,
                 "request.approved_by" if approve else "request.rejected_by",
@@ -164,13 +157,13 @@ class RequestFlows:
             if not approve:
                 await transition(session, request_id, RequestState.REJECTED, now=self.clock(), outcome_note=reason)
                 emit(session, request_id, EventKind.STATE, state=RequestState.REJECTED.value, by=actor.label())
-                return Outcome(True, f"You rejected request #{request_id}.", request_id)
+                return Verdict(True, f"You rejected request #{request_id}.", request_id)
             approvals = sum(1 for d in decisions if d.approve) + 1
             if break_glass:
                 record.break_glass_by = actor.key
             if approvals < record.required_approvals:
                 emit(session, request_id, EventKind.DECISION, by=actor.label(), approvals=approvals)
-                return Outcome(
+                return Verdict(
                     True,
                     f"Approval recorded ({approvals} of {record.required_approvals}) for request #{request_id}.",
                     request_id,
@@ -184,7 +177,7 @@ class RequestFlows:
                 break_glass_by=record.break_glass_by,
             )
             if not moved:
-                return Outcome(False, f"Request #{request_id} was decided by someone else a moment ago.")
+                return Verdict(False, f"Request #{request_id} was decided by someone else a moment ago.")
             include_protected = record.break_glass_by is not None
             await enqueue_jobs(session, record, include_protected=include_protected, now=self.clock())
             emit(session, request_id, EventKind.STATE, state=RequestState.APPROVED.value, by=actor.label())
@@ -197,9 +190,9 @@ class RequestFlows:
                 outcome="approved",
                 break_glass=include_protected,
             )
-            return Outcome(True, f"Request #{request_id} approved; execution is starting.", request_id)
+            return Verdict(True, f"Request #{request_id} approved; execution is starting.", request_id)
 
-    async def auto_approve(self, request_id: int, rule: str) -> Outcome:
+    async def auto_approve(self, request_id: int, rule: str) -> Verdict:
         """Approve on behalf of a notification rule, only if the policy lists it in ``auto_rules``.
 
         Protected devices are never included (break glass needs a person).
@@ -207,9 +200,9 @@ class RequestFlows:
         async with self.db.transaction() as session:
             record = await self._lock(session, request_id)
             if record is None or record.state != RequestState.PENDING:
-                return Outcome(False, f"Request #{request_id} is not waiting for approval.")
+                return Verdict(False, f"Request #{request_id} is not waiting for approval.")
             if not self.policy.allows_auto(rule, record.verb):
-                return Outcome(False, f"The policy does not let rule {rule} {record.verb} without approval.")
+                return Verdict(False, f"The policy does not let rule {rule} {record.verb} without approval.")
             actor = Actor(platform="system", user_id=f"rule:{rule}", display_name=f"rule {rule} (auto)")
             session.add(
                 Decision(
@@ -225,11 +218,11 @@ class RequestFlows:
                 session, request_id, RequestState.APPROVED, now=self.clock(), approved_at=self.clock()
             )
             if not moved:
-                return Outcome(False, f"Request #{request_id} was decided by someone else a moment ago.")
+                return Verdict(False, f"Request #{request_id} was decided by someone else a moment ago.")
             await enqueue_jobs(session, record, include_protected=False, now=self.clock())
             emit(session, request_id, EventKind.STATE, state=RequestState.APPROVED.value, by=actor.label())
             audit(session, "request.auto_approved", actor, request_id=request_id, verb=record.verb, outcome="approved")
-            return Outcome(True, f"Request #{request_id} approved by rule {rule}.", request_id)
+            return Verdict(True, f"Request #{request_id} approved by rule {rule}.", request_id)
 
     def _refusal(
         self,
@@ -268,12 +261,12 @@ class RequestFlows:
             return decision.reason
         return None
 
-    async def cancel(self, actor: Actor, request_id: int, reason: str | None) -> tuple[Outcome, list[str]]:
+    async def cancel(self, actor: Actor, request_id: int, reason: str | None) -> tuple[Verdict, list[str]]:
         """Cancel a request; returns the MDE action ids (of this request only) still to cancel in MDE."""
         async with self.db.transaction() as session:
             record = await self._lock(session, request_id)
             if record is None:
-                return Outcome(False, f"There is no request #{request_id}."), []
+                return Verdict(False, f"There is no request #{request_id}."), []
             is_requester = actor.key == record.requester_key
             may = (
                 is_requester
@@ -290,12 +283,12 @@ class RequestFlows:
                 ).allowed
             )
             if not may:
-                return Outcome(False, "Only the requester or an approver for this action can cancel it."), []
+                return Verdict(False, "Only the requester or an approver for this action can cancel it."), []
             if RequestState(record.state).is_final:
                 label = RequestState(record.state).label.lower()
-                return Outcome(False, f"Request #{request_id} has already finished ({label})."), []
+                return Verdict(False, f"Request #{request_id} has already finished ({label})."), []
             if not await transition(session, request_id, RequestState.CANCELLED, now=self.clock(), outcome_note=reason):
-                return Outcome(False, f"Request #{request_id} could not be cancelled in its current state."), []
+                return Verdict(False, f"Request #{request_id} could not be cancelled in its current state."), []
             pending_actions = await cancel_unsubmitted(session, request_id, now=self.clock())
             emit(session, request_id, EventKind.STATE, state=RequestState.CANCELLED.value, by=actor.label())
             audit(
@@ -308,7 +301,7 @@ class RequestFlows:
                 action_ids=pending_actions,
             )
         note = f" Cancelling {len(pending_actions)} pending MDE action(s) of this request." if pending_actions else ""
-        return Outcome(True, f"Request #{request_id} cancelled.{note}", request_id), pending_actions
+        return Verdict(True, f"Request #{request_id} cancelled.{note}", request_id), pending_actions
 
     async def expire_due(self) -> int:
         """Move every pending request past its expiry to expired; returns how many."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from approvals.commands.models import Target, TargetKind
+from approvals.errors import ResolutionError
 from approvals.policy import Policy, Protection
 from approvals.resolution.catalog import CatalogCache, did_you_mean
 from approvals.resolution.exclusions import (
@@ -42,10 +43,6 @@ EMPTY_TENANT = (
     "your devices are onboarded to, that MDE_CLOUD (or MDE_BASE_URL) is its region, and that the app has "
     "Machine.Read.All with admin consent (`mde-chatops doctor`)."
 )
-
-
-class ResolutionError(Exception):
-    """A target that cannot be resolved; the message is shown to the user as is."""
 
 
 @dataclass

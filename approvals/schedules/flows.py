@@ -34,6 +34,7 @@ from approvals.commands.models import (
     ScheduleRunCommand,
 )
 from approvals.db import Clock, Database, utcnow
+from approvals.errors import ScheduleQueryError
 from approvals.identity import SYSTEM, Actor, Origin
 from approvals.messages import describe_mde_error
 from approvals.outbox.models import EventKind
@@ -98,17 +99,14 @@ class ScheduleFlows:
         return Reply(text="\n".join(["Schedules (times UTC):", *(messaging.list_line(s, st) for s, st in rows)]))
 
     async def _create(self, actor: Actor, origin: Origin, command: ScheduleCreateCommand) -> Reply:
-        try:
-            preview = await tagging.plan(
-                self.client,
-                self.policy,
-                tag=command.tag_value,
-                kql=command.query,
-                sync=command.sync,
-                include_protected=False,
-            )
-        except tagging.ScheduleQueryError as exc:
-            return Reply(text=str(exc), error=True)
+        preview = await tagging.plan(  # a ScheduleQueryError is one sentence in chat (ChatOps.handle)
+            self.client,
+            self.policy,
+            tag=command.tag_value,
+            kql=command.query,
+            sync=command.sync,
+            include_protected=False,
+        )
         cap = self.policy.max_devices(Verb.SCHEDULE)
         if preview.changes > cap:
             return Reply(text="Refused: " + _over_cap(preview.changes, cap) + " Narrow the query.", error=True)
@@ -378,7 +376,7 @@ class ScheduleFlows:
                     sync=schedule.sync,
                     include_protected=schedule.include_protected,
                 )
-            except tagging.ScheduleQueryError as exc:
+            except ScheduleQueryError as exc:
                 state, note = RunState.FAILED, f"failed: {exc}"
             except MdeError as exc:
                 state, note = RunState.FAILED, f"failed: {describe_mde_error(exc)}"

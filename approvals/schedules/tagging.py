@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from approvals.errors import ScheduleQueryError
 from approvals.messages import describe_mde_error
 from approvals.policy import Policy
 from approvals.resolution.flows import ID_CHUNK, MDE_ID
@@ -15,10 +16,6 @@ from mde import odata
 from mde.client import BULK_TAG_MAX, MdeClient
 from mde.errors import MdeError
 from mde.models import Machine, TagAction
-
-
-class ScheduleQueryError(Exception):
-    """The query cannot drive a schedule; the message is shown as is."""
 
 
 @dataclass
