@@ -245,7 +245,7 @@ class ChatOps:
             self.notify()
             if self.worker is not None:
                 self.worker.wake()
-            await self.schedules.settle_approved(request_id)  # a schedule request: active right away
+            await self.schedules.activation.settle_approved(request_id)  # a schedule request: active right away
         view = await self.view(request_id) if outcome.request_id else None
         return Reply(text=outcome.reason, error=not outcome.allowed, request=view)
 

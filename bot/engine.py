@@ -14,7 +14,7 @@ from approvals.execution.flows import Worker, WorkerConfig
 from approvals.incidents.flows import IncidentFlows
 from approvals.incidents.rules import RuleSet
 from approvals.policy import Policy
-from approvals.schedules.flows import Scheduler, SchedulerConfig
+from approvals.schedules.scheduled import Scheduler, SchedulerConfig
 from approvals.service import ChatOps
 from bot.delivery import Delivery
 from bot.surfaces.base import ChatSurface

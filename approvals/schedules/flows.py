@@ -1,28 +1,19 @@
-"""Schedules end to end: the chat commands, approval to active, and the scheduler loop that runs them.
+"""Schedules in chat: ``schedule tag|list|remove|run``, and the parts the other modules of this folder play.
 
 A schedule is created (and removed) through a request with verb ``schedule``: the card shows the tag, the
 query, the cadence, --sync and a preview of what the query returns now. The request carries no device
 snapshot (the devices are whatever the query finds at each run), so the job engine has nothing to do for
 it; ``summarized_at`` is set at creation so the engine never summarizes it either. Once approved,
-``settle_approved`` makes the schedule active (or removes it) and closes the request as succeeded; nothing
-is called in MDE at approval: the first run is the next occurrence, or ``schedule run N``.
-
-Each run reports one NOTE line on the creating request, so it lands in that card's thread, on the
-surface and channel where the schedule was requested.
+``activation.py`` makes the schedule active (or removes it) and closes the request; ``runs.py`` runs one
+occurrence; ``scheduled.py`` is the loop that claims occurrences across replicas.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approvals.audit.service import audit
@@ -34,24 +25,20 @@ from approvals.commands.models import (
     ScheduleRunCommand,
 )
 from approvals.db import Clock, Database, utcnow
-from approvals.errors import ScheduleQueryError
-from approvals.identity import SYSTEM, Actor, Origin
-from approvals.messages import describe_mde_error
-from approvals.outbox.models import EventKind
-from approvals.outbox.service import emit
+from approvals.identity import Actor, Origin
 from approvals.policy import Policy
 from approvals.requests.flows import announce_created
 from approvals.requests.models import RequestRecord
 from approvals.requests.service import insert_request
-from approvals.requests.states import RequestState, transition
 from approvals.resolution.flows import Resolution
 from approvals.schedules import messaging, tagging
 from approvals.schedules import service as store
+from approvals.schedules.activation import Activation
 from approvals.schedules.models import RunState, Schedule, ScheduleRun
+from approvals.schedules.runs import ScheduleRuns
 from approvals.verbs import ScheduleOp, Verb
 from approvals.views import ExclusionRow, Reply, RequestView
 from mde.client import MdeClient
-from mde.errors import MdeError
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +60,8 @@ class ScheduleFlows:
         self.clock = clock
         self._view = view
         self._notify = notify
+        self.activation = Activation(db, notify=notify, clock=clock)
+        self.runs = ScheduleRuns(db, client, policy, notify=notify, clock=clock)
         #: set by the scheduler: a run was queued (``schedule run N``), do not wait for the next tick
         self.on_queued: Callable[[], None] | None = None
 
@@ -109,7 +98,7 @@ class ScheduleFlows:
         )
         cap = self.policy.max_devices(Verb.SCHEDULE)
         if preview.changes > cap:
-            return Reply(text="Refused: " + _over_cap(preview.changes, cap) + " Narrow the query.", error=True)
+            return Reply(text="Refused: " + messaging.over_cap(preview.changes, cap) + " Narrow the query.", error=True)
         now = self.clock()
         cadence = command.cadence
         params = {
@@ -272,247 +261,3 @@ class ScheduleFlows:
         return Reply(
             text=f"Schedule #{schedule.id} runs now; its report goes to the thread of request #{schedule.request_id}."
         )
-
-    # -- approval -> active ----------------------------------------------------------------------------
-    async def settle_approved(self, request_id: int | None = None) -> int:
-        """Activate (or remove) the schedules of approved ``schedule`` requests; returns how many."""
-        async with self.db.sessions() as session:
-            query = select(RequestRecord.id).where(
-                RequestRecord.verb == Verb.SCHEDULE, RequestRecord.state == RequestState.APPROVED.value
-            )
-            if request_id is not None:
-                query = query.where(RequestRecord.id == request_id)
-            ids = list(await session.scalars(query))
-        settled = 0
-        for rid in ids:
-            settled += await self._settle(rid)
-        if settled:
-            self._notify()
-        return settled
-
-    async def _settle(self, request_id: int) -> bool:
-        now = self.clock()
-        async with self.db.transaction() as session:
-            if not await transition(session, request_id, RequestState.EXECUTING, now=now):
-                return False  # another replica settled it
-            record = await session.get(RequestRecord, request_id)
-            assert record is not None
-            params = record.params or {}
-            op = ScheduleOp(params.get("op", ScheduleOp.CREATE))
-            if op is ScheduleOp.REMOVE:
-                ok, note = await self._deactivate(session, record, now)
-            else:
-                ok, note = await self._activate(session, record, now)
-            final = RequestState.SUCCEEDED if ok else RequestState.FAILED
-            await transition(session, request_id, final, now=now, outcome_note=note)
-            emit(session, request_id, EventKind.STATE, state=final.value)
-            emit(session, request_id, EventKind.NOTE, text=note)
-            audit(
-                session,
-                "schedule.removed" if op is ScheduleOp.REMOVE else "schedule.activated",
-                SYSTEM,
-                request_id=request_id,
-                verb=Verb.SCHEDULE,
-                outcome=final.value,
-                text=note,
-                schedule_id=params.get("schedule_id"),
-            )
-        return True
-
-    async def _activate(self, session: AsyncSession, record: RequestRecord, now: datetime) -> tuple[bool, str]:
-        schedule = await store.schedule_of_request(session, record.id)
-        if schedule is None:
-            return False, "This request has no schedule row; nothing was activated."
-        first = store.cadence_of(schedule).next_after(now)
-        schedule.active, schedule.activated_at, schedule.next_run_at = True, now, first
-        schedule.include_protected = record.break_glass_by is not None
-        return True, (
-            f"Schedule #{schedule.id} is active: tag '{schedule.tag}' {messaging.describe(schedule.cadence)}; "
-            f"first run {messaging.when(first)}. Each run reports here. Run it now with: schedule run {schedule.id}"
-        )
-
-    async def _deactivate(self, session: AsyncSession, record: RequestRecord, now: datetime) -> tuple[bool, str]:
-        schedule_id = int((record.params or {}).get("schedule_id") or 0)
-        schedule = await store.get_schedule(session, schedule_id, for_update=self.db.is_postgres)
-        if schedule is None or not schedule.active:
-            return False, f"Schedule #{schedule_id} was already removed; nothing changed."
-        schedule.active, schedule.removed_at, schedule.next_run_at = False, now, None
-        await session.execute(
-            update(ScheduleRun)
-            .where(ScheduleRun.schedule_id == schedule.id, ScheduleRun.state == RunState.QUEUED.value)
-            .values(state=RunState.REFUSED.value, note="the schedule was removed", finished_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        note = f"Schedule #{schedule.id} removed by request #{record.id}; it will not run again."
-        emit(session, schedule.request_id, EventKind.NOTE, text=note)
-        return True, note
-
-    # -- runs ------------------------------------------------------------------------------------------
-    async def claim(self, owner: str, *, stale: timedelta) -> list[ScheduleRun]:
-        now = self.clock()
-        async with self.db.transaction() as session:
-            runs = await store.claim_due(session, owner, now=now, is_postgres=self.db.is_postgres)
-            runs += await store.claim_queued(session, owner, now=now, stale=stale, is_postgres=self.db.is_postgres)
-        return runs
-
-    async def execute(self, run: ScheduleRun, owner: str) -> None:
-        """One run: query, plan, bulk-tag, then store the result, audit it and report it, in one transaction."""
-        async with self.db.sessions() as session:
-            schedule = await session.get(Schedule, run.schedule_id)
-            if schedule is None or not await store.holds(session, run.id, owner):
-                return  # taken over by another scheduler after this one stalled
-        plan: tagging.Plan | None = None
-        applied = tagging.Applied()
-        note: str | None = None
-        if not schedule.active:
-            state, note = RunState.REFUSED, "did nothing: the schedule was removed."
-        else:
-            try:
-                plan = await tagging.plan(
-                    self.client,
-                    self.policy,
-                    tag=schedule.tag,
-                    kql=schedule.kql,
-                    sync=schedule.sync,
-                    include_protected=schedule.include_protected,
-                )
-            except ScheduleQueryError as exc:
-                state, note = RunState.FAILED, f"failed: {exc}"
-            except MdeError as exc:
-                state, note = RunState.FAILED, f"failed: {describe_mde_error(exc)}"
-            else:
-                cap = self.policy.max_devices(Verb.SCHEDULE)
-                if plan.changes > cap:
-                    state, note = RunState.REFUSED, "did nothing: " + _over_cap(plan.changes, cap)
-                else:
-                    applied = await tagging.apply(self.client, schedule.tag, plan)
-                    nothing_done = applied.errors and not (applied.added or applied.removed)
-                    state = RunState.FAILED if nothing_done else RunState.SUCCEEDED
-        await self._record(run, schedule, owner, state, plan, applied, note)
-
-    async def _record(
-        self,
-        run: ScheduleRun,
-        schedule: Schedule,
-        owner: str,
-        state: RunState,
-        plan: tagging.Plan | None,
-        applied: tagging.Applied,
-        note: str | None,
-    ) -> None:
-        now = self.clock()
-        result = messaging.result_dict(
-            plan, added=applied.added, removed=applied.removed, errors=applied.errors, state=state.value
-        )
-        result["note"] = note
-        async with self.db.transaction() as session:
-            stored = await store.finish_run(
-                session,
-                run,
-                owner,
-                now=now,
-                state=state.value,
-                found=result["found"],
-                added=applied.added,
-                already_tagged=result["already_tagged"],
-                removed=applied.removed,
-                skipped=result["skipped"],
-                errors=applied.errors,
-                note=note,
-            )
-            if not stored:
-                log.warning("schedule run %s was taken over by another scheduler; its result is not stored", run.id)
-                return
-            await session.execute(
-                update(Schedule)
-                .where(Schedule.id == schedule.id)
-                .values(last_run_at=now, last_result={**result, "due_at": run.due_at.isoformat(), "run_id": run.id})
-                .execution_options(synchronize_session=False)
-            )
-            line = messaging.run_line(schedule.id, result, manual_by=run.requested_by if run.kind == "manual" else None)
-            emit(session, schedule.request_id, EventKind.NOTE, text=line)
-            audit(
-                session,
-                "schedule.run",
-                SYSTEM,
-                request_id=schedule.request_id,
-                verb=Verb.SCHEDULE,
-                devices=[m.id for m in (plan.to_add + plan.to_remove)] if plan and state is RunState.SUCCEEDED else [],
-                outcome=state.value,
-                text=line,
-                schedule_id=schedule.id,
-                run_id=run.id,
-                due_at=run.due_at.isoformat(),
-                kind=run.kind,
-                counts={k: result[k] for k in ("found", "added", "already_tagged", "removed", "skipped", "unknown")},
-                errors=applied.errors,
-            )
-        self._notify()
-
-
-def _over_cap(changes: int, cap: int) -> str:
-    return (
-        f"it would change the tag on {changes} devices and the cap for schedule is {cap} "
-        "(actions.schedule.max_devices, or actions.tag.max_devices, in the policy)."
-    )
-
-
-@dataclass
-class SchedulerConfig:
-    #: how often a replica looks for due occurrences (a cheap indexed SELECT)
-    tick_s: float = 5.0
-    #: a run claimed longer ago than this by a scheduler that never finished it is run again (crash)
-    stale_s: float = 900.0
-
-
-class Scheduler:
-    """The loop: settle approved schedule requests, claim due and queued runs, execute them one by one."""
-
-    def __init__(
-        self, flows: ScheduleFlows, *, owner: str | None = None, config: SchedulerConfig | None = None
-    ) -> None:
-        self.flows = flows
-        self.owner = owner or f"scheduler-{uuid.uuid4().hex[:12]}"
-        self.config = config or SchedulerConfig()
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        flows.on_queued = self.wake
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-            self._task = None
-
-    async def tick(self) -> int:
-        """One round; returns how many runs this scheduler executed (tests call it directly)."""
-        await self.flows.settle_approved()
-        runs = await self.flows.claim(self.owner, stale=timedelta(seconds=self.config.stale_s))
-        for run in runs:
-            try:
-                await self.flows.execute(run, self.owner)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a bug: the run stays claimed and is retried once its claim is stale
-                log.exception("schedule run %s failed unexpectedly", run.id)
-        return len(runs)
-
-    async def _loop(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("scheduler tick failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.config.tick_s)

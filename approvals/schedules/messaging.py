@@ -104,3 +104,10 @@ def list_line(schedule: Schedule, request_state: str) -> str:
             added, already, removed = (last.get(k, 0) for k in ("added", "already_tagged", "removed"))
             text += f"{added} added, {already} already tagged, {removed} removed"
     return text
+
+
+def over_cap(changes: int, cap: int) -> str:
+    return (
+        f"it would change the tag on {changes} devices and the cap for schedule is {cap} "
+        "(actions.schedule.max_devices, or actions.tag.max_devices, in the policy)."
+    )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from approvals.commands.cadence import parse_cadence
 from approvals.db import utcnow
-from approvals.schedules.flows import Scheduler
+from approvals.schedules.scheduled import Scheduler
 from tests.approvals.schedules.conftest import bulk_calls, create_active, dc_ids, make_due, reload, runs, tagged
 from tests.support.databases import database
 from tests.support.stack import Stack
@@ -59,7 +59,7 @@ async def test_a_run_whose_scheduler_died_is_taken_over_once_stale() -> None:
         schedule = await create_active(stack)
         await make_due(stack, schedule.id, minutes=1)
         flows = stack.chatops.schedules
-        (orphan,) = await flows.claim("crashed-replica", stale=timedelta(minutes=15))  # claimed, never executed
+        (orphan,) = await flows.runs.claim("crashed-replica", stale=timedelta(minutes=15))  # claimed, never executed
         survivor = Scheduler(flows, owner="survivor")
         survivor.config.stale_s = 3600
         assert await survivor.tick() == 0, "a fresh claim is not taken over"
@@ -69,7 +69,7 @@ async def test_a_run_whose_scheduler_died_is_taken_over_once_stale() -> None:
         (run,) = await runs(stack, schedule.id)
         assert run.id == orphan.id and run.claimed_by == "survivor" and run.state == "succeeded"
         calls = len(stack.sim.request_log)
-        await flows.execute(orphan, "crashed-replica")  # the old claimer wakes up late: it lost the claim
+        await flows.runs.execute(orphan, "crashed-replica")  # the old claimer wakes up late: it lost the claim
         assert len(stack.sim.request_log) == calls, "a lost claim calls nothing in MDE"
         assert (await runs(stack, schedule.id))[0].claimed_by == "survivor"
         assert len(bulk_calls(stack.sim)) == 1

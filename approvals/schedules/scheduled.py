@@ -1,0 +1,76 @@
+"""The periodic loop (like Dispatch's ``scheduled.py``): settle approved schedule requests, claim due and
+queued runs across replicas, execute them one by one."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from approvals.schedules.flows import ScheduleFlows
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SchedulerConfig:
+    #: how often a replica looks for due occurrences (a cheap indexed SELECT)
+    tick_s: float = 5.0
+    #: a run claimed longer ago than this by a scheduler that never finished it is run again (crash)
+    stale_s: float = 900.0
+
+
+class Scheduler:
+    """The loop: settle approved schedule requests, claim due and queued runs, execute them one by one."""
+
+    def __init__(
+        self, flows: ScheduleFlows, *, owner: str | None = None, config: SchedulerConfig | None = None
+    ) -> None:
+        self.flows = flows
+        self.owner = owner or f"scheduler-{uuid.uuid4().hex[:12]}"
+        self.config = config or SchedulerConfig()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        flows.on_queued = self.wake
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
+
+    async def tick(self) -> int:
+        """One round; returns how many runs this scheduler executed (tests call it directly)."""
+        await self.flows.activation.settle_approved()
+        runs = await self.flows.runs.claim(self.owner, stale=timedelta(seconds=self.config.stale_s))
+        for run in runs:
+            try:
+                await self.flows.runs.execute(run, self.owner)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug: the run stays claimed and is retried once its claim is stale
+                log.exception("schedule run %s failed unexpectedly", run.id)
+        return len(runs)
+
+    async def _loop(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("scheduler tick failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.config.tick_s)
