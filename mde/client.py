@@ -262,7 +262,7 @@ class MdeClient(ApiClient):
         if filter:
             params = {**(params or {}), "$filter": filter}
         path: str = "/api/machines"
-        skip = 0
+        skip, linked = 0, False
         while True:
             try:
                 data = await self._json("GET", path, "machines_read", params=params)
@@ -275,9 +275,11 @@ class MdeClient(ApiClient):
                 yield Machine.from_api(item)
             next_link = data.get("@odata.nextLink")
             if next_link:
-                path, params = self._next_url(next_link), None
+                path, params, linked = self._next_url(next_link), None, True
                 continue
-            if len(values) < page_size:
+            # a server that pages by nextLink says it is done by leaving the link out; counting $skip from 0
+            # after following links read every page after the first again (5.5 times 100,000 devices)
+            if linked or len(values) < page_size:
                 return
             skip += page_size
             params = {"$top": page_size, "$skip": skip, **({"$filter": filter} if filter else {})}
