@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Table, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approvals.identity import Actor, Origin
@@ -24,6 +24,11 @@ from approvals.resolution.flows import Resolution
 from approvals.resolution.priority import order_sentence, priority
 from approvals.verbs import ACTIONS, Family, Verb
 from approvals.views import DecisionRow, DeviceRow, ExclusionRow, ProgressView, RequestView
+from mde.models import Machine
+
+#: Core tables for the bulk inserts: an executemany, where ORM objects cost a flush step per row
+_DEVICES: Table = RequestDevice.__table__  # type: ignore[assignment]
+_EXCLUSIONS: Table = RequestExclusion.__table__  # type: ignore[assignment]
 
 
 async def insert_request(
@@ -66,38 +71,35 @@ async def insert_request(
     )
     session.add(record)
     await session.flush()
-    for machine in resolution.devices:
-        protection = resolution.protection[machine.id]
-        session.add(
-            RequestDevice(
-                request_id=record.id,
-                machine_id=machine.id,
-                name=machine.computer_dns_name,
-                os_platform=machine.os_platform,
-                health_status=machine.health_status,
-                last_seen=machine.last_seen,
-                tags=list(machine.machine_tags),
-                group_name=machine.rbac_group_name,
-                protection=protection.level,
-                warning=protection.reason if protection.level != "none" else None,
-                priority=priority(
-                    machine,
-                    named_by_incident=any(t.startswith("incident:") for t in resolution.matched_by.get(machine.id, ())),
-                ),
-            )
-        )
-    for row in resolution.exclusions:
-        session.add(
-            RequestExclusion(
-                request_id=record.id,
-                machine_id=row.machine_id,
-                name=row.name,
-                kind=row.kind,
-                reason=row.reason,
-            )
-        )
-    await session.flush()
+    # one executemany per table, not one INSERT per ORM object: 100,000 devices are one statement's batches
+    devices = [_device_values(record.id, machine, resolution) for machine in resolution.devices]
+    if devices:
+        await session.execute(insert(_DEVICES), devices)
+    exclusions = [
+        {"request_id": record.id, "machine_id": e.machine_id, "name": e.name, "kind": e.kind, "reason": e.reason}
+        for e in resolution.exclusions
+    ]
+    if exclusions:
+        await session.execute(insert(_EXCLUSIONS), exclusions)
     return record
+
+
+def _device_values(request_id: int, machine: Machine, resolution: Resolution) -> dict[str, Any]:
+    protection = resolution.protection[machine.id]
+    named = any(t.startswith("incident:") for t in resolution.matched_by.get(machine.id, ()))
+    return {
+        "request_id": request_id,
+        "machine_id": machine.id,
+        "name": machine.computer_dns_name,
+        "os_platform": machine.os_platform,
+        "health_status": machine.health_status,
+        "last_seen": machine.last_seen,
+        "tags": list(machine.machine_tags),
+        "group_name": machine.rbac_group_name,
+        "protection": protection.level,
+        "warning": protection.reason if protection.level != "none" else None,
+        "priority": priority(machine, named_by_incident=named),
+    }
 
 
 async def get_request(session: AsyncSession, request_id: int, *, for_update: bool = False) -> RequestRecord | None:
@@ -148,27 +150,33 @@ async def progress_for(session: AsyncSession, request_id: int, eta_seconds: floa
     )
 
 
-def _device_row(device: RequestDevice, record: RequestRecord) -> DeviceRow:
-    return DeviceRow(
-        machine_id=device.machine_id,
-        name=device.name,
-        os_platform=device.os_platform,
-        health_status=device.health_status,
-        last_seen=device.last_seen,
-        tags=tuple(device.tags or ()),
-        group=device.group_name,
-        state=device.state,
-        action_id=device.action_id,
-        error=device.error,
-        warning=device.warning,
-    )
+#: what a card needs of each device, read as plain rows: no ORM object per device (100,000 of them per view)
+_VIEW_COLUMNS = (
+    RequestDevice.machine_id,
+    RequestDevice.name,
+    RequestDevice.os_platform,
+    RequestDevice.health_status,
+    RequestDevice.last_seen,
+    RequestDevice.tags,
+    RequestDevice.group_name,
+    RequestDevice.state,
+    RequestDevice.action_id,
+    RequestDevice.error,
+    RequestDevice.warning,
+    RequestDevice.protection,
+    RequestDevice.priority,
+)
 
 
 async def build_view(session: AsyncSession, request_id: int, *, eta_seconds: float | None = None) -> RequestView | None:
     record = await get_request(session, request_id)
     if record is None:
         return None
-    devices = await devices_for(session, request_id)
+    devices = (
+        await session.execute(
+            select(*_VIEW_COLUMNS).where(RequestDevice.request_id == request_id).order_by(RequestDevice.name)
+        )
+    ).all()
     exclusions = list(
         await session.scalars(
             select(RequestExclusion).where(RequestExclusion.request_id == request_id).order_by(RequestExclusion.id)
@@ -188,19 +196,33 @@ async def build_view(session: AsyncSession, request_id: int, *, eta_seconds: flo
     rows = []
     priorities = []
     excl = [ExclusionRow(name=e.name, machine_id=e.machine_id, kind=e.kind, reason=e.reason) for e in exclusions]
-    for device in devices:
-        if device.protection == "protected" and protected_pending:
+    for d in devices:
+        if d.protection == "protected" and protected_pending:
             excl.append(
                 ExclusionRow(
-                    name=device.name,
-                    machine_id=device.machine_id,
+                    name=d.name,
+                    machine_id=d.machine_id,
                     kind="protected",
-                    reason=f"protected: {device.warning}; {left_out}",
+                    reason=f"protected: {d.warning}; {left_out}",
                 )
             )
             continue
-        rows.append(_device_row(device, record))
-        priorities.append(device.priority)
+        rows.append(
+            DeviceRow(
+                machine_id=d.machine_id,
+                name=d.name,
+                os_platform=d.os_platform,
+                health_status=d.health_status,
+                last_seen=d.last_seen,
+                tags=tuple(d.tags or ()),
+                group=d.group_name,
+                state=d.state,
+                action_id=d.action_id,
+                error=d.error,
+                warning=d.warning,
+            )
+        )
+        priorities.append(d.priority)
     progress = None
     if state not in (RequestState.PENDING, RequestState.REJECTED, RequestState.EXPIRED) or record.approved_at:
         progress = await progress_for(session, request_id, eta_seconds)

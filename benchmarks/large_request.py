@@ -1,0 +1,154 @@
+"""Large requests at interactive speed: how long the card, the click and the first MDE call take at N devices.
+
+    python benchmarks/large_request.py --n 1000,10000,100000 [--database URL] [--profile preview|approve]
+
+For each N, a tenant where N devices carry one tag runs in its own process (``benchmarks/sim_process.py``, so
+its memory and CPU are not the bot's); the bot (this process) tags every device that tag matches, as a new
+user would, and one JSON line is printed with:
+
+* ``preview_s``: command received -> request stored and its card rendered (Slack blocks and Teams card);
+* ``approve_s``: approve click received -> the answer the platform gets;
+* ``first_action_s``: click -> the first MDE call of the run (the simulator's request log; CLOCK_MONOTONIC is
+  system-wide, so the two processes' clocks compare);
+* ``execute_s``: click -> the request's summary stored;
+* ``rss_mb``: the bot process's peak resident memory so far (ru_maxrss; sizes run in increasing order).
+
+Goals (issue 18): at 100,000 devices card <= 5 s, click <= 1 s, first MDE call <= 2 s after the click,
+RSS <= 400 MB; at 1,000 everything well under 1 s. ``--profile`` prints the top of cProfile for one phase.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import json
+import pstats
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from approvals.db import Database
+from approvals.identity import Origin
+from approvals.policy import Policy
+from approvals.requests.models import RequestRecord
+from benchmarks.bulk_isolate import BENCH_POLICY
+from benchmarks.common import BENCH_TAG, SimProcess, bench_worker_config, emit
+from bot.console.repl import console_actor
+from bot.engine import Engine
+from bot.slack.blocks import request_blocks
+from bot.teams.cards import request_card
+from mde.auth import StaticTokenProvider
+from mde.client import MdeClient
+from mde.ratelimit import RateLimiter
+
+ORIGIN = Origin("console", "bench")
+
+
+class _Phase:
+    """Times one phase, and profiles it when asked."""
+
+    def __init__(self, name: str, profile: str | None) -> None:
+        self.name, self.profiler = name, cProfile.Profile() if profile == name else None
+        self.seconds = 0.0
+
+    def __enter__(self) -> _Phase:
+        self._start = time.perf_counter()
+        if self.profiler:
+            self.profiler.enable()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.profiler:
+            self.profiler.disable()
+            out = io.StringIO()
+            pstats.Stats(self.profiler, stream=out).sort_stats("cumulative").print_stats(35)
+            print(out.getvalue(), file=sys.stderr)
+        self.seconds = time.perf_counter() - self._start
+
+
+async def run(n: int, time_scale: float, db_url: str | None, profile: str | None) -> dict[str, Any]:
+    async with SimProcess(n, time_scale) as sim:
+        limiter = RateLimiter(time_scale=time_scale)
+        client = MdeClient(sim.url, StaticTokenProvider("sim-token"), limiter=limiter)
+        with tempfile.TemporaryDirectory() as tmp:
+            db = Database(db_url or f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}")
+            await db.create_all()
+            engine = Engine.build(
+                db=db,
+                client=client,
+                policy=Policy.from_dict(BENCH_POLICY),
+                make_surfaces=lambda _c: [],
+                limiter=limiter,
+                worker_config=bench_worker_config(time_scale),
+            )
+            await engine.start()
+            try:
+                with _Phase("preview", profile) as preview:
+                    reply = await engine.chatops.handle(
+                        console_actor("alice"), ORIGIN, f'tag "Contained" tag:"{BENCH_TAG}" --reason "benchmark"'
+                    )
+                    assert reply.request is not None, reply.text
+                    card_bytes = len(json.dumps(request_card(reply.request)).encode())
+                    blocks = request_blocks(reply.request)
+                async with httpx.AsyncClient(base_url=sim.url) as admin:
+                    seen = len((await admin.get("/_sim/requests")).json())
+                    clicked = time.monotonic()
+                    with _Phase("approve", profile) as approve:
+                        decision = await engine.chatops.decide(console_actor("bob"), reply.request.id, approve=True)
+                        assert not decision.error, decision.text
+                    first_call = None
+                    while True:
+                        async with db.sessions() as session:
+                            record = await session.get(RequestRecord, reply.request.id)
+                            assert record is not None
+                            done = record.summarized_at is not None
+                        if first_call is None:
+                            log = (await admin.get("/_sim/requests", params={"since": seen})).json()
+                            calls = [e["time"] for e in log if e["family"] == "machine_tags"]
+                            first_call = min(calls) if calls else None
+                        if done:
+                            break
+                        await asyncio.sleep(0.05)
+                    execute_s = time.monotonic() - clicked
+                    stats = (await admin.get("/_sim/stats")).json()
+            finally:
+                await engine.stop()
+                await client.aclose()
+                await db.dispose()
+    return {
+        "n": n,
+        "database": "postgresql" if db_url and db_url.startswith("postgres") else "sqlite",
+        "devices_on_card": len(reply.request.devices),
+        "preview_s": round(preview.seconds, 3),
+        "approve_s": round(approve.seconds, 3),
+        "first_action_s": round(first_call - clicked, 3) if first_call is not None else None,
+        "execute_s": round(execute_s, 3),
+        "rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "teams_card_bytes": card_bytes,
+        "slack_blocks": len(blocks),
+        "http_429": stats["http_429"],
+    }
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", default="1000,10000", help="comma-separated sizes, run in increasing order")
+    parser.add_argument("--time-scale", type=float, default=60.0)
+    parser.add_argument("--database", help="database URL (default: a temporary SQLite file per size)")
+    parser.add_argument("--profile", choices=["preview", "approve"], help="print cProfile's top for one phase")
+    args = parser.parse_args()
+    for n in sorted(int(x) for x in args.n.split(",")):
+        emit(await run(n, args.time_scale, args.database, args.profile))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
