@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from approvals.db import Database
 from approvals.identity import Origin
+from approvals.models import create_all
 from approvals.policy import Policy
 from approvals.requests.models import RequestRecord
 from benchmarks.common import BENCH_TAG, bench_worker_config, emit, min_possible_s, tagged_simulator
@@ -46,7 +47,7 @@ async def run_ours(n: int, time_scale: float, db_url: str | None = None) -> dict
     client = MdeClient(sim.url, StaticTokenProvider("sim-token"), limiter=limiter)
     with tempfile.TemporaryDirectory() as tmp:
         db = Database(db_url or f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}")
-        await db.create_all()
+        await create_all(db)
         engine = Engine.build(
             db=db,
             client=client,

@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from approvals.db import Database
 from approvals.identity import Origin
+from approvals.models import create_all
 from approvals.policy import Policy
 from approvals.requests.models import RequestRecord
 from benchmarks.bulk_isolate import BENCH_POLICY
@@ -81,7 +82,7 @@ async def run(n: int, time_scale: float, db_url: str | None, profile: str | None
         client = MdeClient(sim.url, StaticTokenProvider("sim-token"), limiter=limiter)
         with tempfile.TemporaryDirectory() as tmp:
             db = Database(db_url or f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}")
-            await db.create_all()
+            await create_all(db)
             engine = Engine.build(
                 db=db,
                 client=client,

@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from approvals.db import Database
 from approvals.identity import Origin
+from approvals.models import create_all
 from approvals.policy import Policy
 from approvals.requests.models import RequestDevice
 from benchmarks.bulk_isolate import BENCH_POLICY
@@ -44,7 +45,7 @@ async def run(order: str, n: int, time_scale: float) -> dict[str, Any]:
     client = MdeClient(sim.url, StaticTokenProvider("sim-token"), limiter=limiter)
     with tempfile.TemporaryDirectory() as tmp:
         db = Database(f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}")
-        await db.create_all()
+        await create_all(db)
         engine = Engine.build(
             db=db,
             client=client,

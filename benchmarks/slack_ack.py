@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from approvals.db import Database
 from approvals.execution.flows import WorkerConfig
 from approvals.identity import Origin
+from approvals.models import create_all
 from approvals.policy import Policy
 from approvals.requests.models import RequestRecord
 from benchmarks.common import BENCH_TAG, ROOT, SimProcess, emit
@@ -90,7 +91,7 @@ async def run(args: argparse.Namespace, db_url: str) -> None:
     worker_proc = None
     if True:
         db = Database(db_url)
-        await db.create_all()
+        await create_all(db)
         surfaces: list[SlackSurface] = []
 
         def make(chatops):  # type: ignore[no-untyped-def]

@@ -35,6 +35,7 @@ from approvals.db import Database
 from approvals.execution.flows import WorkerConfig
 from approvals.identity import Origin
 from approvals.incidents.rules import RuleSet
+from approvals.models import create_all
 from approvals.policy import Policy
 from approvals.requests.models import RequestRecord
 from benchmarks.common import BENCH_TAG, SimProcess, emit
@@ -198,7 +199,7 @@ async def run(args: argparse.Namespace, db_url: str) -> None:
         limiter = RateLimiter(time_scale=scale)
         client = MdeClient(sim.url, StaticTokenProvider("sim-token"), limiter=limiter)
         db = Database(db_url)
-        await db.create_all()
+        await create_all(db)
         console = ConsoleSurface(io.StringIO())
         policy = Policy.from_dict({"defaults": {"requesters": ["console:alice"], "approvers": ["console:bob"]}})
         engine = Engine.build(

@@ -75,7 +75,8 @@ class MockSlack:
             return dict(request.query)
         raw = await request.read()
         if request.content_type == "application/json":
-            return json.loads(raw or b"{}")
+            body: dict[str, Any] = json.loads(raw or b"{}")
+            return body
         return dict(parse_qsl(raw.decode()))
 
     async def _api(self, request: web.Request) -> web.Response:
