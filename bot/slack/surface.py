@@ -1,7 +1,8 @@
 """Slack: ``/mde`` commands and button clicks in (via slack-bolt), cards, threads and summaries out.
 
-Bolt verifies every request's signature (and refuses replays older than five minutes) before any of
-this code runs; an unsigned or forged request gets 401 and reaches nothing.
+``bot.slack.ingress`` decides which HTTP requests reach bolt (signature, each signature once, Slack's
+retries answered without running twice); an unsigned, forged or replayed request gets 401 and reaches
+nothing. This module only translates.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
-from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from approvals.identity import Origin
@@ -25,6 +25,7 @@ from approvals.views import IncidentView, RequestView
 from bot.console.render import render_summary
 from bot.slack.blocks import fallback_text, incident_blocks, incident_text, reason_modal, request_blocks
 from bot.slack.identity import SlackDirectory
+from bot.slack.ingress import SlackIngress, Verdict
 from bot.surfaces.base import MessageRef
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ class SlackSurface:
         self.update_interval_s = update_interval_s
         self._last_update: dict[str, float] = {}
         self.app = AsyncApp(signing_secret=signing_secret or None, client=self.client)
-        self._verifier = SignatureVerifier(signing_secret) if signing_secret else None
+        self.ingress = SlackIngress(chatops.db, signing_secret)
         self._register()
         #: Socket Mode (an app-level xapp- token): Slack pushes events over a websocket, no public URL needed
         self._socket: Any = None
@@ -81,11 +82,15 @@ class SlackSurface:
         app.router.add_post(PATH, self._handle)
 
     async def _handle(self, request: web.Request) -> web.Response:
-        body = await request.text()
-        # verified here first as well: bolt parses a body before verifying it, and a malformed one must be a
-        # 401 for a stranger, never a 500
-        if self._verifier is not None and not self._verifier.is_valid_request(body, dict(request.headers)):
+        admission = await self.ingress.admit(request)
+        if admission.verdict is Verdict.REFUSED:
+            log.warning("Slack request refused: %s", admission.reason)
             return web.json_response({"error": "unauthorized"}, status=401)
+        if admission.verdict is Verdict.ALREADY_HANDLED:
+            return web.Response(status=200)
+        if admission.verdict is Verdict.UNREADABLE:
+            log.warning("Slack request refused: %s", admission.reason)
+            return web.json_response({"error": admission.reason}, status=400)
         try:
             bolt_request = await to_bolt_request(request)
             response = await self.app.async_dispatch(bolt_request)
