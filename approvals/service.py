@@ -176,8 +176,11 @@ class ChatOps:
 
     async def _incident_devices(self, key: str) -> tuple[list[str], list[str]]:
         """``incident:KEY`` targets: the device ids and DNS names the stored incident names."""
-        async with self.db.sessions() as session:
-            found = await incident_store.devices_of(session, key)
+        try:
+            async with self.db.sessions() as session:
+                found = await incident_store.devices_of(session, key)
+        except incident_store.AmbiguousIncident as exc:
+            raise ResolutionError(str(exc)) from None
         if found is None:
             raise ResolutionError(f"No incident {key} has been received (POST /api/incidents).")
         return found
@@ -186,8 +189,11 @@ class ChatOps:
         """A request made with ``incident:`` targets belongs to that incident (its war-room thread)."""
         for target in command.targets:
             if target.kind is TargetKind.INCIDENT:
-                async with self.db.sessions() as session:
-                    record = await incident_store.find(session, target.value)
+                try:
+                    async with self.db.sessions() as session:
+                        record = await incident_store.find(session, target.value)
+                except incident_store.AmbiguousIncident:
+                    record = None  # resolution already refused it with the list of workspaces
                 if record is not None:
                     return str(record.id)
         return None

@@ -144,6 +144,8 @@ class IncidentView:
     devices: tuple[str, ...]  # DNS names, or MDE ids where the name is unknown
     rules: tuple[str, ...] = ()
     mention: str | None = None
+    #: the Sentinel workspace the incident number belongs to ("" for Graph)
+    workspace: str = ""
 
     @property
     def source_label(self) -> str:
@@ -151,4 +153,5 @@ class IncidentView:
 
     def headline(self) -> str:
         state = "closed" if self.closed else self.status
-        return f"{self.severity.upper()} incident {self.external_id}: {self.title} ({state})"
+        where = f" in {self.workspace}" if self.workspace else ""
+        return f"{self.severity.upper()} incident {self.external_id}{where}: {self.title} ({state})"

@@ -36,7 +36,7 @@ def nesting_depth(value: Any) -> int:
 
 def loads_bounded(body: bytes | str, max_depth: int = MAX_DEPTH) -> Any:
     """The parsed body, or ``BodyError`` (not JSON, or nested deeper than ``max_depth``)."""
-    too_deep = BodyError(f"the body is nested more than {max_depth} levels deep")
+    too_deep = BodyError(f"the body is nested too deeply (more than {max_depth} levels)")
     try:
         value = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

@@ -7,14 +7,14 @@ Authentication, one of:
 * ``Authorization: Bearer <INCIDENTS_TOKEN>`` (what a Logic App HTTP action can send without code).
 
 Both compare in constant time. Anything else is 401 and is not stored. An authenticated body that cannot
-be read is 400 with the reason, and is kept in ``webhook_rejects`` for inspection.
+be read (not JSON, nested deeper than ``bot.bodies.MAX_DEPTH``, not an incident) is 400 with the reason,
+and is kept in ``webhook_rejects`` for inspection.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -27,6 +27,7 @@ from approvals.errors import PayloadError
 from approvals.incidents import service as incidents
 from approvals.incidents.flows import IncidentFlows
 from approvals.incidents.payloads import parse_incident
+from bot.bodies import BodyError, loads_bounded
 
 log = logging.getLogger(__name__)
 PATH = "/api/incidents"
@@ -96,11 +97,9 @@ class IncidentWebhook:
             log.warning("incident webhook refused: %s", refusal)
             return web.json_response({"error": "unauthorized"}, status=401)
         try:
-            payload = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            return await self._reject(f"the body is not JSON: {exc}", body)
-        except RecursionError:
-            return await self._reject("the body is nested too deeply", body)
+            payload = loads_bounded(body)
+        except BodyError as exc:
+            return await self._reject(str(exc), body)
         try:
             data = parse_incident(payload)
         except PayloadError as exc:

@@ -9,9 +9,13 @@ class UnsafeValue(ValueError):
     """A value that cannot be put in a filter at all (control characters)."""
 
 
+def has_control_characters(value: str) -> bool:
+    return any(ord(ch) < 32 or ord(ch) == 127 for ch in value)
+
+
 def quote(value: str) -> str:
     """A single-quoted OData string literal; embedded quotes are doubled, control characters refused."""
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+    if has_control_characters(value):
         raise UnsafeValue("control characters cannot appear in a filter value")
     return "'" + value.replace("'", "''") + "'"
 

@@ -109,6 +109,8 @@ class IncidentFlows:
                         rule=rule.name,
                         mention=target.mention,
                     )
+            if data.redirect_to:
+                await self._follow_redirect(session, record, data.redirect_to)
             incident_id = record.id
         received = Received(incident_id=incident_id, created=up.created, changed=sorted(up.changes))
         for rule in new_rules:
@@ -124,6 +126,40 @@ class IncidentFlows:
                 received.requests.append(request_id)
         self.chatops.notify()
         return received
+
+    async def _follow_redirect(self, session: Any, merged: IncidentRecord, survivor_id: str) -> None:
+        """Graph merged this incident into ``survivor_id``: the survivor takes over its devices, applied
+        rules and war-room threads (same root message, so the conversation continues there). Nothing is
+        released: a merge is not a resolution."""
+        survivor = await service.get_by_key(session, merged.source, survivor_id, workspace=merged.workspace)
+        if survivor is None:
+            survivor = IncidentRecord(
+                source=merged.source,
+                workspace=merged.workspace,
+                external_id=survivor_id,
+                title=f"Incident {survivor_id}",
+                severity=merged.severity,
+                status="active",
+                closed=False,
+                devices=[],
+                rules=[],
+                raw={},
+                entity_kinds=[],
+                tags=[],
+            )
+            session.add(survivor)
+            await session.flush()
+        if survivor.id == merged.id:
+            return
+        known = {(d.get("mde_device_id"), (d.get("dns_name") or "").lower()) for d in survivor.devices}
+        added = [d for d in merged.devices if (d.get("mde_device_id"), (d.get("dns_name") or "").lower()) not in known]
+        survivor.devices = [*survivor.devices, *added]
+        survivor.rules = sorted(set(survivor.rules or []) | set(merged.rules or []))
+        for thread in await service.threads_for(session, merged.id):
+            await service.link_thread(session, thread, survivor.id)
+        service.emit_incident(
+            session, merged.id, "note", text=f"Merged into incident {survivor_id}; it continues here."
+        )
 
     async def _mark_applied(self, incident_id: int, rule: str) -> None:
         async with self.db.transaction() as session:
@@ -172,7 +208,7 @@ class IncidentFlows:
         command = ActionCommand(
             verb=Verb(proposal.action),
             targets=(Target(TargetKind.INCIDENT, f"#{incident_id}"),),
-            reason=f"Incident {record.external_id}: {record.title[:200]} (rule {rule.name})",
+            reason=f"Incident {_label(record)}: {record.title[:200]} (rule {rule.name})",
             isolation_type=ISOLATION[proposal.type],
             tag_value=proposal.tag,
         )
@@ -233,9 +269,14 @@ class IncidentFlows:
         command = ActionCommand(
             verb=Verb.UNISOLATE,
             targets=tuple(Target(TargetKind.DEVICE, machine_id) for machine_id in isolated),
-            reason=f"Incident {record.external_id} closed: release the devices isolated for it",
+            reason=f"Incident {_label(record)} closed: release the devices isolated for it",
         )
         return await self._create(incident_id, rule, command, origin)
+
+
+def _label(record: IncidentRecord) -> str:
+    where = service.workspace_name(record.workspace)
+    return f"{record.external_id} ({where})" if where else record.external_id
 
 
 async def _isolated_for(session: Any, incident_id: int) -> list[str]:

@@ -14,10 +14,12 @@ from approvals.db import Base, UTCDateTime, utcnow
 
 class IncidentRecord(Base):
     __tablename__ = "incidents"
-    __table_args__ = (UniqueConstraint("source", "external_id"),)
+    __table_args__ = (UniqueConstraint("source", "workspace", "external_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     source: Mapped[str] = mapped_column(String(16))  # sentinel | graph
+    #: Sentinel numbers incidents per workspace: the workspace's ARM id (or id); "" for Graph
+    workspace: Mapped[str] = mapped_column(String(300), default="", server_default="")
     external_id: Mapped[str] = mapped_column(String(300), index=True)
     title: Mapped[str] = mapped_column(Text)
     severity: Mapped[str] = mapped_column(String(32))

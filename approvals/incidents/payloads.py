@@ -1,20 +1,26 @@
 """Read the incident shapes that reach ``POST /api/incidents`` into one typed ``IncidentData``.
 
-* Microsoft Sentinel, as a playbook's HTTP action sends the incident trigger body: ``{"object": {"id",
-  "name", "properties": {"incidentNumber", "title", "severity", "status", "labels", "incidentUrl",
-  "additionalData": {"alertProductNames"}, "relatedEntities": [{"kind": "Host", "properties": {"hostName",
-  "dnsDomain", "additionalData": {"MdatpDeviceId"}}}]}}}`` — or the bare ``object``.
+* Microsoft Sentinel, as a playbook's HTTP action sends the incident trigger body: ``{"workspaceId",
+  "object": {"id", "name", "properties": {"incidentNumber", "title", "severity", "status", "labels",
+  "incidentUrl", "additionalData": {"alertProductNames"}, "relatedEntities": [{"kind": "Host",
+  "properties": {"hostName", "dnsDomain", "additionalData": {"MdatpDeviceId"}}}]}}}`` — or the bare
+  ``object``. Incident numbers count per workspace, so the key is the workspace (the ARM id up to
+  ``/workspaces/<name>``, else ``workspaceId``) plus the number.
 * Sentinel's alert trigger body (``SystemAlertId``, ``AlertDisplayName``, ``Severity``, ``Entities`` with
-  ``Type: host``, ``HostName``, ``FQDN``, ``MdatpDeviceId``).
+  ``Type: host``, ``HostName``, ``FQDN``, ``MdatpDeviceId``), and a Log Analytics ``SecurityAlert`` row
+  (``Entities`` and ``ExtendedProperties`` as JSON *strings*, severity in ``AlertSeverity``).
 * Microsoft Graph security ``incident`` (with ``alerts`` expanded) and ``alert`` (alerts_v2): device
   evidence ``#microsoft.graph.security.deviceEvidence`` with ``mdeDeviceId`` and ``deviceDnsName``. An alert
-  that names its ``incidentId`` is folded into that incident.
+  that names its ``incidentId`` is folded into that incident as evidence only: its status, title and
+  severity are the alert's, never the incident's. An incident whose status is ``redirected`` was merged
+  into ``redirectIncidentId`` (Graph ``incident`` resource); it is not closed.
 
 Anything else raises ``PayloadError`` with a reason meant for whoever wires the playbook.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +29,7 @@ from approvals.errors import PayloadError
 
 MDE_ID = re.compile(r"^[0-9a-fA-F]{40}$")
 SEVERITIES = ("informational", "low", "medium", "high", "critical")
-CLOSED = {"closed", "resolved", "redirected"}
+CLOSED = {"closed", "resolved"}
 MAX_DEVICES = 1000
 
 
@@ -48,10 +54,16 @@ class IncidentData:
     tags: tuple[str, ...] = ()
     entity_kinds: frozenset[str] = field(default_factory=frozenset)
     devices: tuple[DeviceEntity, ...] = ()
+    #: Sentinel: the workspace whose incident numbering ``external_id`` belongs to ("" elsewhere)
+    workspace: str = ""
+    #: a Graph alert folded into its incident: it adds evidence, never changes the incident's state
+    alert_only: bool = False
+    #: Graph ``redirected``: the incident this one was merged into
+    redirect_to: str | None = None
 
     @property
     def closed(self) -> bool:
-        return self.status.lower() in CLOSED
+        return not self.alert_only and self.status.lower() in CLOSED
 
 
 def _list(value: Any) -> list[Any]:
@@ -97,7 +109,20 @@ def _sentinel_host(props: dict[str, Any]) -> DeviceEntity:
     return DeviceEntity(mde_device_id=device_id, dns_name=dns or None)
 
 
-def _sentinel_incident(obj: dict[str, Any]) -> IncidentData:
+_WORKSPACE = re.compile(
+    r"^(/subscriptions/[^/]+/resourcegroups/[^/]+/providers/microsoft\.operationalinsights/workspaces/[^/]+)/", re.I
+)
+
+
+def _workspace(obj: dict[str, Any], envelope: dict[str, Any]) -> str:
+    """The workspace an incident number counts in: the ARM id's workspace part, else the workspace id."""
+    match = _WORKSPACE.match(_text(obj.get("id"), 1000))
+    if match:
+        return match.group(1).lower()
+    return _text(envelope.get("workspaceId"), 200).lower()
+
+
+def _sentinel_incident(obj: dict[str, Any], envelope: dict[str, Any]) -> IncidentData:
     props = obj.get("properties")
     if not isinstance(props, dict):
         raise PayloadError("a Sentinel incident needs object.properties")
@@ -131,13 +156,25 @@ def _sentinel_incident(obj: dict[str, Any]) -> IncidentData:
         tags=tuple(t for t in labels if t),
         entity_kinds=frozenset(kinds),
         devices=_dedupe(devices),
+        workspace=_workspace(obj, envelope),
     )
 
 
+def _entities(value: Any) -> list[Any]:
+    """``Entities`` as a list: a Log Analytics ``SecurityAlert`` row carries it as a JSON string."""
+    if not isinstance(value, str):
+        return _list(value)
+    try:
+        decoded = json.loads(value) if value.strip() else []
+    except (ValueError, RecursionError):
+        raise PayloadError("Entities is a string that is not a JSON list of entities") from None
+    if not isinstance(decoded, list):
+        raise PayloadError("Entities is a string that is not a JSON list of entities")
+    return decoded
+
+
 def _sentinel_alert(body: dict[str, Any]) -> IncidentData:
-    entities = body.get("Entities") or []
-    if isinstance(entities, str):
-        raise PayloadError("Entities must be a JSON list, not a string (use json(triggerBody()?['Entities']))")
+    entities = _entities(body.get("Entities"))
     kinds, devices = set(), []
     for entity in _list(entities):
         if isinstance(entity, dict):
@@ -152,7 +189,7 @@ def _sentinel_alert(body: dict[str, Any]) -> IncidentData:
         source="sentinel",
         external_id=f"alert:{external}",
         title=_text(body.get("AlertDisplayName") or body.get("DisplayName")) or "Sentinel alert",
-        severity=_severity(body.get("Severity")),
+        severity=_severity(body.get("Severity") or body.get("AlertSeverity")),
         status=_text(body.get("Status"), 32) or "New",
         product=_text(body.get("ProductName"), 200) or None,
         entity_kinds=frozenset(k for k in kinds if k),
@@ -207,6 +244,8 @@ def _graph(body: dict[str, Any]) -> IncidentData:
         tags=tuple(_text(t, 100) for t in tags if t),
         entity_kinds=frozenset(kinds),
         devices=_dedupe(devices),
+        alert_only=is_alert and bool(body.get("incidentId")),
+        redirect_to=None if is_alert else (_text(body.get("redirectIncidentId"), 300) or None),
     )
 
 
@@ -214,11 +253,11 @@ def parse_incident(body: Any) -> IncidentData:
     if not isinstance(body, dict):
         raise PayloadError("the body must be a JSON object")
     if isinstance(body.get("object"), dict):
-        return _sentinel_incident(body["object"])
+        return _sentinel_incident(body["object"], body)
     if isinstance(body.get("properties"), dict) and (
         "incidentNumber" in body["properties"] or "title" in body["properties"]
     ):
-        return _sentinel_incident(body)
+        return _sentinel_incident(body, body)
     if "SystemAlertId" in body or "Entities" in body:
         return _sentinel_alert(body)
     if "alerts" in body or "evidence" in body or "incidentId" in body or "displayName" in body:

@@ -1,4 +1,5 @@
-"""Incident storage: one row per (source, external id), updates as diffs, the feed, threads, rejects."""
+"""Incident storage: one row per (source, workspace, external id), updates as diffs, the feed, threads,
+rejects."""
 
 from __future__ import annotations
 
@@ -39,7 +40,14 @@ def emit_incident(session: AsyncSession, incident_id: int, kind: str, **payload:
     session.add(IncidentEvent(incident_id=incident_id, kind=kind, payload=payload, created_at=utcnow()))
 
 
+class AmbiguousIncident(LookupError):
+    """``incident:KEY`` names incidents of more than one workspace; the message lists them."""
+
+
 def _fields(data: IncidentData) -> dict[str, Any]:
+    """What a payload sets on the incident: an alert folded into it brings its entities, nothing else."""
+    if data.alert_only:
+        return {"entity_kinds": sorted(data.entity_kinds)}
     return {
         "title": data.title,
         "severity": data.severity,
@@ -54,10 +62,22 @@ def _fields(data: IncidentData) -> dict[str, Any]:
 
 async def upsert(session: AsyncSession, data: IncidentData, raw: dict[str, Any]) -> Upsert:
     """Insert a new incident or apply an update to the stored one (the same incident twice changes nothing)."""
-    existing = await get_by_key(session, data.source, data.external_id, for_update=True)
+    existing = await get_by_key(session, data.source, data.external_id, workspace=data.workspace, for_update=True)
     devices = [d.as_dict() for d in data.devices]
     if existing is None:
-        record = IncidentRecord(source=data.source, external_id=data.external_id, devices=devices, raw=raw, rules=[])
+        record = IncidentRecord(
+            source=data.source,
+            workspace=data.workspace,
+            external_id=data.external_id,
+            devices=devices,
+            raw=raw,
+            rules=[],
+            # an alert that arrives before its incident opens it: the alert's words, never closed
+            title=data.title,
+            severity=data.severity,
+            status="active" if data.alert_only else data.status,
+            closed=False,
+        )
         for name, value in _fields(data).items():
             setattr(record, name, value)
         try:
@@ -65,10 +85,14 @@ async def upsert(session: AsyncSession, data: IncidentData, raw: dict[str, Any])
                 session.add(record)
             return Upsert(record=record, created=True, new_devices=devices)
         except IntegrityError:  # another replica stored it a moment ago: this is an update of that one
-            existing = await get_by_key(session, data.source, data.external_id, for_update=True)
+            existing = await get_by_key(
+                session, data.source, data.external_id, workspace=data.workspace, for_update=True
+            )
             assert existing is not None
     result = Upsert(record=existing, created=False)
     for name, value in _fields(data).items():
+        if name == "entity_kinds" and data.alert_only:  # an alert's entity kinds add to the incident's
+            value = sorted(set(existing.entity_kinds or []) | set(value))
         old = getattr(existing, name)
         if old != value:
             result.changes[name] = (old, value)
@@ -87,21 +111,36 @@ async def upsert(session: AsyncSession, data: IncidentData, raw: dict[str, Any])
 
 
 async def get_by_key(
-    session: AsyncSession, source: str, external_id: str, *, for_update: bool = False
+    session: AsyncSession, source: str, external_id: str, *, workspace: str = "", for_update: bool = False
 ) -> IncidentRecord | None:
-    query = select(IncidentRecord).where(IncidentRecord.source == source, IncidentRecord.external_id == external_id)
+    query = select(IncidentRecord).where(
+        IncidentRecord.source == source,
+        IncidentRecord.workspace == workspace,
+        IncidentRecord.external_id == external_id,
+    )
     if for_update:
         query = query.with_for_update()
     return (await session.scalars(query)).first()
 
 
+def workspace_name(workspace: str) -> str:
+    """How a workspace is shown: the name at the end of its ARM id (or the id itself)."""
+    return workspace.rstrip("/").rsplit("/", 1)[-1]
+
+
 async def find(session: AsyncSession, key: str) -> IncidentRecord | None:
-    """``incident:KEY`` as users type it: the Sentinel incident number or Graph id, or ``#<our id>``."""
+    """``incident:KEY`` as users type it: the Sentinel incident number or Graph id, or ``#<our id>``.
+    A number that two Sentinel workspaces both use raises ``AmbiguousIncident`` (never a guess)."""
     key = key.strip()
     if key.startswith("#") and key[1:].isdigit():
         return await session.get(IncidentRecord, int(key[1:]))
     query = select(IncidentRecord).where(IncidentRecord.external_id == key).order_by(IncidentRecord.id.desc())
-    return (await session.scalars(query)).first()
+    found = list(await session.scalars(query))
+    keys = {(r.source, r.workspace) for r in found}
+    if len(keys) > 1:
+        where = ", ".join(f"incident:#{r.id} ({workspace_name(r.workspace) or r.source})" for r in found)
+        raise AmbiguousIncident(f"Incident {key} exists in more than one workspace; name one: {where}.")
+    return found[0] if found else None
 
 
 async def events_after(session: AsyncSession, last_id: int, limit: int = 100) -> list[IncidentEvent]:
@@ -147,6 +186,23 @@ async def add_thread(
     return True
 
 
+async def link_thread(session: AsyncSession, thread: IncidentThread, incident_id: int) -> None:
+    """The same war-room thread (same root message) also for ``incident_id``, unless it has one there."""
+    if await thread_for(session, incident_id, thread.surface, thread.channel_id) is not None:
+        return
+    session.add(
+        IncidentThread(
+            incident_id=incident_id,
+            surface=thread.surface,
+            channel_id=thread.channel_id,
+            rule=thread.rule,
+            mention=thread.mention,
+            message_id=thread.message_id,
+            context=thread.context,
+        )
+    )
+
+
 async def first_use(session: AsyncSession, digest: str, window: timedelta) -> bool:
     """Record a signature as used; False if it was used before (a replay), on this replica or another."""
     now = utcnow()
@@ -187,6 +243,7 @@ def build_view(record: IncidentRecord, mention: str | None = None) -> IncidentVi
     return IncidentView(
         id=record.id,
         source=record.source,
+        workspace=workspace_name(record.workspace),
         external_id=record.external_id,
         title=record.title,
         severity=record.severity,

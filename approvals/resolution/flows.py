@@ -159,6 +159,10 @@ class Resolver:
             )
         out: list[Machine] = []
         for name in dict.fromkeys(names):
+            if odata.has_control_characters(name):  # no device can have it; the other names still resolve
+                reason = "not found (invalid characters)"
+                result.exclusions.append(ExclusionRow(name=name, kind="not_found", reason=reason))
+                continue
             found = await self._client.find_machines_by_name(name)
             if len(found) == 1:
                 out.extend(found)

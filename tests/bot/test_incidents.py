@@ -179,7 +179,7 @@ async def test_from_notification_to_isolation_and_release_when_closed(rig: Rig) 
 
     await rig.stack.wait_for_state(request_id, {"pending"})
     transcript = "\n".join(rig.console.transcript)
-    assert "[Microsoft Sentinel] HIGH incident 1042: Ransomware activity" in transcript
+    assert "[Microsoft Sentinel] HIGH incident 1042 in soc-law: Ransomware activity" in transcript
     assert "cc @soc-oncall" in transcript
     assert f"  ↳ Request #{request_id}" in transcript  # the card is in the incident's thread
     assert "Update: status New → Active; severity high → critical" in transcript

@@ -253,7 +253,7 @@ async def test_a_deeply_nested_activity_is_400_and_reaches_nothing(rig: Rig) -> 
         )
 
     answer = await _unchanged(rig, attack, 400)
-    assert "nested" in answer.json()["error"]
+    assert "nested too deeply" in answer.json()["error"]
 
 
 async def test_a_deeply_nested_body_without_a_token_is_401(rig: Rig) -> None:

@@ -44,9 +44,9 @@ def test_a_sentinel_alert_uses_mdatp_device_id() -> None:
     assert data.external_id == "alert:0c1d" and data.devices[0].mde_device_id == DEVICE_ID
 
 
-def test_a_sentinel_alert_with_entities_as_a_string_gets_a_fix_it_message() -> None:
-    with pytest.raises(PayloadError, match=r"json\(triggerBody"):
-        parse_incident({"SystemAlertId": "x", "Entities": "[]"})
+def test_a_sentinel_alert_whose_entities_string_is_not_a_list_gets_a_clear_message() -> None:
+    with pytest.raises(PayloadError, match="not a JSON list"):
+        parse_incident({"SystemAlertId": "x", "Entities": '{"Type": "host"'})
 
 
 def test_a_graph_incident_reads_device_evidence() -> None:
