@@ -151,12 +151,19 @@ class IncidentFlows:
             await session.flush()
         if survivor.id == merged.id:
             return
-        known = {(d.get("mde_device_id"), (d.get("dns_name") or "").lower()) for d in survivor.devices}
-        added = [d for d in merged.devices if (d.get("mde_device_id"), (d.get("dns_name") or "").lower()) not in known]
-        survivor.devices = [*survivor.devices, *added]
+        survivor.devices = [*survivor.devices, *service.unnamed(survivor.devices, merged.devices)]
         survivor.rules = sorted(set(survivor.rules or []) | set(merged.rules or []))
         for thread in await service.threads_for(session, merged.id):
-            await service.link_thread(session, thread, survivor.id)
+            await service.add_thread(
+                session,
+                survivor.id,
+                surface=thread.surface,
+                channel_id=thread.channel_id,
+                rule=thread.rule,
+                mention=thread.mention,
+                message_id=thread.message_id,
+                context=thread.context,
+            )
         service.emit_incident(
             session, merged.id, "note", text=f"Merged into incident {survivor_id}; it continues here."
         )

@@ -97,8 +97,7 @@ async def upsert(session: AsyncSession, data: IncidentData, raw: dict[str, Any])
         if old != value:
             result.changes[name] = (old, value)
             setattr(existing, name, value)
-    known = {(d.get("mde_device_id"), (d.get("dns_name") or "").lower()) for d in existing.devices}
-    added = [d for d in devices if (d["mde_device_id"], (d["dns_name"] or "").lower()) not in known]
+    added = unnamed(existing.devices, devices)
     if added:  # entities only ever accumulate: an update that omits a host does not un-name it
         existing.devices = [*existing.devices, *added]
         result.new_devices = added
@@ -108,6 +107,12 @@ async def upsert(session: AsyncSession, data: IncidentData, raw: dict[str, Any])
         existing.raw = raw
         existing.updated_at = utcnow()
     return result
+
+
+def unnamed(known: list[dict[str, Any]], devices: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The devices an incident does not name yet (same MDE id and DNS name, case-insensitively)."""
+    keys = {(d.get("mde_device_id"), (d.get("dns_name") or "").lower()) for d in known}
+    return [d for d in devices if (d.get("mde_device_id"), (d.get("dns_name") or "").lower()) not in keys]
 
 
 async def get_by_key(
@@ -169,38 +174,36 @@ async def thread_for(session: AsyncSession, incident_id: int, surface: str, chan
 
 
 async def add_thread(
-    session: AsyncSession, incident_id: int, *, surface: str, channel_id: str, rule: str, mention: str | None
+    session: AsyncSession,
+    incident_id: int,
+    *,
+    surface: str,
+    channel_id: str,
+    rule: str,
+    mention: str | None,
+    message_id: str | None = None,
+    context: str | None = None,
 ) -> bool:
-    """Route the incident to a channel once; False when it already goes there."""
+    """Route the incident to a channel once; False when it already goes there. ``message_id`` continues
+    an existing war-room thread (a merged incident's) instead of posting a new root."""
     if await thread_for(session, incident_id, surface, channel_id) is not None:
         return False
     try:
         async with session.begin_nested():
             session.add(
                 IncidentThread(
-                    incident_id=incident_id, surface=surface, channel_id=channel_id, rule=rule, mention=mention
+                    incident_id=incident_id,
+                    surface=surface,
+                    channel_id=channel_id,
+                    rule=rule,
+                    mention=mention,
+                    message_id=message_id,
+                    context=context,
                 )
             )
     except IntegrityError:
         return False
     return True
-
-
-async def link_thread(session: AsyncSession, thread: IncidentThread, incident_id: int) -> None:
-    """The same war-room thread (same root message) also for ``incident_id``, unless it has one there."""
-    if await thread_for(session, incident_id, thread.surface, thread.channel_id) is not None:
-        return
-    session.add(
-        IncidentThread(
-            incident_id=incident_id,
-            surface=thread.surface,
-            channel_id=thread.channel_id,
-            rule=thread.rule,
-            mention=thread.mention,
-            message_id=thread.message_id,
-            context=thread.context,
-        )
-    )
 
 
 async def first_use(session: AsyncSession, digest: str, window: timedelta) -> bool:

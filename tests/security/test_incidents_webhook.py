@@ -8,41 +8,22 @@ Microsoft Graph security ``incident`` / ``alert`` (``incidentId``, ``status`` wi
 from __future__ import annotations
 
 import copy
-import io
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import select
 
 from approvals.incidents.models import IncidentRecord, IncidentThread, WebhookReject
-from bot.console.surface import ConsoleSurface
-from bot.server import build_app, start_site
-from bot.webhooks import IncidentWebhook
-from tests.bot.test_incidents import BOB, RULES, SECRET, TOKEN, Rig, eligible_hosts
+from tests.bot.test_incidents import BOB, Rig, eligible_hosts
+from tests.bot.test_incidents import rig as rig  # the fixture: the webhook on the stack, rules and console
 from tests.security.footprint import NOTHING, footprint
 from tests.support.incidents import load, sentinel_incident
-from tests.support.stack import Stack
 
 OTHER_WORKSPACE = (
     "/subscriptions/22222222-0000-0000-0000-000000000000/resourceGroups/emea"
     "/providers/Microsoft.OperationalInsights/workspaces/emea-law"
 )
-
-
-@pytest.fixture
-async def rig() -> AsyncIterator[Rig]:
-    console = ConsoleSurface(io.StringIO())
-    async with Stack.start(make_surfaces=lambda _chatops: [console], rules=RULES) as stack:
-        webhook = IncidentWebhook(stack.db, stack.engine.incidents, secret=SECRET, token=TOKEN)
-        runner, port = await start_site(build_app(stack.db, [webhook]), "127.0.0.1", 0)
-        try:
-            async with httpx.AsyncClient(timeout=30) as http:
-                yield Rig(stack, console, f"http://127.0.0.1:{port}", http)
-        finally:
-            await runner.cleanup()
 
 
 def in_workspace(body: dict[str, Any], workspace: str, workspace_id: str) -> dict[str, Any]:
