@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, MetaData, String, event
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
@@ -83,15 +84,37 @@ class EnumText(TypeDecorator[E]):
         return None if value is None else self.enum_type(value)
 
 
+class DatabaseUrlError(ValueError):
+    """``DATABASE_URL`` cannot be read. The message names the setting and never repeats the value: it
+    usually holds a password."""
+
+    user_facing = True
+
+
 def normalize_url(url: str) -> str:
-    """Accept the URLs people paste (postgres://, postgresql://, sqlite:///file) and pick async drivers."""
+    """Accept the URLs people paste (postgres://, postgresql://, sqlite:///file) and pick async drivers;
+    a URL that cannot be read raises ``DatabaseUrlError``."""
     if url.startswith("postgres://"):
         url = "postgresql://" + url[len("postgres://") :]
     if url.startswith("postgresql://"):
         url = "postgresql+asyncpg://" + url[len("postgresql://") :]
     if url.startswith("sqlite://") and not url.startswith("sqlite+aiosqlite://"):
         url = "sqlite+aiosqlite://" + url[len("sqlite://") :]
+    _check_url(url)
     return url
+
+
+def _check_url(url: str) -> None:
+    expected = "expected postgresql://USER:PASSWORD@HOST:5432/NAME or sqlite:///PATH"
+    try:
+        port = make_url(url).port
+    except ArgumentError:
+        reason = "it cannot be parsed" if "://" in url else "it has no scheme://"
+        raise DatabaseUrlError(f"DATABASE_URL is not a database URL ({reason}); {expected}") from None
+    except ValueError:  # int(port)
+        raise DatabaseUrlError(f"DATABASE_URL is not a database URL (its port is not a number); {expected}") from None
+    if port is not None and not 0 < port < 65536:
+        raise DatabaseUrlError(f"DATABASE_URL is not a database URL (port {port} is out of range); {expected}")
 
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     # web server
     host: str = "127.0.0.1"
     port: int = Field(3978, ge=0, le=65535)
+    metrics_token: SecretStr | None = Field(
+        None, description="bearer token GET /metrics requires; unset: /metrics is open (keep it internal)"
+    )
     log_format: str = Field("text", pattern="^(text|json)$")
     log_level: str = "INFO"
 

@@ -169,6 +169,8 @@ class Doctor:
         try:
             return await check()
         except Exception as exc:
+            if getattr(exc, "user_facing", False):  # already one sentence naming the setting
+                return [Check(name, False, str(exc))]
             return [Check(name, False, f"unexpected {_reason(exc)}")]
 
     async def _within(self, awaitable: Awaitable[Any], what: str) -> Any:

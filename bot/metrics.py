@@ -9,6 +9,7 @@ and outcome, queue depth). The database gauges are the same on every replica: ag
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -192,13 +193,19 @@ def register_metrics_route(
     *,
     client: MdeClient | None = None,
     limiter: RateLimiter | None = None,
+    token: str | None = None,
 ) -> Metrics:
-    """Add ``GET /metrics`` (once) and attach the MDE client's and limiter's hooks; call again to attach more."""
+    """Add ``GET /metrics`` (once) and attach the MDE client's and limiter's hooks; call again to attach more.
+    With ``token`` (``METRICS_TOKEN``) a scrape must send ``Authorization: Bearer <token>``, else 401."""
     metrics = app.get(METRICS)
     if metrics is None:
         metrics = app[METRICS] = Metrics(db)
+        expected = f"Bearer {token}".encode() if token else None
 
-        async def scrape(_: web.Request) -> web.Response:
+        async def scrape(request: web.Request) -> web.Response:
+            given = request.headers.get("Authorization", "").encode()
+            if expected is not None and not hmac.compare_digest(given, expected):
+                return web.json_response({"error": "unauthorized"}, status=401)
             return web.Response(body=await metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
         app.router.add_get("/metrics", scrape)

@@ -100,7 +100,9 @@ async def serve(settings: Settings) -> int:
             delivery_lease_s=settings.delivery_lease_s,
             owner=settings.worker_id,
         )
-        app = build_app(db, [*engine.surfaces, *incident_routes(settings, engine)], client=client, limiter=limiter)
+        metrics_token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+        owners = [*engine.surfaces, *incident_routes(settings, engine)]
+        app = build_app(db, owners, client=client, limiter=limiter, metrics_token=metrics_token)
         runner, port = await start_site(app, settings.host, settings.port)
         stack.push_async_callback(runner.cleanup)
         await engine.start()

@@ -45,8 +45,10 @@ def build_app(
     *,
     client: MdeClient | None = None,
     limiter: RateLimiter | None = None,
+    metrics_token: str | None = None,
 ) -> web.Application:
-    """Health, readiness, ``/metrics`` (watching ``client`` and ``limiter`` when given) and the owners' routes."""
+    """Health, readiness, ``/metrics`` (watching ``client`` and ``limiter`` when given; behind a bearer
+    token when ``metrics_token`` is set) and the owners' routes."""
     app = web.Application(client_max_size=MAX_BODY, middlewares=[request_ids])
     app["db"] = db
 
@@ -63,7 +65,7 @@ def build_app(
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    register_metrics_route(app, db, client=client, limiter=limiter)
+    register_metrics_route(app, db, client=client, limiter=limiter, token=metrics_token)
     for owner in route_owners:
         register: Callable[[web.Application], Awaitable[None] | None] | None = getattr(owner, "register_routes", None)
         if register is not None:

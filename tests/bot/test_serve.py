@@ -28,6 +28,7 @@ from tests.support.mock_slack import MockSlack
 ROOT = Path(__file__).resolve().parents[2]
 SLACK_SECRET = "serve-signing-secret"
 INCIDENTS_TOKEN = "serve-incidents-token"
+METRICS_TOKEN = "serve-metrics-token"
 POLICY = """
 defaults:
   requesters: ["slack:UALICE", "email:alice@contoso.com"]
@@ -83,6 +84,7 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
         "TEAMS_SERVICE_HOSTS": "127.0.0.1",
         "TEAMS_OPENID_METADATA_URL": connector.metadata_url,
         "INCIDENTS_TOKEN": INCIDENTS_TOKEN,
+        "METRICS_TOKEN": METRICS_TOKEN,
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot.cli", "serve", cwd=tmp_path, env=env, stderr=asyncio.subprocess.PIPE
@@ -162,7 +164,8 @@ async def test_one_server_serves_health_slack_teams_incidents_and_metrics(served
         assert card.args["thread_ts"] == root.result["ts"]
         assert (await http.post("/api/incidents", json=incident)).status_code == 401
 
-        metrics = (await http.get("/metrics")).text
+        assert (await http.get("/metrics")).status_code == 401
+        metrics = (await http.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})).text
         assert "mdechatops_incidents" in metrics and "mdechatops_requests" in metrics
         assert posted.headers["X-Request-Id"]
 
