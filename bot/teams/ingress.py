@@ -11,8 +11,9 @@ In order, and each failure is a 401 that names nothing to the caller (the reason
 3. its ``serviceUrl`` (where replies go) is on the allow-list of Teams hosts;
 4. it names the configured tenant (``channelData.tenant.id`` / ``conversation.tenantId``) and no other.
 
-The body is read with bounded nesting (``bot.bodies``); an unreadable body is a 400, but only after the
-token was checked, so a stranger learns nothing about how its body was read.
+The body is read with bounded nesting (``bot.bodies``, the depth walked only once the token is good); an
+unreadable body is a 400, but only after the token was checked, so a stranger learns nothing about how its
+body was read.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from bot.bodies import BodyError, loads_bounded
+from bot.bodies import BodyError, check_depth, loads
 
 log = logging.getLogger(__name__)
 TEAMS_CHANNEL = "msteams"
@@ -102,8 +103,8 @@ class TeamsIngress:
     async def admit(self, request: web.Request) -> Admitted:
         """The activity and its verified caller, or ``Unauthorized`` / ``BadBody``."""
         authorization = request.headers.get("Authorization")
-        try:
-            body = loads_bounded(await request.read())
+        try:  # parsed before the token is checked (the token is checked against it), bounded only after
+            body = loads(await request.read())
         except BodyError as exc:
             await self.verifier.verify(authorization, None)
             raise BadBody(str(exc)) from None
@@ -111,6 +112,10 @@ class TeamsIngress:
             await self.verifier.verify(authorization, None)
             raise BadBody("the body is not a JSON activity")
         caller = await self.verifier.verify(authorization, body)
+        try:
+            check_depth(body)
+        except BodyError as exc:
+            raise BadBody(str(exc)) from None
         self.check_activity(body)
         return Admitted(activity=body, caller=caller)
 
