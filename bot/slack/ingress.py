@@ -42,7 +42,6 @@ class Verdict(Enum):
 @dataclass(frozen=True, slots=True)
 class Admission:
     verdict: Verdict
-    body: str = ""
     reason: str = ""
 
 
@@ -63,16 +62,16 @@ class SlackIngress:
         retry = bool(request.headers.get(RETRY_HEADER))
         if not await self._first("signature", request.headers.get("X-Slack-Signature", "")):
             if retry:
-                return Admission(Verdict.ALREADY_HANDLED, body=body)
+                return Admission(Verdict.ALREADY_HANDLED)
             return Admission(Verdict.REFUSED, reason="replayed signature")
         try:
             payload = _payload(body)
         except BodyError as exc:
-            return Admission(Verdict.UNREADABLE, body=body, reason=str(exc))
+            return Admission(Verdict.UNREADABLE, reason=str(exc))
         event_id = payload.get("event_id") if isinstance(payload, dict) else None
         if isinstance(event_id, str) and event_id and not await self._first("event", event_id):
-            return Admission(Verdict.ALREADY_HANDLED, body=body)
-        return Admission(Verdict.DISPATCH, body=body)
+            return Admission(Verdict.ALREADY_HANDLED)
+        return Admission(Verdict.DISPATCH)
 
     async def _first(self, kind: str, value: str) -> bool:
         """Record a value as seen, on every replica; False if it was seen inside the window."""

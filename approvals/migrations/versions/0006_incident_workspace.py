@@ -2,7 +2,7 @@
 (source, workspace, external id)
 
 Revision ID: 0006
-Revises: 0005
+Revises: 0010
 Create Date: 2026-12-02 10:15:00.000000
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '0006'
-down_revision = '0005'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 
