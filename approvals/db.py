@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+from approvals.errors import UserError
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -84,7 +86,7 @@ class EnumText(TypeDecorator[E]):
         return None if value is None else self.enum_type(value)
 
 
-class DatabaseUrlError(ValueError):
+class DatabaseUrlError(UserError, ValueError):
     """``DATABASE_URL`` cannot be read. The message names the setting and never repeats the value: it
     usually holds a password."""
 

@@ -11,7 +11,8 @@ check, a decision on a request that is no longer pending).
     ├── ScheduleQueryError  the hunting query cannot drive a schedule
     ├── PolicyError         the policy file is invalid
     ├── RulesError          the incident rules file is invalid
-    └── PayloadError        an incident webhook body cannot be read
+    ├── PayloadError        an incident webhook body cannot be read
+    └── DatabaseUrlError    DATABASE_URL cannot be read (approvals/db.py; never repeats the value)
 """
 
 from __future__ import annotations
