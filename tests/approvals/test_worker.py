@@ -1,0 +1,115 @@
+"""The worker on its own: a database, the real MDE client and the simulator; no chat surface, no delivery."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import select
+
+from approvals.commands.models import Target, TargetKind
+from approvals.db import Database
+from approvals.execution.actions import marker
+from approvals.execution.flows import Worker, WorkerConfig
+from approvals.identity import Origin
+from approvals.outbox.models import Event, EventKind
+from approvals.policy import Policy
+from approvals.requests.flows import RequestFlows
+from approvals.requests.models import DeviceState, RequestDevice, RequestRecord
+from approvals.resolution.flows import Resolver
+from approvals.verbs import Verb
+from bot.console.repl import console_actor
+from mde.auth import StaticTokenProvider
+from mde.client import MdeClient
+from mde.simulator import Simulator, SimulatorConfig
+
+REQUESTER, APPROVER = console_actor("alice"), console_actor("bob")
+ORIGIN = Origin(surface="console", channel_id="console")
+FAST = WorkerConfig(
+    concurrency=4, batch_size=2, poll_interval_s=0.1, heartbeat_s=0.5, idle_wait_s=0.1, housekeeping_s=0.1
+)
+
+
+@pytest.fixture
+async def mde() -> AsyncIterator[tuple[Simulator, MdeClient]]:
+    async with (
+        Simulator(SimulatorConfig(devices=60, time_scale=600)) as sim,
+        MdeClient(sim.url, StaticTokenProvider("sim-token")) as client,
+    ):
+        yield sim, client
+
+
+async def _approved(db: Database, client: MdeClient, sim: Simulator, *, devices: int, canary: int | None) -> int:
+    names = [
+        m["computerDnsName"]
+        for m in sim.tenant.machines.values()
+        if m["osPlatform"].startswith("Windows1") and m["healthStatus"] == "Active"
+    ][:devices]
+    policy = Policy.demo()
+    resolution = await Resolver(client, policy).resolve(
+        [Target(TargetKind.DEVICE, name) for name in names], verb=Verb.ISOLATE
+    )
+    assert len(resolution.devices) >= 2
+    flows = RequestFlows(db, policy)
+    record = await flows.create(
+        actor=REQUESTER,
+        origin=ORIGIN,
+        verb=Verb.ISOLATE,
+        params={"isolation_type": "Full"},
+        reason="unit",
+        target_text=" ".join(names),
+        resolution=resolution,
+        canary=canary,
+    )
+    verdict = await flows.decide(APPROVER, record.id, approve=True, reason=None, break_glass=False)
+    assert verdict.allowed, verdict.reason
+    return record.id
+
+
+async def _run_until_final(db: Database, worker: Worker, request_id: int) -> RequestRecord:
+    await worker.start()
+    try:
+        async with asyncio.timeout(60):
+            while True:
+                async with db.sessions() as session:
+                    record = await session.get(RequestRecord, request_id)
+                    assert record is not None
+                    if record.summarized_at is not None:
+                        return record
+                await asyncio.sleep(0.05)
+    finally:
+        await worker.stop()
+
+
+async def test_an_approved_request_is_submitted_once_per_device_and_closes(
+    db: Database, mde: tuple[Simulator, MdeClient]
+) -> None:
+    sim, client = mde
+    request_id = await _approved(db, client, sim, devices=4, canary=None)
+    record = await _run_until_final(db, Worker(db, client, config=FAST), request_id)
+    assert record.state == "succeeded"
+    async with db.sessions() as session:
+        devices = list(await session.scalars(select(RequestDevice).where(RequestDevice.request_id == request_id)))
+    assert {d.state for d in devices} == {DeviceState.SUCCEEDED}
+    actions = await client.list_machine_actions(type="Isolate")
+    mine = [a for a in actions if marker(request_id) in (a.requestor_comment or "")]
+    assert sorted(a.machine_id for a in mine) == sorted(d.machine_id for d in devices)
+    assert sorted(a.id for a in mine) == sorted(d.action_id for d in devices if d.action_id)
+
+
+async def test_a_canary_batch_releases_the_rest_once_it_succeeded(
+    db: Database, mde: tuple[Simulator, MdeClient]
+) -> None:
+    sim, client = mde
+    request_id = await _approved(db, client, sim, devices=4, canary=1)
+    record = await _run_until_final(db, Worker(db, client, config=FAST), request_id)
+    assert record.state == "succeeded"
+    async with db.sessions() as session:
+        notes = [
+            e.payload.get("text", "")
+            for e in await session.scalars(
+                select(Event).where(Event.request_id == request_id, Event.kind == EventKind.NOTE.value)
+            )
+        ]
+    assert any(n.startswith("Canary batch of 1 succeeded") for n in notes), notes
