@@ -37,10 +37,6 @@ class DeviceState(enum.StrEnum):
     def of(cls, status: ActionStatus) -> DeviceState:
         return cls(status.value)
 
-    @property
-    def is_final(self) -> bool:
-        return self in FINAL_DEVICE_STATES
-
 
 FINAL_DEVICE_STATES = frozenset(
     {DeviceState.SUCCEEDED, DeviceState.FAILED, DeviceState.TIMED_OUT, DeviceState.CANCELLED, DeviceState.SKIPPED}
