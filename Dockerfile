@@ -5,12 +5,17 @@ ARG PYTHON_IMAGE=python:3.11-slim
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
+# every dependency from the hash-pinned locks (scripts/lock): the build backend for this stage, the
+# runtime dependencies for the image; then the project itself, adding nothing
+COPY requirements/build.txt requirements/runtime.txt ./requirements/
+RUN pip install --no-cache-dir --require-hashes -r requirements/build.txt \
+ && pip install --no-cache-dir --prefix=/install --require-hashes -r requirements/runtime.txt
 COPY pyproject.toml README.md ./
 COPY mde ./mde
 COPY approvals ./approvals
 COPY bot ./bot
 # byte-compiled at install time, so the runtime needs no writable file system
-RUN pip install --no-cache-dir --prefix=/install .
+RUN pip install --no-cache-dir --prefix=/install --no-deps --no-build-isolation .
 
 FROM ${PYTHON_IMAGE}
 LABEL org.opencontainers.image.title="mde-chatops" \

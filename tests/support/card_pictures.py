@@ -32,6 +32,9 @@ in headless Chromium: the same check `tests/bot/teams/test_rendered_cards.py` ru
 fails on any parse error, validation warning, cut button title or markdown left on screen. It is Microsoft's
 renderer, not the Teams client: fonts and spacing differ a little. Regenerate the page and the pictures with
 `scripts/card-pictures` (after changing a card; `tests/bot/test_docs_cards.py` fails until you do).
+
+Refusals are not cards: when someone may not decide (their own request, not an approver, no reason given),
+Teams shows the bot's one-sentence answer to the person who clicked only, and the card stays as it was.
 """
 
 STEPS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
