@@ -91,8 +91,9 @@ class Settings(BaseSettings):
     teams_tenant_id: str | None = None
     teams_auth: str = Field(
         "client_secret",
-        pattern="^(client_secret|certificate|managed_identity|system_managed_identity|static)$",
-        description="how the bot gets its own token; static: a fixed token for a local Bot Connector",
+        pattern="^(client_secret|certificate|managed_identity|system_managed_identity|static|playground)$",
+        description="how the bot gets its own token; static: a fixed token for a local Bot Connector; "
+        "playground: the Agents Playground on loopback, no tokens either way (development only)",
     )
     teams_client_secret: SecretStr | None = None
     teams_certificate_path: Path | None = None
@@ -111,6 +112,9 @@ class Settings(BaseSettings):
         "empty: Teams channel tokens only",
     )
     teams_entra_metadata_url: str | None = Field(None, description="Entra OpenID metadata override")
+    teams_playground_url: str | None = Field(
+        None, description="TEAMS_AUTH=playground: the Playground's connector, http://127.0.0.1:PORT/_connector"
+    )
     teams_read_groups: bool = Field(
         False, description="read Entra group membership from Graph for entra-group: principals (GroupMember.Read.All)"
     )
@@ -141,10 +145,19 @@ class Settings(BaseSettings):
                 "managed_identity": ["teams_tenant_id"],
                 "system_managed_identity": ["teams_tenant_id"],
                 "static": ["teams_tenant_id", "teams_static_token"],
+                "playground": ["teams_tenant_id", "teams_playground_url"],
             }[self.teams_auth]
             teams_missing = [name.upper() for name in teams_needs if getattr(self, name) in (None, "")]
             if teams_missing:
                 raise ValueError(f"TEAMS_AUTH={self.teams_auth} needs {', '.join(teams_missing)}")
+            if self.teams_auth == "playground":
+                from bot.teams.playground import refusal
+
+                refused = refusal(
+                    host=self.host, playground_url=self.teams_playground_url, mde_base_url=self.mde_base_url
+                )
+                if refused:
+                    raise ValueError(refused)
         if self.slack_socket_mode and not self.slack_app_token:
             raise ValueError("SLACK_SOCKET_MODE=true needs SLACK_APP_TOKEN (xapp-…)")
         return self

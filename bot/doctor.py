@@ -440,6 +440,8 @@ class Doctor:
 
     def _check_teams(self) -> Check:
         settings = self.settings
+        if settings.teams_auth == "playground":
+            return Check("teams", False, "TEAMS_AUTH=playground is development only: it takes activities with no token")
         missing = [] if settings.teams_tenant_id else ["TEAMS_TENANT_ID"]
         if settings.teams_auth == "client_secret" and settings.teams_client_secret is None:
             missing.append("TEAMS_CLIENT_SECRET")

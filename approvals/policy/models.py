@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from approvals.verbs import POLICY_VERBS
 
-PRINCIPAL = re.compile(r"^(\*|(slack|teams|console|email|slack-group|entra-group):.+)$")
+PRINCIPAL = re.compile(r"^(\*|(slack|teams|console|playground|email|slack-group|entra-group):.+)$")
 
 
 def _check_principals(values: list[str]) -> list[str]:
@@ -17,7 +17,7 @@ def _check_principals(values: list[str]) -> list[str]:
         if not PRINCIPAL.match(value):
             raise ValueError(
                 f"'{value}' is not a principal; use slack:U…, teams:<entra-object-id>, email:…, "
-                "slack-group:S…, entra-group:<guid>, console:NAME or *"
+                "slack-group:S…, entra-group:<guid>, console:NAME, playground:<id> or *"
             )
     return values
 

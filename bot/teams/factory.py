@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from microsoft_agents.hosting.core.authorization import ConnectionManager
+
 from approvals.service import ChatOps
 from bot.config import Settings
 from bot.teams.auth import BotFrameworkAuth
@@ -17,6 +19,8 @@ def _names(value: str) -> tuple[str, ...]:
 
 def teams_surface_from_settings(settings: Settings, chatops: ChatOps) -> TeamsSurface:
     assert settings.teams_app_id is not None and settings.teams_tenant_id is not None
+    if settings.teams_auth == "playground":
+        return _playground_surface(settings, chatops)
     cloud = CLOUDS[settings.teams_cloud]
     connections = bot_connections(
         app_id=settings.teams_app_id,
@@ -35,10 +39,34 @@ def teams_surface_from_settings(settings: Settings, chatops: ChatOps) -> TeamsSu
         entra_metadata_url=settings.teams_entra_metadata_url,
     )
     hosts = _names(settings.teams_service_hosts) if settings.teams_service_hosts else (cloud.service_host,)
+    graph_url = settings.teams_graph_url if settings.teams_read_groups else None
+    return _surface(settings, chatops, connections, TeamsIngress(auth, settings.teams_tenant_id, hosts), graph_url)
+
+
+def _playground_surface(settings: Settings, chatops: ChatOps) -> TeamsSurface:
+    """The Agents Playground on loopback (``bot.teams.playground``; settings refused it unless all is loopback)."""
+    from urllib.parse import urlsplit
+
+    from bot.teams.playground import PlaygroundVerifier, announce, refusal
+
+    url = settings.teams_playground_url or ""
+    refused = refusal(host=settings.host, playground_url=url, mde_base_url=settings.mde_base_url)
+    if refused:  # settings validation already said so; this guards settings built without it
+        raise ValueError(refused)
+    announce(settings.host, settings.port, url)
+    assert settings.teams_app_id is not None and settings.teams_tenant_id is not None
+    # the Playground's connector asks for no token; the SDK still wants a provider, so it gets a fixed dummy one
+    connections = bot_connections(
+        app_id=settings.teams_app_id, tenant_id=settings.teams_tenant_id, auth="static", static_token="playground"
+    )
+    ingress = TeamsIngress(PlaygroundVerifier(url), settings.teams_tenant_id, (urlsplit(url).hostname or "",))
+    return _surface(settings, chatops, connections, ingress, graph_url=None)
+
+
+def _surface(
+    settings: Settings, chatops: ChatOps, connections: ConnectionManager, ingress: TeamsIngress, graph_url: str | None
+) -> TeamsSurface:
+    assert settings.teams_app_id is not None
     return TeamsSurface(
-        chatops,
-        app_id=settings.teams_app_id,
-        connections=connections,
-        ingress=TeamsIngress(auth, tenant_id=settings.teams_tenant_id, service_hosts=hosts),
-        graph_url=settings.teams_graph_url if settings.teams_read_groups else None,
+        chatops, app_id=settings.teams_app_id, connections=connections, ingress=ingress, graph_url=graph_url
     )

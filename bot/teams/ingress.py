@@ -43,6 +43,8 @@ class CallerKind(StrEnum):
     TEAMS_USER = "teams-user"
     #: an allow-listed app's own token: it may talk to the bot, never act as a human approver
     APP = "app"
+    #: no token at all: the Agents Playground on loopback (``bot.teams.playground``, development only)
+    PLAYGROUND = "playground"
 
 
 @dataclass(frozen=True, slots=True)

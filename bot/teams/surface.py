@@ -41,6 +41,8 @@ from bot.teams.graph import GraphGroups
 from bot.teams.identity import TeamsDirectory
 from bot.teams.ingress import LOOPBACK, BadBody, CallerKind, TeamsIngress, Unauthorized, host_allowed
 from bot.teams.pacing import ConversationPacer
+from bot.teams.playground import playground_actor
+from bot.teams.wire import OutboundActivity
 
 log = logging.getLogger(__name__)
 PATH = "/api/messages"
@@ -179,6 +181,8 @@ class TeamsSurface:
     async def _actor(self, context: TurnContext) -> Actor:
         """The person a Teams channel token vouches for; an allow-listed app speaks as itself, never as a person."""
         identity = context.identity
+        if identity is not None and identity.authentication_type == CallerKind.PLAYGROUND:
+            return playground_actor(context.activity.from_property)
         if identity is not None and identity.authentication_type == CallerKind.APP:
             app_id = str(identity.claims.get("azp") or identity.claims.get("appid") or "")
             return Actor(platform="app", user_id=app_id, display_name=f"app {app_id}")
@@ -195,7 +199,7 @@ class TeamsSurface:
         message = reply.text if reply.request is None else f"{reply.text} The card is posted in this conversation."
         if "\n" in message:
             message = f"```\n{message}\n```"
-        reply_activity = Activity(type=ActivityTypes.message, text=message, text_format="markdown")
+        reply_activity = OutboundActivity(type=ActivityTypes.message, text=message, text_format="markdown")
         await with_retries(lambda: context.send_activity(reply_activity))
 
     async def _decide(self, context: TurnContext, data: dict[str, Any]) -> tuple[int | None, str | None]:
@@ -263,7 +267,7 @@ class TeamsSurface:
         return card_response(cards.request_card(view, refresh_users=_clicker(context)))
 
     async def _reply_card(self, context: TurnContext, card: cards.Card) -> None:
-        activity = Activity(
+        activity = OutboundActivity(
             type=ActivityTypes.message,
             attachments=[Attachment(content_type=cards.CARD_CONTENT_TYPE, content=card)],
         )
@@ -291,7 +295,7 @@ class TeamsSurface:
     async def _send_card(self, conversation_id: str, context: str | None, card: cards.Card, summary: str) -> str:
         async def send(turn: TurnContext) -> str:
             attachment = Attachment(content_type=cards.CARD_CONTENT_TYPE, content=card)
-            activity = Activity(type=ActivityTypes.message, summary=summary, attachments=[attachment])
+            activity = OutboundActivity(type=ActivityTypes.message, summary=summary, attachments=[attachment])
             response = await turn.send_activity(activity)
             return str(response.id)
 
@@ -312,7 +316,7 @@ class TeamsSurface:
 
         async def update(turn: TurnContext) -> None:
             attachment = Attachment(content_type=cards.CARD_CONTENT_TYPE, content=card)
-            activity = Activity(
+            activity = OutboundActivity(
                 type=ActivityTypes.message, id=ref.message_id, summary=summary, attachments=[attachment]
             )
             await turn.update_activity(activity)
@@ -335,7 +339,7 @@ class TeamsSurface:
         await self.pacer.send(ref.channel_id)
 
         async def send(turn: TurnContext) -> None:
-            await turn.send_activity(Activity(type=ActivityTypes.message, text=text, text_format="plain"))
+            await turn.send_activity(OutboundActivity(type=ActivityTypes.message, text=text, text_format="plain"))
 
         await self._continue(ref.context, self._thread_id(ref), send)
 
