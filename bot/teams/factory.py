@@ -47,7 +47,7 @@ def _playground_surface(settings: Settings, chatops: ChatOps) -> TeamsSurface:
     """The Agents Playground on loopback (``bot.teams.playground``; settings refused it unless all is loopback)."""
     from urllib.parse import urlsplit
 
-    from bot.teams.playground import PlaygroundVerifier, announce, refusal
+    from bot.teams.playground import CONNECTOR_TOKEN, PlaygroundVerifier, announce, refusal
 
     url = settings.teams_playground_url or ""
     refused = refusal(host=settings.host, playground_url=url, mde_base_url=settings.mde_base_url)
@@ -57,7 +57,7 @@ def _playground_surface(settings: Settings, chatops: ChatOps) -> TeamsSurface:
     assert settings.teams_app_id is not None and settings.teams_tenant_id is not None
     # the Playground's connector asks for no token; the SDK still wants a provider, so it gets a fixed dummy one
     connections = bot_connections(
-        app_id=settings.teams_app_id, tenant_id=settings.teams_tenant_id, auth="static", static_token="playground"
+        app_id=settings.teams_app_id, tenant_id=settings.teams_tenant_id, auth="static", static_token=CONNECTOR_TOKEN
     )
     ingress = TeamsIngress(PlaygroundVerifier(url), settings.teams_tenant_id, (urlsplit(url).hostname or "",))
     return _surface(settings, chatops, connections, ingress, graph_url=None)

@@ -27,6 +27,8 @@ from bot.teams.ingress import Caller, CallerKind, Unauthorized
 
 log = logging.getLogger(__name__)
 PLATFORM = "playground"
+#: what the bot presents to the Playground's connector, which asks for no token at all
+CONNECTOR_TOKEN = "playground"
 
 
 def _loopback_ip(host: str | None) -> bool:

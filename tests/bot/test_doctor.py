@@ -219,6 +219,23 @@ async def test_teams_settings_name_what_is_missing(sqlite_url: str, policy_file:
     assert not teams_line.ok and "TEAMS_TENANT_ID" in teams_line.detail and "TEAMS_CLIENT_SECRET" in teams_line.detail
 
 
+async def test_playground_mode_fails_the_teams_check(sqlite_url: str, policy_file: Path) -> None:
+    settings = load_settings(
+        database_url=sqlite_url,
+        mde_auth="static",
+        mde_static_token="t",
+        mde_base_url="http://127.0.0.1:1",
+        policy_file=policy_file,
+        teams_app_id="app-id",
+        teams_tenant_id="tenant",
+        teams_auth="playground",
+        teams_playground_url="http://127.0.0.1:2/_connector",
+    )
+    checks = await run_checks(settings, token_provider=StaticTokenProvider("t"), timeout_s=2)
+    teams_line = next(c for c in checks if c.name == "teams")
+    assert not teams_line.ok and "development only" in teams_line.detail
+
+
 # -- the command line --------------------------------------------------------------------------------------
 def cli_env(**values: str) -> dict[str, str]:
     keep = {k: v for k, v in os.environ.items() if k.lower() not in Settings.model_fields}

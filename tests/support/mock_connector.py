@@ -70,6 +70,8 @@ class MockConnector:
     throttle_next: int = 0
     throttled: int = 0
     graph_calls: int = 0
+    #: the bearer token the bot must present (the Agents Playground's connector stands in with another)
+    accepted_token: str = CONNECTOR_TOKEN
     _runner: web.AppRunner | None = None
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1_700_000_000_001))
 
@@ -158,7 +160,7 @@ class MockConnector:
 
     # -- what the bot sends to the channel ------------------------------------------------------------------
     def _authorized(self, request: web.Request) -> bool:
-        ok = request.headers.get("Authorization") == f"Bearer {CONNECTOR_TOKEN}"
+        ok = request.headers.get("Authorization") == f"Bearer {self.accepted_token}"
         if not ok:
             self.unauthorized_calls += 1
         return ok

@@ -172,6 +172,15 @@ async def test_from_mention_to_summary_in_the_thread(rig: TeamsRig) -> None:
     assert rig.connector.unauthorized_calls == 0
 
 
+async def test_new_posts_carry_no_null_id(rig: TeamsRig) -> None:
+    """Activity.id is an optional string: a schema-checking connector (the Agents Playground) refuses null."""
+    await rig.post(rig.connector.message("alice", "scan device:ws-0005 --reason r"))
+    _request_id, card_post = await rig.card_for_new_request()
+    reply = await rig.connector.wait_for(lambda s: s.kind == "reply")
+    for sent in (card_post, reply):
+        assert sent.activity.get("id", "absent") is not None, sent.activity
+
+
 async def test_reject_needs_a_reason_and_the_card_then_says_who_and_why(rig: TeamsRig) -> None:
     await rig.post(rig.connector.message("alice", "scan device:ws-0005 --reason r"))
     request_id, posted = await rig.card_for_new_request()
