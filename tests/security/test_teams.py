@@ -21,14 +21,12 @@ import httpx
 import pytest
 
 from approvals.policy import Policy
-from approvals.service import ChatOps
 from bot.config import load_settings
-from bot.surfaces.base import ChatSurface
 from bot.teams import cards
 from bot.teams.factory import teams_surface_from_settings
 from tests.security.footprint import NOTHING, footprint
 from tests.support.mock_connector import TENANT_ID, MockConnector
-from tests.support.stack import Stack, served
+from tests.support.stack import Stack, served_from_settings
 
 POLICY = Policy.from_dict(
     {
@@ -72,9 +70,7 @@ class Rig:
             self.connector.message("alice", "scan device:ws-0005 --reason r"), self.connector.token()
         )
         assert answer.status_code in (200, 201, 202)
-        sent = await self.connector.wait_for(lambda s: s.kind == "send" and s.card is not None)
-        assert sent.card is not None
-        request_id = int(sent.card["body"][0]["text"].split()[0].lstrip("#"))
+        request_id, _sent = await self.connector.new_request_card()
         await self.stack.wait_for_state(request_id, {"pending"})
         return request_id
 
@@ -90,11 +86,8 @@ async def teams_rig(**settings: Any) -> AsyncIterator[Rig]:
         **settings,
     )
 
-    def make(chatops: ChatOps) -> list[ChatSurface]:
-        return [teams_surface_from_settings(load_settings(**values), chatops)]
-
     try:
-        async with served(make, policy=POLICY) as (stack, url, http):
+        async with served_from_settings(values, policy=POLICY) as (stack, url, http):
             yield Rig(stack, connector, url, http)
     finally:
         await connector.stop()

@@ -255,6 +255,12 @@ class MockConnector:
         options.setdefault("pacer", ConversationPacer(min_edit_interval_s=0.0))
         return TeamsSurface(chatops, app_id=APP_ID, connections=connections, ingress=ingress, **options)
 
+    async def new_request_card(self) -> tuple[int, Sent]:
+        """The request card the bot posted: (its request id, what was sent)."""
+        sent = await self.wait_for(lambda s: s.kind == "send" and s.card is not None)
+        assert sent.card is not None
+        return int(sent.card["body"][0]["text"].split()[0].lstrip("#")), sent
+
     async def wait_for(self, predicate: Any, timeout: float = 30.0) -> Sent:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout

@@ -144,3 +144,16 @@ async def served(
                 yield stack, f"http://127.0.0.1:{port}", http
         finally:
             await runner.cleanup()
+
+
+@asynccontextmanager
+async def served_from_settings(
+    values: dict[str, Any], **options: Any
+) -> AsyncIterator[tuple[Stack, str, httpx.AsyncClient]]:
+    """The chat surfaces ``mde-chatops serve`` builds from these settings, served like ``served``."""
+    from bot.config import load_settings
+    from bot.serve import build_surfaces
+
+    settings = load_settings(**values)
+    async with served(lambda chatops: build_surfaces(settings, chatops), **options) as running:
+        yield running

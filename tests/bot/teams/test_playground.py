@@ -12,7 +12,6 @@ import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +19,14 @@ import httpx
 import pytest
 
 from approvals.policy import Policy
-from approvals.service import ChatOps
 from bot.config import Settings, SettingsError, load_settings
-from bot.surfaces.base import ChatSurface
 from bot.teams import cards
 from bot.teams.factory import teams_surface_from_settings
 from bot.teams.playground import CONNECTOR_TOKEN
 from tests.security.footprint import NOTHING, footprint
+from tests.security.test_teams import Rig, teams_rig
 from tests.support.mock_connector import APP_ID, TENANT_ID, MockConnector
-from tests.support.stack import Stack, served
+from tests.support.stack import served_from_settings
 
 #: what a real deployment's policy names: Bob by his Entra object id and his e-mail
 REAL_POLICY = Policy.from_dict(
@@ -113,38 +111,28 @@ async def test_serve_refuses_to_start_in_playground_mode_on_all_interfaces(tmp_p
 
 
 # -- on loopback: only the Playground's connector, and only as playground: principals -------------------------
-@dataclass
-class Rig:
-    stack: Stack
-    connector: MockConnector
-    url: str
-    http: httpx.AsyncClient
+class PlaygroundRig(Rig):
+    """The security tests' rig, posting as the Playground does: no Authorization header at all."""
 
-    async def post(self, activity: dict[str, Any], headers: dict[str, str] | None = None) -> httpx.Response:
+    async def send(self, activity: dict[str, Any], headers: dict[str, str] | None = None) -> httpx.Response:
         return await self.http.post(self.url + "/api/messages", json=activity, headers=headers or {})
 
     async def request_by_alice(self) -> int:
-        answer = await self.post(self.connector.message("alice", "scan device:ws-0005 --reason r"))
+        answer = await self.send(self.connector.message("alice", "scan device:ws-0005 --reason r"))
         assert answer.status_code in (200, 201, 202), answer.text
-        sent = await self.connector.wait_for(lambda s: s.kind == "send" and s.card is not None)
-        assert sent.card is not None
-        request_id = int(sent.card["body"][0]["text"].split()[0].lstrip("#"))
+        request_id, _sent = await self.connector.new_request_card()
         await self.stack.wait_for_state(request_id, {"pending"})
         return request_id
 
 
 @asynccontextmanager
-async def playground_rig(policy: Policy, **overrides: Any) -> AsyncIterator[Rig]:
+async def playground_rig(policy: Policy, **overrides: Any) -> AsyncIterator[PlaygroundRig]:
     connector = MockConnector(accepted_token=CONNECTOR_TOKEN)
     await connector.start()
 
-    def make(chatops: ChatOps) -> list[ChatSurface]:
-        values = playground_settings(connector.url, **overrides)
-        return [teams_surface_from_settings(load_settings(**values), chatops)]
-
     try:
-        async with served(make, policy=policy) as (stack, url, http):
-            yield Rig(stack, connector, url, http)
+        async with served_from_settings(playground_settings(connector.url, **overrides), policy=policy) as running:
+            yield PlaygroundRig(running[0], connector, running[1], running[2])
     finally:
         await connector.stop()
 
@@ -155,7 +143,7 @@ async def test_the_playground_speaks_without_a_token_as_playground_principals() 
         record = await rig.stack.record(request_id)
         assert record.requester_key == "playground:aad-alice" and record.requester_email is None
         click = rig.connector.execute("bob", cards.VERB_APPROVE, {"request_id": request_id})
-        answer = await rig.post(click)
+        answer = await rig.send(click)
         assert answer.status_code == 200 and answer.json()["type"] == cards.CARD_CONTENT_TYPE
         assert await rig.stack.wait_for_state(request_id, {"succeeded"}) == "succeeded"
         assert rig.connector.unauthorized_calls == 0
@@ -166,7 +154,7 @@ async def test_playground_users_are_never_the_real_teams_users_a_policy_names() 
     async with playground_rig(REAL_POLICY) as rig:
         request_id = await rig.request_by_alice()
         before = await footprint(rig.stack)
-        answer = await rig.post(rig.connector.execute("bob", cards.VERB_APPROVE, {"request_id": request_id}))
+        answer = await rig.send(rig.connector.execute("bob", cards.VERB_APPROVE, {"request_id": request_id}))
         assert answer.status_code == 200
         refusal = answer.json()
         assert refusal["type"] == "application/vnd.microsoft.activity.message"
@@ -177,7 +165,7 @@ async def test_playground_users_are_never_the_real_teams_users_a_policy_names() 
 async def test_a_request_carrying_a_token_is_not_the_playground() -> None:
     async with playground_rig(PLAYGROUND_POLICY) as rig:
         command = rig.connector.message("alice", "scan device:ws-0005 --reason r")
-        answer = await rig.post(command, {"Authorization": f"Bearer {rig.connector.token()}"})
+        answer = await rig.post(command, rig.connector.token())
         assert answer.status_code == 401
         assert await footprint(rig.stack) == NOTHING and rig.connector.sent == []
 
@@ -191,7 +179,7 @@ async def test_an_activity_for_another_connector_is_refused(service_url: str) ->
         before = await footprint(rig.stack)
         click = rig.connector.execute("bob", cards.VERB_APPROVE, {"request_id": request_id})
         click["serviceUrl"] = service_url
-        assert (await rig.post(click)).status_code == 401
+        assert (await rig.send(click)).status_code == 401
         assert await footprint(rig.stack) == before and (await rig.stack.record(request_id)).state == "pending"
 
 
@@ -199,7 +187,7 @@ async def test_another_tenant_is_refused_in_playground_mode_too() -> None:
     async with playground_rig(PLAYGROUND_POLICY) as rig:
         command = rig.connector.message("alice", "scan device:ws-0005 --reason r")
         command["channelData"] = {"tenant": {"id": "99999999-9999-9999-9999-999999999999"}}
-        assert (await rig.post(command)).status_code == 401
+        assert (await rig.send(command)).status_code == 401
         assert await footprint(rig.stack) == NOTHING
 
 
@@ -210,20 +198,10 @@ async def test_playground_mode_says_so_loudly_at_start(caplog: pytest.LogCapture
     assert any("DEVELOPMENT ONLY" in r.getMessage() and "WITHOUT any token" in r.getMessage() for r in caplog.records)
 
 
-async def test_without_playground_mode_the_playground_is_refused(tmp_path: Path) -> None:
+async def test_without_playground_mode_the_playground_is_refused() -> None:
     """The Playground's own marker header opens nothing: a bot with real Teams auth wants a token."""
-    connector = MockConnector()
-    await connector.start()
-    values = connector.settings()
-
-    def make(chatops: ChatOps) -> list[ChatSurface]:
-        return [teams_surface_from_settings(load_settings(**values), chatops)]
-
-    try:
-        async with served(make, policy=PLAYGROUND_POLICY) as (stack, url, http):
-            command = connector.message("alice", "scan device:ws-0005 --reason r")
-            answer = await http.post(url + "/api/messages", json=command, headers={"x-ms-agents-playground": "true"})
-            assert answer.status_code == 401
-            assert await footprint(stack) == NOTHING
-    finally:
-        await connector.stop()
+    async with teams_rig() as rig:
+        command = rig.connector.message("alice", "scan device:ws-0005 --reason r")
+        answer = await PlaygroundRig.send(rig, command, {"x-ms-agents-playground": "true"})
+        assert answer.status_code == 401
+        assert await footprint(rig.stack) == NOTHING

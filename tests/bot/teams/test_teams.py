@@ -49,10 +49,7 @@ class TeamsRig:
         return await self.http.post(self.url + "/api/messages", json=activity, headers=headers)
 
     async def card_for_new_request(self) -> tuple[int, Sent]:
-        sent = await self.connector.wait_for(lambda s: s.kind == "send" and s.card is not None)
-        assert sent.card is not None
-        request_id = int(sent.card["body"][0]["text"].split()[0].lstrip("#"))
-        return request_id, sent
+        return await self.connector.new_request_card()
 
 
 @pytest.fixture
