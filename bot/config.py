@@ -9,6 +9,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.loopback import playground_refusal
+
 
 class MdeAuth(StrEnum):
     STATIC = "static"  # a fixed bearer token: the simulator
@@ -151,9 +153,7 @@ class Settings(BaseSettings):
             if teams_missing:
                 raise ValueError(f"TEAMS_AUTH={self.teams_auth} needs {', '.join(teams_missing)}")
             if self.teams_auth == "playground":
-                from bot.teams.playground import refusal
-
-                refused = refusal(
+                refused = playground_refusal(
                     host=self.host, playground_url=self.teams_playground_url, mde_base_url=self.mde_base_url
                 )
                 if refused:

@@ -47,10 +47,11 @@ def _playground_surface(settings: Settings, chatops: ChatOps) -> TeamsSurface:
     """The Agents Playground on loopback (``bot.teams.playground``; settings refused it unless all is loopback)."""
     from urllib.parse import urlsplit
 
-    from bot.teams.playground import CONNECTOR_TOKEN, PlaygroundVerifier, announce, refusal
+    from bot.loopback import playground_refusal
+    from bot.teams.playground import CONNECTOR_TOKEN, PlaygroundVerifier, announce
 
     url = settings.teams_playground_url or ""
-    refused = refusal(host=settings.host, playground_url=url, mde_base_url=settings.mde_base_url)
+    refused = playground_refusal(host=settings.host, playground_url=url, mde_base_url=settings.mde_base_url)
     if refused:  # settings validation already said so; this guards settings built without it
         raise ValueError(refused)
     announce(settings.host, settings.port, url)

@@ -2,7 +2,8 @@
 
 The Playground (``@microsoft/m365agentsplayground``) posts Teams-shaped activities to ``/api/messages``
 with no Bot Framework token at all, so nothing it sends can be verified. This mode is therefore fenced in
-three ways, and is refused at start-up (``bot.config``) unless all three hold:
+three ways, and is refused at start-up unless all three hold (``bot.loopback``, checked by ``bot.config``
+and again by the surface factory):
 
 * the bot listens on a loopback address only (``HOST`` is an IP literal in 127.0.0.0/8 or ``::1``);
 * replies go to the Playground's mocked Bot Connector on loopback (``TEAMS_PLAYGROUND_URL``), and every
@@ -15,12 +16,10 @@ Whoever the Playground says is speaking becomes a ``playground:`` principal (``P
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from approvals.identity import Actor
 from bot.teams.ingress import Caller, CallerKind, Unauthorized
@@ -29,29 +28,6 @@ log = logging.getLogger(__name__)
 PLATFORM = "playground"
 #: what the bot presents to the Playground's connector, which asks for no token at all
 CONNECTOR_TOKEN = "playground"
-
-
-def _loopback_ip(host: str | None) -> bool:
-    try:
-        return ipaddress.ip_address((host or "").strip("[]")).is_loopback
-    except ValueError:  # a name ("localhost" included) could resolve anywhere
-        return False
-
-
-def _loopback_url(url: str | None) -> bool:
-    parts = urlsplit(url or "")
-    return parts.scheme in ("http", "https") and not parts.username and _loopback_ip(parts.hostname)
-
-
-def refusal(*, host: str, playground_url: str | None, mde_base_url: str | None) -> str | None:
-    """Why ``TEAMS_AUTH=playground`` may not run with these settings (one sentence naming the setting), or None."""
-    if not _loopback_ip(host):
-        return f"TEAMS_AUTH=playground needs HOST to be a loopback IP (127.0.0.1 or ::1), not {host!r}"
-    if not _loopback_url(playground_url):
-        return "TEAMS_AUTH=playground needs TEAMS_PLAYGROUND_URL to be the Playground's connector on loopback"
-    if not _loopback_url(mde_base_url):
-        return "TEAMS_AUTH=playground needs MDE_BASE_URL to be the MDE simulator on loopback"
-    return None
 
 
 def _same_url(a: str, b: str) -> bool:
