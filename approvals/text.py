@@ -40,6 +40,8 @@ def preview(resolution: Resolution, *, title: str) -> str:
     for machine in devices[:PREVIEW_ROWS]:
         protection = resolution.protection.get(machine.id)
         extra = f"{protection.level}: {protection.reason}" if protection and protection.level != "none" else ""
+        if machine.id in resolution.notes:
+            extra = f"{extra} · {resolution.notes[machine.id]}" if extra else resolution.notes[machine.id]
         lines.append(device_line(machine.computer_dns_name, machine.os_platform, machine.health_status, extra))
     if len(devices) > PREVIEW_ROWS:
         lines.append(f"  … and {len(devices) - PREVIEW_ROWS} more")

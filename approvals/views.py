@@ -26,6 +26,8 @@ class DeviceRow:
     error: str | None = None
     #: a warning that did not exclude the device (e.g. "Hyper-V host: isolating it cuts off its guests")
     warning: str | None = None
+    #: why the device is in the set beyond the target, e.g. "alice last logon 2026-12-02 08:49 UTC"
+    note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

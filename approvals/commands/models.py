@@ -20,6 +20,7 @@ class TargetKind(enum.StrEnum):
     IP = "ip"
     QUERY = "query"  # advanced hunting KQL returning a DeviceId or DeviceName column
     INCIDENT = "incident"
+    USER = "user"  # the devices a user logged on to (MDE's users -> machines relation)
 
 
 @dataclass(frozen=True, slots=True)

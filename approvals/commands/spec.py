@@ -8,7 +8,7 @@ from approvals.commands.models import Verb
 
 TARGET_KINDS_HELP = (
     'device:NAME|ID   tag:"Domain Controllers"   group:"Tier0 Servers"   ip:10.1.2.3   '
-    'query:"<KQL returning DeviceId>"   incident:ID  (mix freely: the union is used)'
+    'query:"<KQL returning DeviceId>"   incident:ID   user:alice@contoso.com  (mix freely: the union is used)'
 )
 
 

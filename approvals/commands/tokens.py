@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 
 from approvals.commands.models import ParseError, Target, TargetKind
@@ -11,7 +12,9 @@ from approvals.commands.suggest import closest
 
 QUOTES = {'"': '"', "'": "'", "“": "”", "”": "”", "‘": "’", "’": "’", "«": "»"}
 SINGLE_STYLE = {"'", "‘", "’"}
-LIST_KINDS = {TargetKind.DEVICE, TargetKind.IP, TargetKind.INCIDENT}
+LIST_KINDS = {TargetKind.DEVICE, TargetKind.IP, TargetKind.INCIDENT, TargetKind.USER}
+#: an account name or a UPN: MDE's users API takes the account name (the part before @)
+USER_NAME = re.compile(r"^[A-Za-z0-9._'-]{1,104}(@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63})?$")
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,10 @@ def parse_targets(token: Token) -> list[Target]:
                 item = str(ipaddress.ip_address(item))
             except ValueError:
                 raise ParseError(f"'{item}' is not an IP address.", token=text, position=token.pos) from None
+        if kind is TargetKind.USER and not USER_NAME.match(item):
+            raise ParseError(
+                f"'{item}' is not a user; use user:alice@contoso.com or user:alice.", token=text, position=token.pos
+            )
         if kind is TargetKind.TAG and len(item) > MAX_TAG:
             raise ParseError(f"Tags are at most {MAX_TAG} characters.", token=text[:40], position=token.pos)
         out.append(Target(kind, item))

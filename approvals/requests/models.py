@@ -113,6 +113,8 @@ class RequestDevice(Base):
     warning: Mapped[str | None] = mapped_column(Text)
     #: submission order, lower first (approvals.resolution.priority): incident-named, then MDE risk score
     priority: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
+    #: why this device is in the set, beyond the target (user: targets: "alice last logon … UTC")
+    note: Mapped[str | None] = mapped_column(Text)
     state: Mapped[DeviceState | None] = mapped_column(EnumText(DeviceState, 32))
     action_id: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)

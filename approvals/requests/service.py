@@ -99,6 +99,7 @@ def _device_values(request_id: int, machine: Machine, resolution: Resolution) ->
         "protection": protection.level,
         "warning": protection.reason if protection.level != "none" else None,
         "priority": priority(machine, named_by_incident=named),
+        "note": resolution.notes.get(machine.id),
     }
 
 
@@ -165,6 +166,7 @@ _VIEW_COLUMNS = (
     RequestDevice.warning,
     RequestDevice.protection,
     RequestDevice.priority,
+    RequestDevice.note,
 )
 
 
@@ -220,6 +222,7 @@ async def build_view(session: AsyncSession, request_id: int, *, eta_seconds: flo
                 action_id=d.action_id,
                 error=d.error,
                 warning=d.warning,
+                note=d.note,
             )
         )
         priorities.append(d.priority)

@@ -10,7 +10,7 @@ import ipaddress
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from approvals.commands.models import Target, TargetKind
 from approvals.errors import ResolutionError
@@ -32,6 +32,10 @@ from mde.models import Machine
 MDE_ID = re.compile(r"^[0-9a-fA-F]{40}$")
 ID_CHUNK = 25
 MAX_QUERY_NAMES = 500
+#: user: targets skip devices the user last logged on to longer ago than this (shown as excluded, with the date)
+USER_LOGON_MAX_AGE = timedelta(days=30)
+#: user: targets read each device's logon users (one call per device); more devices than this is refused
+MAX_USER_DEVICES = 50
 
 #: incident key -> the MDE device ids / DNS names its entities name (ChatOps reads them from the incident store)
 IncidentLookup = Callable[[str], Awaitable[tuple[list[str], list[str]]]]
@@ -51,6 +55,8 @@ class Resolution:
     protection: dict[str, Protection] = field(default_factory=dict)
     exclusions: list[ExclusionRow] = field(default_factory=list)
     matched_by: dict[str, list[str]] = field(default_factory=dict)
+    #: per device id: a line the card shows under the device (user: targets: the user's last logon)
+    notes: dict[str, str] = field(default_factory=dict)
 
     @property
     def protected(self) -> list[Machine]:
@@ -103,6 +109,8 @@ class Resolver:
             return await self._by_query(value)
         if kind is TargetKind.INCIDENT:
             return await self._by_incident(value, result)
+        if kind is TargetKind.USER:
+            return await self._by_user(value, result)
         raise ResolutionError(f"Unknown target kind {kind}.")
 
     async def _nothing(self, value: str, kind: str, sentence: str) -> list[Machine]:
@@ -198,6 +206,47 @@ class Resolver:
         if not found:
             raise ResolutionError(f"Incident {incident_id} names no device known to MDE.")
         return found
+
+    async def _by_user(self, user: str, result: Resolution) -> list[Machine]:
+        """get-user-related-machines.md gives the devices; get-machine-log-on-users.md when the user was last
+        seen on each. MDE's users API takes the account name only, so alice@contoso.com and alice@fabrikam.com
+        are the same there: the card says which account name matched."""
+        account = user.split("@", 1)[0]
+        machines = await self._client.get_user_related_machines(account)
+        if not machines:
+            raise ResolutionError(f"MDE knows no device that the user '{account}' logged on to.")
+        if len(machines) > MAX_USER_DEVICES:
+            raise ResolutionError(
+                f"The user '{account}' logged on to {len(machines)} devices; the limit for user: targets is "
+                f"{MAX_USER_DEVICES}. Target the devices by name or tag instead."
+            )
+        now = datetime.now(UTC)
+        out = []
+        for machine in machines:
+            logons = await self._client.get_machine_logon_users(machine.id)
+            seen = [u for u in logons if u.account_name.lower() == account.lower()]
+            last = max((u.last_seen for u in seen if u.last_seen is not None), default=None)
+            if last is None or now - last > USER_LOGON_MAX_AGE:
+                when = f"last logon {last:%Y-%m-%d %H:%M} UTC" if last else "no logon on record"
+                result.exclusions.append(
+                    ExclusionRow(
+                        name=machine.computer_dns_name,
+                        machine_id=machine.id,
+                        kind="stale_logon",
+                        reason=f"{account}: {when}, older than {USER_LOGON_MAX_AGE.days} days",
+                    )
+                )
+                continue
+            kinds = ", ".join(sorted({u.logon_types for u in seen if u.logon_types}))
+            result.notes[machine.id] = f"{account} last logon {last:%Y-%m-%d %H:%M} UTC" + (
+                f" ({kinds})" if kinds else ""
+            )
+            out.append(machine)
+        if not out:
+            raise ResolutionError(
+                f"The user '{account}' logged on to no device in the last {USER_LOGON_MAX_AGE.days} days."
+            )
+        return out
 
     async def _apply_exclusions(
         self, machines: list[Machine], result: Resolution, *, verb: Verb, isolation_type: str

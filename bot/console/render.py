@@ -24,6 +24,8 @@ def render_card(view: RequestView) -> str:
             extra += f" ({row.error})"
         if row.warning:
             extra += f" ⚠ {row.warning}"
+        if row.note:
+            extra += f" · {row.note}"
         lines.append(device_line(row.name, row.os_platform, row.health_status, extra.strip()))
     if len(view.devices) > PREVIEW_ROWS:
         lines.append(f"  … and {len(view.devices) - PREVIEW_ROWS} more")

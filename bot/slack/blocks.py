@@ -34,6 +34,8 @@ def _device_lines(view: RequestView) -> str:
             bits.append(f"*{_escape(row.state)}*")
         if row.warning:
             bits.append(f":warning: {_escape(row.warning[:200])}")
+        if row.note:
+            bits.append(f"_{_escape(row.note[:200])}_")
         if row.error:
             bits.append(_escape(row.error[:200]))
         rows.append("• " + " · ".join(bits))

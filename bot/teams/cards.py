@@ -87,6 +87,8 @@ def _device_lines(view: RequestView) -> str:
             bits.append(escape(row.state))
         if row.warning:
             bits.append("⚠ " + escape(row.warning[:120]))
+        if row.note:
+            bits.append("_" + escape(row.note[:120]) + "_")
         if row.error:
             bits.append(escape(row.error[:120]))
         rows.append("- " + " · ".join(bits))
