@@ -24,6 +24,8 @@ from approvals.commands.models import (
     DoctorCommand,
     HelpCommand,
     HistoryCommand,
+    IndicatorCommand,
+    IndicatorListCommand,
     ScheduleCommand,
     StatusCommand,
     TargetKind,
@@ -33,6 +35,7 @@ from approvals.errors import ResolutionError, UserError
 from approvals.execution.flows import Worker
 from approvals.identity import Actor, Origin
 from approvals.incidents import service as incident_store
+from approvals.indicators.flows import IndicatorFlows
 from approvals.messages import describe_mde_error
 from approvals.policy import Policy
 from approvals.requests import service as requests
@@ -70,6 +73,7 @@ class ChatOps:
         self.resolver = Resolver(client, policy, incidents=self._incident_devices)
         self._listeners: list[Callable[[], None]] = []
         self.schedules = ScheduleFlows(db, client, policy, view=self.view, notify=self.notify, clock=clock)
+        self.indicators = IndicatorFlows(db, client, policy, view=self.view, notify=self.notify, clock=clock)
         #: the deployment checks for the admin-only ``doctor`` command (bot/engine.py sets it)
         self.doctor: Callable[[], Awaitable[str]] | None = None
 
@@ -110,6 +114,8 @@ class ChatOps:
             return await self.schedules.handle(actor, origin, command)
         if isinstance(command, DoctorCommand):
             return await self._doctor(actor)
+        if isinstance(command, IndicatorCommand | IndicatorListCommand):
+            return await self.indicators.handle(actor, origin, command)
         return Reply(text="That command is not supported here.", error=True)
 
     async def _doctor(self, actor: Actor) -> Reply:

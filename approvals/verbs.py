@@ -40,6 +40,9 @@ class Verb(enum.StrEnum):
     REJECT = "reject"
     SCHEDULE = "schedule"
     DOCTOR = "doctor"
+    BLOCK = "block"
+    UNBLOCK = "unblock"
+    INDICATORS = "indicators"
 
     @property
     def is_action(self) -> bool:
@@ -59,6 +62,8 @@ class Family(enum.StrEnum):
 
     MACHINE_ACTIONS = "machine_actions"
     MACHINE_TAGS = "machine_tags"
+    INDICATORS = "indicators"
+    LIVE_RESPONSE = "live_response"
 
 
 #: one device's MDE call: (client, machine id, comment, the request's params with defaults filled in)
@@ -90,6 +95,8 @@ class ActionSpec:
     params: tuple[Param, ...] = ()
     #: MDE holds an action for an inactive device for up to 3 days: such devices are excluded
     needs_active: bool = True
+    #: no device snapshot: one job makes the tenant-wide call (indicators: approvals/indicators/execution.py)
+    tenant_wide: bool = False
 
     @property
     def role(self) -> str:
@@ -120,6 +127,7 @@ def _scan(client: MdeClient, machine_id: str, comment: str, params: Mapping[str,
 
 
 _TAG = Param("tag_value", "", "{label} '{value}'")
+_INDICATOR = (Param("indicator_type", "", "{label} {value}"), Param("value", "", "{label} {value}"))
 
 ACTIONS: dict[Verb, ActionSpec] = {
     spec.verb: spec
@@ -194,9 +202,33 @@ ACTIONS: dict[Verb, ActionSpec] = {
                 machine_id, comment=comment
             ),
         ),
+        ActionSpec(
+            Verb.BLOCK,
+            "Indicator",
+            Family.INDICATORS,
+            "indicators",
+            params=(*_INDICATOR, Param("action", "Block", "{label} → {value}")),
+            needs_active=False,
+            tenant_wide=True,
+        ),
+        ActionSpec(
+            Verb.UNBLOCK,
+            "Remove indicator",
+            Family.INDICATORS,
+            "indicators",
+            params=_INDICATOR,
+            needs_active=False,
+            tenant_wide=True,
+        ),
     )
 }
 
 #: every verb the policy governs (``actions:`` keys, ``channels: allow:`` values); a schedule follows
 #: ``actions.tag`` unless the policy gives it its own entry
 POLICY_VERBS: tuple[Verb, ...] = (*ACTIONS, Verb.SCHEDULE)
+
+
+def is_tenant_wide(verb: Verb) -> bool:
+    """A verb without devices (an indicator): its card shows what it changes tenant-wide instead."""
+    spec = ACTIONS.get(verb)
+    return spec is not None and spec.tenant_wide

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from approvals.verbs import Verb
+from approvals.verbs import Verb, is_tenant_wide
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,8 +113,13 @@ class RequestView:
 
     @property
     def devices_label(self) -> str:
-        """What the card says under "Devices": a count, or "per run" for a schedule (it acts on each run's)."""
-        return "per run" if self.action == Verb.SCHEDULE else str(len(self.devices))
+        """What the card says under "Devices": a count, "per run" for a schedule (it acts on each run's), or
+        "tenant-wide" for an indicator (it applies to every device, or the groups its card names)."""
+        if self.action == Verb.SCHEDULE:
+            return "per run"
+        if is_tenant_wide(self.action):
+            return "tenant-wide"
+        return str(len(self.devices))
 
 
 @dataclass(frozen=True, slots=True)

@@ -204,8 +204,9 @@ class Delivery:
         elif kind is EventKind.PROGRESS and self._crossed_milestone(surface.name, request_id, payload):
             batch.progressed[request_id] = ref
         elif kind is EventKind.DEVICE_FAILED:
-            names = ", ".join(payload.get("devices") or []) or "a device"
-            await surface.post_in_thread(ref, f"✗ {names}: {payload.get('outcome')} — {payload.get('error') or ''}")
+            names = ", ".join(payload.get("devices") or [])  # none for a tenant-wide indicator
+            subject = f"{names}: " if names else ""
+            await surface.post_in_thread(ref, f"✗ {subject}{payload.get('outcome')} — {payload.get('error') or ''}")
         elif kind is EventKind.NOTE:
             await surface.post_in_thread(ref, str(payload.get("text", "")))
         elif kind is EventKind.FINISHED:

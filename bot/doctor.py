@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 
 DEFAULT_TIMEOUT_S = 15.0
 READ_ROLES = ("Machine.Read.All", "Machine.ReadWrite.All")
+#: a role that a broader one includes: Ti.ReadWrite.All sees every indicator, Ti.ReadWrite the app's own
+#: (get-ti-indicators-collection.md)
+BROADER = {"Ti.ReadWrite": ("Ti.ReadWrite", "Ti.ReadWrite.All")}
 HUNTING_ROLE = ROLE_FOR_PATH["run"]
 #: Microsoft Graph's runHuntingQuery (GR:includes/permissions/security-security-runhuntingquery-permissions.md)
 GRAPH_HUNTING_ROLE = ROLE_FOR_PATH["runHuntingQuery"]
@@ -73,6 +76,8 @@ class Permission:
 
     roles: tuple[str, ...]
     features: tuple[str, ...]
+    #: what does not work without it, when the rest works (the check passes and says so)
+    optional: str | None = None
 
     @property
     def label(self) -> str:
@@ -87,9 +92,16 @@ def required_permissions(verbs: Collection[str], *, mde_hunting: bool = False) -
     for verb, spec in ACTIONS.items():
         if verb in verbs:
             by_role.setdefault(spec.role, []).append(verb)
-    out += [Permission((role,), tuple(features)) for role, features in by_role.items()]
+    out += [Permission(BROADER.get(role, (role,)), tuple(features)) for role, features in by_role.items()]
     if mde_hunting:
         out.append(Permission((HUNTING_ROLE,), HUNTING_FEATURES))
+    if Verb.BLOCK in verbs:
+        out.append(
+            Permission(("File.Read.All",), ("how common a file is",), "block cards cannot warn about common files")
+        )
+    # get-user-related-machines.md lists only Machine.ReadWrite.All; get-machine-log-on-users.md User.Read.All
+    out.append(Permission(("Machine.ReadWrite.All",), ("user targets",), "user: targets are refused"))
+    out.append(Permission(("User.Read.All",), ("last logon of user targets",), "user: targets are refused"))
     return out
 
 
@@ -291,6 +303,8 @@ class Doctor:
             name = f"mde permission {need.label} ({', '.join(need.features)})"
             if granted & set(need.roles):
                 checks.append(Check(name, True))
+            elif need.optional:
+                checks.append(Check(name, True, f"not granted, so {need.optional}"))
             else:
                 checks.append(Check(name, False, f"the token's roles lack {need.roles[0]}: {GRANT_HINT}"))
         return checks

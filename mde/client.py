@@ -551,6 +551,11 @@ class MdeClient(ApiClient):
             return None
         return FileStats.from_api(data or {})
 
+    async def get_file_related_machines(self, sha1: str) -> list[Machine]:
+        """get-file-related-machines.md: the devices MDE saw a file on; SHA-1 only; unknown file: empty."""
+        data = await self._json("GET", f"/api/files/{urlquote(sha1, safe='')}/machines", "files_read")
+        return [Machine.from_api(m) for m in (data or {}).get("value") or []]
+
     # -- indicators ------------------------------------------------------------------------------------------
     async def submit_indicator(
         self,

@@ -18,6 +18,7 @@ from approvals.commands.models import (
     TargetKind,
     Verb,
 )
+from approvals.commands.indicators import build as build_indicator
 from approvals.commands.schedules import build_schedule
 from approvals.commands.spec import ALIASES, MAX_CANARY, MAX_INPUT, MAX_TAG, VERBS, OptionSpec, VerbSpec
 from approvals.commands.suggest import closest
@@ -149,6 +150,8 @@ def _build(spec: VerbSpec, positional: list[Token], options: dict[str, str | Non
         return DoctorCommand()
     if verb is Verb.SCHEDULE:
         return build_schedule(positional, options)
+    if verb in (Verb.BLOCK, Verb.UNBLOCK, Verb.INDICATORS):
+        return build_indicator(verb, [clean(t.text, t) for t in positional], options)
     if verb is Verb.STATUS:
         return StatusCommand(request_id=_request_id(positional[0], verb) if positional else None)
     if spec.takes_request_id:

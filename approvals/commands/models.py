@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from approvals.errors import ParseError as ParseError  # the parser's error, one of approvals.errors
@@ -123,6 +124,29 @@ class ScheduleRunCommand:
 
 
 @dataclass(frozen=True, slots=True)
+class IndicatorCommand:
+    """``block`` / ``unblock`` one indicator tenant-wide (or for some device groups): needs approval."""
+
+    verb: Verb
+    #: mde.models.IndicatorType value: FileSha256, FileSha1, FileMd5, IpAddress, Url, DomainName
+    indicator_type: str
+    value: str
+    reason: str
+    #: mde.models.IndicatorAction value: Block, Audit or Warn
+    action: str = "Block"
+    #: --for: how long the indicator lives; None: the policy's default
+    expires_in: timedelta | None = None
+    #: --groups: the device groups (rbacGroupNames) it applies to; empty: every device
+    groups: tuple[str, ...] = ()
+    dry_run: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class IndicatorListCommand:
+    """``indicators``: what this bot created in MDE, soonest expiry first."""
+
+
+@dataclass(frozen=True, slots=True)
 class DoctorCommand:
     """Admins only: the deployment checks of ``mde-chatops doctor``."""
 
@@ -142,4 +166,6 @@ Command = (
     | ScheduleRemoveCommand
     | ScheduleRunCommand
     | DoctorCommand
+    | IndicatorCommand
+    | IndicatorListCommand
 )

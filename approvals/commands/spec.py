@@ -206,6 +206,48 @@ VERBS: dict[Verb, VerbSpec] = {
                 "schedule run ID runs an active schedule now; schedule list shows ids, next and last runs.",
             ),
         ),
+        VerbSpec(
+            Verb.BLOCK,
+            "block a file hash, IP, URL or domain tenant-wide with an MDE indicator (needs approval)",
+            'block hash:SHA256|ip:ADDRESS|url:URL|domain:NAME --reason "…" [--for 30d] [--action block|audit|warn] '
+            '[--groups "A, B"] [--dry-run]',
+            (
+                OptionSpec("reason", "why; becomes the indicator's description in MDE (required)", metavar='"TEXT"'),
+                OptionSpec("for", "how long the indicator lives (default and maximum from the policy)", metavar="30d"),
+                OptionSpec(
+                    "action",
+                    "block (default), audit (alert only) or warn (users may bypass)",
+                    choices=("block", "audit", "warn"),
+                    metavar="block|audit|warn",
+                ),
+                OptionSpec("groups", "only these device groups (default: every device)", metavar='"A, B"'),
+                DRY_RUN,
+            ),
+            (
+                "block hash:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 "
+                '--reason "INC-1042 dropper"',
+                'block domain:evil.example.com --for 7d --reason "INC-1042 C2"',
+                'block ip:203.0.113.7 --action audit --reason "watch INC-1042 C2"',
+            ),
+            notes=(
+                "hash: is a SHA-256 (64 hex), SHA-1 (40) or MD5 (32); ip: takes one external address (no ranges).",
+                "The card warns when a file was seen on many devices or an IP is in an allow-listed range.",
+            ),
+        ),
+        VerbSpec(
+            Verb.UNBLOCK,
+            "remove an indicator this bot created (needs approval)",
+            'unblock hash:SHA256|ip:ADDRESS|url:URL|domain:NAME --reason "…"',
+            (REASON,),
+            ('unblock domain:evil.example.com --reason "false positive, INC-1042"',),
+        ),
+        VerbSpec(
+            Verb.INDICATORS,
+            "the indicators this bot created in MDE, soonest expiry first",
+            "indicators",
+            (),
+            ("indicators",),
+        ),
         VerbSpec(Verb.DOCTOR, "check this deployment (admins only)", "doctor", (), ("doctor",)),
         VerbSpec(Verb.HELP, "this help, or help for one command", "help [COMMAND]", (), ("help isolate",)),
     )

@@ -28,6 +28,7 @@ from approvals.execution import service as jobs
 from approvals.execution.actions import comment_for, marker, submit_device_action
 from approvals.execution.models import Job, JobKind, JobState
 from approvals.identity import SYSTEM
+from approvals.indicators.execution import run as indicator_job
 from approvals.outbox.models import EventKind
 from approvals.outbox.service import emit
 from approvals.requests.models import DeviceState, RequestRecord
@@ -72,6 +73,8 @@ class _Result:
     outcome: DeviceState | None = None
     error: str | None = None
     retry_at: datetime | None = None
+    #: a line for the request's thread (an indicator job says what MDE now holds)
+    note: str | None = None
 
 
 class Worker:
@@ -230,6 +233,9 @@ class Worker:
         if record is None or record.state == RequestState.CANCELLED.value:
             return _Result(job, record, outcome=DeviceState.CANCELLED, error="request cancelled before submission")
         try:
+            if job.kind == JobKind.INDICATOR.value:
+                note = await indicator_job(self.client, record)
+                return _Result(job, record, outcome=DeviceState.SUCCEEDED, note=note)
             if job.kind == JobKind.TAG_CHUNK.value:
                 params = record.params or {}
                 tag_action = ACTIONS[record.verb].tag_action
@@ -333,6 +339,17 @@ class Worker:
                         late_cancel.append(result.action.id)
                 elif result.outcome is not None:
                     finals.append((result.job, result.outcome, result.error))
+                    if result.note:
+                        emit(session, result.job.request_id, EventKind.NOTE, text=result.note)
+                        audit(
+                            session,
+                            "indicator.applied",
+                            SYSTEM,
+                            request_id=result.job.request_id,
+                            verb=result.record.verb if result.record else None,
+                            outcome=result.outcome,
+                            text=result.note,
+                        )
                 else:
                     retries.append((result.job, result.retry_at or now, result.error or "retry"))
             await jobs.store_submitted(session, submitted, now)

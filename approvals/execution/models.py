@@ -23,6 +23,7 @@ class JobState(enum.StrEnum):
 class JobKind(enum.StrEnum):
     DEVICE = "device"
     TAG_CHUNK = "tag_chunk"
+    INDICATOR = "indicator"  # one tenant-wide indicator to submit or remove (no device)
 
 
 class Job(Base):

@@ -51,6 +51,18 @@ async def enqueue_jobs(session: AsyncSession, record: RequestRecord, *, include_
     runnable = [machine_id for machine_id, protection in rows if not (skip and protection == "protected")]
     runs = mine if not skip else mine & (RequestDevice.protection != "protected")
     spec = ACTIONS.get(record.verb)
+    if spec is not None and spec.tenant_wide:
+        session.add(
+            Job(
+                request_id=record.id,
+                kind=JobKind.INDICATOR.value,
+                machine_ids=[],
+                state=JobState.QUEUED.value,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+        return 1
     if spec is not None and spec.tag_action is not None:
         jobs = [
             _job(record.id, JobKind.TAG_CHUNK, runnable[start : start + TAG_CHUNK], JobState.QUEUED, now)
@@ -339,6 +351,11 @@ async def finalize_if_done(session: AsyncSession, request_id: int, *, now: datet
             )
         ).all()
     )
+    if not outcomes:  # a request without devices (an indicator): its jobs' outcomes are the result
+        jobs = await session.execute(
+            select(Job.outcome, func.count()).where(Job.request_id == request_id).group_by(Job.outcome)
+        )
+        outcomes = {DeviceState(o) if o else None: n for o, n in jobs.all()}
     succeeded = outcomes.get(DeviceState.SUCCEEDED, 0)
     failed = sum(n for s, n in outcomes.items() if s in FAILED_DEVICE_STATES)
     state = RequestState(record.state)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from datetime import timedelta
 
@@ -9,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from approvals.verbs import POLICY_VERBS
 
+NEVER_BLOCK_KINDS = ("domain", "ip", "hash", "url")
 PRINCIPAL = re.compile(r"^(\*|(slack|teams|console|playground|email|slack-group|entra-group):.+)$")
 
 
@@ -54,8 +56,56 @@ class ProtectionPolicy(BaseModel):
     warn_names: list[str] = Field(default_factory=lambda: ["*hyperv*", "hv-*"])
     warn_reason: str = "Hyper-V host: isolating it cuts off every guest VM"
     break_glass: list[str] = Field(default_factory=list)
+    #: indicators the bot never submits: domain:NAME (and its subdomains), ip:ADDRESS or ip:RANGE/BITS,
+    #: hash:HEX, url:PREFIX
+    never_block: list[str] = Field(default_factory=list)
+    #: address ranges the organisation relies on (partners, SaaS egress): blocking an IP inside one warns
+    allowlisted_ip_ranges: list[str] = Field(default_factory=list)
+    #: a file MDE saw on more devices than this (last 30 days): the block card warns it is common
+    common_file_devices: int = Field(20, ge=1)
 
     _principals = field_validator("break_glass")(_check_principals)
+
+    @field_validator("never_block")
+    @classmethod
+    def _never_block(cls, values: list[str]) -> list[str]:
+        for value in values:
+            kind, sep, rest = value.partition(":")
+            if not sep or kind not in NEVER_BLOCK_KINDS or not rest.strip():
+                raise ValueError(
+                    f"'{value}' is not an indicator rule; use domain:NAME, ip:ADDRESS[/BITS], hash:HEX or url:PREFIX"
+                )
+            if kind == "ip":
+                _network(rest)
+        return values
+
+    @field_validator("allowlisted_ip_ranges")
+    @classmethod
+    def _ranges(cls, values: list[str]) -> list[str]:
+        for value in values:
+            _network(value)
+        return values
+
+
+def _network(value: str) -> None:
+    try:
+        ipaddress.ip_network(value.strip(), strict=False)
+    except ValueError:
+        raise ValueError(f"'{value}' is not an IP address or range like 198.51.100.0/24") from None
+
+
+class IndicatorPolicy(BaseModel):
+    """Caps for block/unblock (tenant-wide indicators)."""
+
+    model_config = ConfigDict(extra="forbid")
+    #: an indicator without --for expires after this many days
+    default_days: int = Field(30, ge=1, le=3650)
+    #: --for may not exceed this
+    max_days: int = Field(90, ge=1, le=3650)
+    #: active indicators this bot created, at most (MDE allows 15,000 per tenant)
+    max_active: int = Field(500, ge=1, le=15000)
+    #: the indicators' ``application`` field: how ``indicators`` finds what this bot created
+    application: str = Field("mde-chatops", min_length=1, max_length=100)
 
 
 class ChannelPolicy(BaseModel):
@@ -77,6 +127,7 @@ class PolicyModel(BaseModel):
     actions: dict[str, ActionPolicy] = Field(default_factory=dict)
     protection: ProtectionPolicy = Field(default_factory=ProtectionPolicy)
     channels: dict[str, ChannelPolicy] = Field(default_factory=dict)
+    indicators: IndicatorPolicy = Field(default_factory=IndicatorPolicy)
     #: who may run admin chat commands (``doctor``); nobody by default
     admins: list[str] = Field(default_factory=list)
 

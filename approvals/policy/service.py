@@ -64,6 +64,8 @@ class Policy:
     def action(self, verb: Verb) -> ActionPolicy:
         if verb == Verb.SCHEDULE and verb not in self.model.actions:
             verb = Verb.TAG  # a schedule tags devices: the tag rules apply unless the policy sets its own
+        if verb == Verb.UNBLOCK and verb not in self.model.actions:
+            verb = Verb.BLOCK  # unblock follows the block rules unless the policy sets its own
         return self.model.actions.get(verb, self.model.defaults)
 
     def is_admin(self, actor: Actor) -> bool:

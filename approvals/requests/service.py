@@ -22,7 +22,7 @@ from approvals.requests.models import (
 from approvals.requests.states import RequestState
 from approvals.resolution.flows import Resolution
 from approvals.resolution.priority import order_sentence, priority
-from approvals.verbs import ACTIONS, Family, Verb
+from approvals.verbs import ACTIONS, Family, Verb, is_tenant_wide
 from approvals.views import DecisionRow, DeviceRow, ExclusionRow, ProgressView, RequestView
 from mde.models import Machine
 
@@ -253,7 +253,8 @@ async def build_view(session: AsyncSession, request_id: int, *, eta_seconds: flo
         ),
         created_at=record.created_at,
         expires_at=record.expires_at,
-        progress=None if record.verb == Verb.SCHEDULE else progress,  # a schedule's runs report in the thread
+        # a schedule's runs and an indicator's MDE call report in the thread, not as device counts
+        progress=None if record.verb == Verb.SCHEDULE or is_tenant_wide(record.verb) else progress,
         dry_run=record.dry_run,
         canary=record.canary,
         incident_id=record.incident_id,

@@ -11,6 +11,8 @@ from approvals.views import IncidentView, RequestView
 MAX_TEXT = 2900
 PREVIEW_ROWS = 15
 EXCLUSION_ROWS = 10
+#: card lines of a request without devices (schedule, indicator) and warnings; the rest stays in the thread
+MAX_WARNINGS = 6
 
 Block = dict[str, Any]
 
@@ -76,7 +78,7 @@ def request_blocks(view: RequestView) -> list[Block]:
         blocks.insert(2, _section(f"*Rejected by {_escape(rejection.actor_label)}:* {why}"))
     if view.exclusions:
         blocks.append(_section(f"*Excluded ({len(view.exclusions)})*\n{_exclusion_lines(view)}"))
-    for warning in view.warnings[:3]:
+    for warning in view.warnings[:MAX_WARNINGS]:
         blocks.append(_section(f":warning: {_escape(warning)}"))
     if view.order_note:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _escape(view.order_note)}]})

@@ -21,6 +21,8 @@ from approvals.views import IncidentView, RequestView
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 VERSION = "1.5"  # the version Teams supports, and the one Universal Actions need
 PREVIEW_ROWS = 15
+#: card lines of a request without devices (schedule, indicator) and warnings
+MAX_WARNINGS = 6
 EXCLUSION_ROWS = 10
 #: one TextBlock's share of the card, in bytes as sent
 MAX_TEXT = 2000
@@ -170,7 +172,7 @@ def request_card(view: RequestView, refresh_users: tuple[str, ...] = ()) -> Card
         body.append(
             _text(f"**Excluded ({len(view.exclusions)})**\n\n" + _fitted(rows, len(view.exclusions), "excluded"))
         )
-    for warning in view.warnings[:3]:
+    for warning in view.warnings[:MAX_WARNINGS]:
         body.append(_text("⚠ " + escape(_cap(warning, MAX_TEXT // 4)), color="Warning"))
     if view.order_note:
         body.append(_text(escape(view.order_note), isSubtle=True))

@@ -12,6 +12,9 @@ Doc pages (MicrosoftDocs/defender-docs, defender-endpoint/api/):
   indicatorValue, indicatorType, creationTimeDateTimeUtc, createdBy, action and severity.
 * delete-ti-indicator-by-id.md: DELETE /api/indicators/{id}: 204, or 404 when there is no such id.
 * common-errors.md: the 400 codes InvalidHashValue, InvalidIpAddress, InvalidDomainName, InvalidUrl.
+* indicator-ip-domain.md (defender-endpoint/): "Only external IPs can be added to the indicator list.
+  Indicators can't be created for internal IPs." Which error code the API answers is UNCONFIRMED; the
+  simulator uses InvalidIpAddress.
 """
 
 from __future__ import annotations
@@ -45,6 +48,10 @@ FIELDS = {
 }
 #: the application id the simulated token belongs to (createdBy of what it submits)
 APP_ID = "00000000-0000-0000-0000-00000000c4a7"
+#: documentation ranges (RFC 5737, 3849) count as external here, so examples can use them
+DOCUMENTATION = tuple(
+    ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
+)
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
 _LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
@@ -57,9 +64,11 @@ def _validate_value(kind: str, value: str) -> None:
         if "/" in value:
             raise ApiError(400, "InvalidIpAddress", "CIDR notation for IPs isn't supported")
         try:
-            ipaddress.ip_address(value)
+            address = ipaddress.ip_address(value)
         except ValueError:
             raise ApiError(400, "InvalidIpAddress", f"'{value}' is not a valid IP address") from None
+        if address.is_private and not any(address in net for net in DOCUMENTATION if net.version == address.version):
+            raise ApiError(400, "InvalidIpAddress", "Indicators can't be created for internal IPs")
     elif kind == "DomainName":
         labels = value.rstrip(".").split(".")
         if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):

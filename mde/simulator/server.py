@@ -215,6 +215,7 @@ class Simulator:
             app.router.add_post(prefix + "/machineactions/{id}/cancel", self.cancel_action)
             app.router.add_get(prefix + "/users/{id}/machines", self.user_machines)
             app.router.add_get(prefix + "/files/{id}/stats", self.file_stats)
+            app.router.add_get(prefix + "/files/{id}/machines", self.file_machines)
             app.router.add_get(prefix + "/indicators", self.list_indicators)
             app.router.add_post(prefix + "/indicators", self.submit_indicator)
             app.router.add_delete(prefix + "/indicators/{id}", self.delete_indicator)
@@ -240,6 +241,8 @@ class Simulator:
             return "advanced_queries", ("AdvancedQuery.Read.All",)
         if p.startswith("/api/indicators"):
             return "indicators", TI_ROLES
+        if p.startswith("/api/files/") and p.endswith("/machines"):
+            return "files_read", READ_ROLES  # get-file-related-machines.md
         if p.startswith("/api/files/"):
             return "files_read", ("File.Read.All",)  # get-file-statistics.md
         if p.startswith("/api/users/"):
@@ -620,6 +623,16 @@ class Simulator:
                 "topFileNames": row["names"],
             }
         )
+
+    async def file_machines(self, request: web.Request) -> web.Response:
+        """get-file-related-machines.md: SHA-1 only (not MD5 or SHA-256); an unknown file: 200, empty set."""
+        sha1 = request.match_info["id"].lower()
+        if not SHA1.match(sha1):
+            raise ApiError(400, "InvalidHashValue", "Only SHA-1 is supported (not MD5 or SHA-256)")
+        row = self.tenant.files.get(sha1)
+        ids = row["machineIds"] if row is not None and row["sha1"] == sha1 else []
+        rows = [self.tenant.machines[mid] for mid in ids if mid in self.tenant.machines]
+        return web.json_response({"@odata.context": "…#Machines", "value": rows})
 
     async def submit_indicator(self, _request: web.Request) -> web.Response:
         """post-ti-indicator.md (rules in mde.simulator.indicators): 200 with the created or updated entity."""

@@ -50,8 +50,15 @@ class Tenant:
     #: per machine id: logon users (get-machine-log-on-users.md shape)
     logons: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
-    def add_file(self, sha1: str, sha256: str, prevalence: int, names: list[str]) -> dict[str, Any]:
-        row = {"sha1": sha1.lower(), "sha256": sha256.lower(), "organizationPrevalence": prevalence, "names": names}
+    def add_file(self, sha1: str, sha256: str, machine_ids: list[str], names: list[str]) -> dict[str, Any]:
+        """A file seen on ``machine_ids`` (its organization prevalence is their number)."""
+        row = {
+            "sha1": sha1.lower(),
+            "sha256": sha256.lower(),
+            "organizationPrevalence": len(machine_ids),
+            "names": names,
+            "machineIds": list(machine_ids),
+        }
         self.files[sha1.lower()] = self.files[sha256.lower()] = row
         return row
 
@@ -259,7 +266,8 @@ def _seed_users_and_files(tenant: Tenant, now: datetime) -> None:
         tenant.add_logon(machine["id"], "alice", "contoso", now - timedelta(days=age_days, hours=1))
     for machine in workstations:
         tenant.add_logon(machine["id"], "u" + machine["computerDnsName"][3:7], "contoso", now - timedelta(hours=3))
-    tenant.add_file(COMMON_FILE[0], COMMON_FILE[1], max(1, len(tenant.machines) * 9 // 10), [COMMON_FILE[2]])
-    tenant.add_file(RARE_FILE[0], RARE_FILE[1], 2, [RARE_FILE[2]])
+    everyone = list(tenant.machines)
+    tenant.add_file(COMMON_FILE[0], COMMON_FILE[1], everyone[: max(1, len(everyone) * 9 // 10)], [COMMON_FILE[2]])
+    tenant.add_file(RARE_FILE[0], RARE_FILE[1], [m["id"] for m in workstations[:2]], [RARE_FILE[2]])
     for machine in workstations[:5]:
         tenant.device_files.setdefault(machine["id"], set()).add(COLLECTABLE)

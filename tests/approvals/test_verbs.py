@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select, text
 
 from approvals.commands.grammar import parse
-from approvals.commands.models import ActionCommand
+from approvals.commands.models import ActionCommand, IndicatorCommand
 from approvals.commands.spec import VERBS
 from approvals.db import Database, utcnow
 from approvals.execution.actions import submit_device_action
@@ -32,13 +32,17 @@ async def mde() -> AsyncIterator[tuple[Simulator, MdeClient]]:
         yield sim, client
 
 
-def test_every_action_verb_is_either_one_device_call_or_a_bulk_tag() -> None:
+def test_every_action_verb_is_one_device_call_a_bulk_tag_or_tenant_wide() -> None:
     for verb, spec in ACTIONS.items():
-        per_device = spec.submit is not None and spec.action_type is not None
+        per_device = spec.submit is not None and spec.action_type is not None and not spec.tenant_wide
         bulk = spec.tag_action is not None and spec.submit is None and spec.action_type is None
-        assert per_device != bulk, verb
-        assert spec.family is (Family.MACHINE_TAGS if bulk else Family.MACHINE_ACTIONS), verb
-        assert spec.role.startswith("Machine."), verb
+        tenant = spec.tenant_wide and spec.submit is None and spec.tag_action is None and spec.action_type is None
+        assert [per_device, bulk, tenant].count(True) == 1, verb
+        expected = Family.MACHINE_TAGS if bulk else Family.INDICATORS if tenant else Family.MACHINE_ACTIONS
+        if spec.action_type == "LiveResponse":
+            expected = Family.LIVE_RESPONSE
+        assert spec.family is expected, verb
+        assert spec.role.startswith("Ti." if tenant else "Machine."), verb
 
 
 def test_every_action_verb_has_a_grammar_row_and_is_governed_by_the_policy() -> None:
@@ -57,11 +61,14 @@ def test_every_action_verb_has_a_grammar_row_and_is_governed_by_the_policy() -> 
         ('untag "INC-1" ws-1 --reason "r"', "Remove tag 'INC-1'"),
         ('unisolate ws-1 --reason "r"', "Release from isolation"),
         ('collect ws-1 --reason "r"', "Collect investigation package"),
+        ('block domain:evil.example.com --reason "r"', "Indicator DomainName evil.example.com → Block"),
+        ('block ip:203.0.113.7 --reason "r" --action warn', "Indicator IpAddress 203.0.113.7 → Warn"),
+        ('unblock domain:evil.example.com --reason "r"', "Remove indicator DomainName evil.example.com"),
     ],
 )
 def test_the_stored_parameters_give_the_label_every_surface_shows(text_: str, label: str) -> None:
     command = parse(text_)
-    assert isinstance(command, ActionCommand)
+    assert isinstance(command, ActionCommand | IndicatorCommand)
     params = ACTIONS[command.verb].params_of(command)
     assert action_label(command.verb, params) == label
 

@@ -35,6 +35,9 @@ ALL_ROLES = (
     "Machine.Scan",
     "Machine.RestrictExecution",
     "Machine.CollectForensics",
+    "Ti.ReadWrite",
+    "File.Read.All",
+    "User.Read.All",
 )
 GRAPH = "https://graph.microsoft.com"
 POLICY = "defaults:\n  requesters: ['*']\n  approvers: ['*']\n"
@@ -115,8 +118,7 @@ async def test_a_healthy_deployment_passes_every_check(sqlite_url: str, policy_f
     assert report.splitlines()[-1] == f"all {len(verdicts)} checks passed"
     assert {"settings", "policy", "database", "database schema", "mde token", "mde api", "slack"} <= set(verdicts)
     assert "mde permission Machine.Isolate (isolate, unisolate)" in verdicts
-    assert verdicts["graph permission ThreatHunting.Read.All (query targets, schedules)"] == "ok"
-    assert not any("AdvancedQuery" in name for name in verdicts)  # hunting goes through Graph by default
+    assert "mde permission Ti.ReadWrite or Ti.ReadWrite.All (block, unblock)" in verdicts
     assert token not in report and "xoxb-test" not in report
     assert [c.method for c in slack.calls] == ["auth.test"]
 
@@ -306,3 +308,19 @@ async def test_invalid_settings_are_one_line_and_exit_1(tmp_path: Path) -> None:
     assert code == 1 and "Traceback" not in out + err
     assert out.splitlines()[0].startswith("settings: FAIL: Invalid settings:")
     assert "MDE_TENANT_ID" in out.splitlines()[0]
+
+
+async def test_block_needs_an_indicator_permission_and_user_targets_are_optional(
+    sqlite_url: str, policy_file: Path, slack: MockSlack
+) -> None:
+    roles = ("Machine.Read.All", "AdvancedQuery.Read.All", "Ti.ReadWrite.All")
+    token = make_token(roles)
+    block_only = Policy.from_dict({"actions": {"block": {"requesters": ["*"], "approvers": ["*"]}}}, name="block")
+    async with simulator(token, roles) as sim:
+        checks = await run_checks(settings_for(sim, sqlite_url, policy_file, slack), policy=block_only)
+    verdicts = {c.name: c for c in checks}
+    assert verdicts["mde permission Ti.ReadWrite or Ti.ReadWrite.All (block, unblock)"].ok
+    optional = verdicts["mde permission User.Read.All (last logon of user targets)"]
+    assert optional.ok and optional.detail == "not granted, so user: targets are refused"
+    assert verdicts["mde permission File.Read.All (how common a file is)"].detail.startswith("not granted")
+    assert all(c.ok for c in checks), [c.line() for c in checks if not c.ok]

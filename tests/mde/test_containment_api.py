@@ -204,3 +204,12 @@ async def test_live_response_is_paced_at_ten_per_minute_without_429(sim: Simulat
     posted = calls(sim, "live_response")
     assert sim.sent_429 == 0 and len(posted) == 14
     assert posted[-1].time - posted[0].time >= 60 / 600 * 0.9  # the 11th waited for the minute window
+
+
+async def test_file_related_machines_take_sha1_only(client: MdeClient, sim: Simulator) -> None:
+    machines = await client.get_file_related_machines(RARE_FILE[0])
+    assert len(machines) == 2 and all(m.computer_dns_name.startswith("ws-") for m in machines)
+    assert await client.get_file_related_machines("f" * 40) == []
+    with pytest.raises(BadRequest):
+        await client.get_file_related_machines(RARE_FILE[1])
+    assert {e.family for e in calls(sim)} == {"files_read"}

@@ -1,0 +1,1 @@
+"""Tenant-wide threat indicators: ``block`` / ``unblock`` requests and the ``indicators`` list."""
