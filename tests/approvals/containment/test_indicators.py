@@ -180,3 +180,16 @@ async def test_the_console_card_and_thread_show_the_indicator() -> None:
     assert "Devices: tenant-wide" in text and "⚠ Scope: every device in the tenant" in text
     assert "is in MDE: Url https://evil.example.com/payload → Block on every device" in text
     assert f"Summary of #{reply.request.id}: Succeeded." in text
+
+
+@pytest.mark.parametrize("verb", ["block", "unblock", "indicators"])
+def test_help_shows_usage_and_examples_that_parse(verb: str) -> None:
+    from approvals.commands.help import help_text
+    from approvals.commands.spec import VERBS
+    from approvals.verbs import Verb
+
+    text = help_text(verb, prefix="/mde")
+    assert text.startswith(f"/mde {verb}") and "Examples:" in text
+    for example in VERBS[Verb(verb)].examples:
+        parse(example)  # raises ParseError if an example is wrong
+    assert f"/mde {verb} " in help_text(None, prefix="/mde")
