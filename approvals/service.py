@@ -41,6 +41,7 @@ from approvals.policy import Policy
 from approvals.requests import service as requests
 from approvals.requests.flows import RequestFlows
 from approvals.requests.labels import action_label
+from approvals.requests.models import DeviceState, RequestRecord
 from approvals.resolution.flows import Resolution, Resolver
 from approvals.schedules.flows import ScheduleFlows
 from approvals.text import preview, status_line
@@ -105,7 +106,7 @@ class ChatOps:
         if isinstance(command, DecisionCommand):
             return await self.decide(actor, command.request_id, approve=command.approve, reason=command.reason)
         if isinstance(command, StatusCommand):
-            return await self._status(command.request_id)
+            return await self._status(command.request_id, origin)
         if isinstance(command, CancelCommand):
             return await self.cancel(actor, command.request_id, command.reason)
         if isinstance(command, HistoryCommand):
@@ -302,7 +303,7 @@ class ChatOps:
         action = self.worker.mean_action_seconds() if self.worker is not None else None
         return submit + (action or 0.0)
 
-    async def _status(self, request_id: int | None) -> Reply:
+    async def _status(self, request_id: int | None, origin: Origin) -> Reply:
         async with self.db.sessions() as session:
             if request_id is not None:
                 record = await requests.get_request(session, request_id)
@@ -326,7 +327,24 @@ class ChatOps:
                         required=record.required_approvals,
                     )
                 )
+        if request_id is not None:
+            lines += await self._fresh_results(records[0], origin)
         return Reply(text="\n".join(lines))
+
+    async def _fresh_results(self, record: RequestRecord, origin: Origin) -> list[str]:
+        """A verb whose result expires (collect-file's 30-minute link) gets a fresh one, in its own conversation
+        only: a request number typed elsewhere must not hand out another channel's file."""
+        spec = ACTIONS.get(record.verb)
+        if spec is None or spec.result is None or not await self.lives_in(record.id, origin.surface, origin.channel_id):
+            return []
+        async with self.db.sessions() as session:
+            devices = await requests.devices_for(session, record.id)
+        lines = []
+        for device in devices:
+            if device.state is DeviceState.SUCCEEDED and device.action_id:
+                action = await self.client.get_machine_action(device.action_id)
+                lines.append(await spec.result(self.client, action))
+        return lines
 
     async def _history(self, command: HistoryCommand) -> Reply:
         async with self.db.sessions() as session:

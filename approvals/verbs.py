@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from mde.client import ROLE_FOR_PATH
@@ -43,6 +44,8 @@ class Verb(enum.StrEnum):
     BLOCK = "block"
     UNBLOCK = "unblock"
     INDICATORS = "indicators"
+    QUARANTINE = "quarantine"
+    COLLECT_FILE = "collect-file"
 
     @property
     def is_action(self) -> bool:
@@ -68,6 +71,8 @@ class Family(enum.StrEnum):
 
 #: one device's MDE call: (client, machine id, comment, the request's params with defaults filled in)
 Submit = Callable[["MdeClient", str, str, Mapping[str, Any]], Awaitable[MachineAction]]
+#: after a device's action succeeded: the line its request's thread gets (collect-file: the download link)
+Result = Callable[["MdeClient", MachineAction], Awaitable[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +102,8 @@ class ActionSpec:
     needs_active: bool = True
     #: no device snapshot: one job makes the tenant-wide call (indicators: approvals/indicators/execution.py)
     tenant_wide: bool = False
+    #: what a succeeded action hands back (collect-file: the collected file's download link)
+    result: Result | None = None
 
     @property
     def role(self) -> str:
@@ -126,7 +133,29 @@ def _scan(client: MdeClient, machine_id: str, comment: str, params: Mapping[str,
     return client.run_antivirus_scan(machine_id, comment=comment, scan_type=ScanType(params["scan_type"]))
 
 
+def _quarantine(
+    client: MdeClient, machine_id: str, comment: str, params: Mapping[str, Any]
+) -> Awaitable[MachineAction]:
+    return client.stop_and_quarantine_file(machine_id, sha1=params["sha1"], comment=comment)
+
+
+def _get_file(client: MdeClient, machine_id: str, comment: str, params: Mapping[str, Any]) -> Awaitable[MachineAction]:
+    return client.get_file(machine_id, path=params["path"], comment=comment)
+
+
+async def _download_link(client: MdeClient, action: MachineAction) -> str:
+    """get-live-response-result.md: the GetFile result (command 0) as a link valid for 30 minutes."""
+    link = await client.get_live_response_result_download_link(action.id, 0)
+    until = datetime.now(UTC) + LINK_VALID
+    return (
+        f"File collected from {action.computer_dns_name or action.machine_id}. Download it within 30 minutes "
+        f"(until {until:%H:%M} UTC): {link} — afterwards `status` on this request gives a fresh link."
+    )
+
+
 _TAG = Param("tag_value", "", "{label} '{value}'")
+#: get-live-response-result.md: a download link is valid for 30 minutes
+LINK_VALID = timedelta(minutes=30)
 _INDICATOR = (Param("indicator_type", "", "{label} {value}"), Param("value", "", "{label} {value}"))
 
 ACTIONS: dict[Verb, ActionSpec] = {
@@ -201,6 +230,25 @@ ACTIONS: dict[Verb, ActionSpec] = {
             submit=lambda client, machine_id, comment, _: client.collect_investigation_package(
                 machine_id, comment=comment
             ),
+        ),
+        ActionSpec(
+            Verb.QUARANTINE,
+            "Stop and quarantine file",
+            Family.MACHINE_ACTIONS,
+            "StopAndQuarantineFile",
+            action_type="StopAndQuarantineFile",
+            submit=_quarantine,
+            params=(Param("sha1", "", "{label} {value}"),),
+        ),
+        ActionSpec(
+            Verb.COLLECT_FILE,
+            "Collect file",
+            Family.LIVE_RESPONSE,
+            "runliveresponse",
+            action_type="LiveResponse",
+            submit=_get_file,
+            params=(Param("path", "", "{label} {value}"),),
+            result=_download_link,
         ),
         ActionSpec(
             Verb.BLOCK,

@@ -3,6 +3,8 @@ sentences that quote the offending token and suggest the fix; nothing else ever 
 
 from __future__ import annotations
 
+from approvals.commands import files
+from approvals.commands.indicators import build as build_indicator
 from approvals.commands.models import (
     ActionCommand,
     CancelCommand,
@@ -18,7 +20,6 @@ from approvals.commands.models import (
     TargetKind,
     Verb,
 )
-from approvals.commands.indicators import build as build_indicator
 from approvals.commands.schedules import build_schedule
 from approvals.commands.spec import ALIASES, MAX_CANARY, MAX_INPUT, MAX_TAG, VERBS, OptionSpec, VerbSpec
 from approvals.commands.suggest import closest
@@ -193,11 +194,28 @@ def _build(spec: VerbSpec, positional: list[Token], options: dict[str, str | Non
                 token=first.text,
                 position=first.pos,
             )
+    sha1, path = None, None
+    if spec.subject is not None:
+        if not positional:
+            raise ParseError(f"{verb.value} needs the file first; e.g. {spec.examples[0]}")
+        first = positional.pop(0)
+        if spec.subject == "sha1":
+            sha1 = files.sha1(clean(first.text, first))
+        else:
+            path = files.path(first.text)
+        if positional and positional[0].text.lower() == "on" and not positional[0].quoted:
+            positional.pop(0)
     targets: list[Target] = []
     for token in positional:
         for target in parse_targets(token):
             if target not in targets:
                 targets.append(target)
+    if not targets and sha1 is not None:
+        targets.append(Target(TargetKind.FILE, sha1))  # quarantine: wherever MDE saw the file
+    if verb is Verb.COLLECT_FILE and (len(targets) != 1 or targets[0].kind is not TargetKind.DEVICE):
+        raise ParseError(
+            "collect-file takes exactly one device:NAME: MDE runs one live response session per device at a time."
+        )
     if not targets:
         raise ParseError(
             f'{verb.value} needs a target, e.g. {verb.value} tag:"Domain Controllers"'
@@ -216,6 +234,8 @@ def _build(spec: VerbSpec, positional: list[Token], options: dict[str, str | Non
         isolation_type=ISOLATION_TYPES[(options.get("type") or "full").lower()],
         scan_type=(options.get("scan") or "quick").capitalize(),
         tag_value=tag_value,
+        sha1=sha1,
+        path=path,
         dry_run="dry-run" in options,
         canary=canary,
     )

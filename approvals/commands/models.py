@@ -22,6 +22,7 @@ class TargetKind(enum.StrEnum):
     QUERY = "query"  # advanced hunting KQL returning a DeviceId or DeviceName column
     INCIDENT = "incident"
     USER = "user"  # the devices a user logged on to (MDE's users -> machines relation)
+    FILE = "file"  # the devices MDE saw a file on, by SHA-1 (MDE's files -> machines relation)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +37,7 @@ class Target:
 
 @dataclass(frozen=True, slots=True)
 class ActionCommand:
-    """isolate | unisolate | tag | untag | scan | restrict | unrestrict | collect."""
+    """isolate | unisolate | tag | untag | scan | restrict | unrestrict | collect | quarantine | collect-file."""
 
     verb: Verb
     targets: tuple[Target, ...]
@@ -47,6 +48,10 @@ class ActionCommand:
     scan_type: str = "Quick"
     #: tag / untag only: the tag value to add or remove
     tag_value: str | None = None
+    #: quarantine only: the file's SHA-1 (StopAndQuarantineFile takes no other hash)
+    sha1: str | None = None
+    #: collect-file only: the file's full path on the device
+    path: str | None = None
     dry_run: bool = False
     #: run this many devices first; the rest waits until they succeeded
     canary: int | None = None

@@ -8,7 +8,8 @@ from approvals.commands.models import Verb
 
 TARGET_KINDS_HELP = (
     'device:NAME|ID   tag:"Domain Controllers"   group:"Tier0 Servers"   ip:10.1.2.3   '
-    'query:"<KQL returning DeviceId>"   incident:ID   user:alice@contoso.com  (mix freely: the union is used)'
+    'query:"<KQL returning DeviceId>"   incident:ID   user:alice@contoso.com   file:SHA1  '
+    "(mix freely: the union is used)"
 )
 
 
@@ -30,6 +31,8 @@ class VerbSpec:
     examples: tuple[str, ...] = ()
     needs_targets: bool = False
     takes_tag_value: bool = False
+    #: the file the command acts on comes first: "sha1" (quarantine) or "path" (collect-file), then "on TARGETS"
+    subject: str | None = None
     needs_reason: bool = False
     takes_request_id: bool = False
     aliases: tuple[str, ...] = field(default_factory=tuple)
@@ -138,6 +141,37 @@ VERBS: dict[Verb, VerbSpec] = {
             ('collect device:ws-0042 --reason "forensics for INC-1042"',),
             needs_targets=True,
             needs_reason=True,
+        ),
+        VerbSpec(
+            Verb.QUARANTINE,
+            "stop a file's processes and quarantine it on each device (needs approval)",
+            'quarantine sha1:SHA1 [on TARGETS] --reason "…" [--canary N] [--dry-run]',
+            COMMON,
+            (
+                'quarantine sha1:87662bc3d60e4200ceaf7aae249d1c343f4b83c9 --reason "INC-1042 dropper"',
+                'quarantine sha1:87662bc3d60e4200ceaf7aae249d1c343f4b83c9 on tag:"Finance Laptops" --reason "INC-1042"',
+            ),
+            needs_targets=True,
+            needs_reason=True,
+            subject="sha1",
+            notes=(
+                "MDE takes the file's SHA-1 only. Without `on TARGETS`, the devices MDE saw the file on (file:SHA1).",
+                "Windows 10 (1703 or later) and Windows 11 only; other devices are listed as excluded.",
+            ),
+        ),
+        VerbSpec(
+            Verb.COLLECT_FILE,
+            "collect one file from one device with live response (needs approval)",
+            'collect-file "PATH" on device:NAME --reason "…" [--dry-run]',
+            (REASON, DRY_RUN),
+            ('collect-file "C:\\Users\\Public\\Downloads\\invoice.pdf.exe" on device:ws-0042 --reason "INC-1042"',),
+            needs_targets=True,
+            needs_reason=True,
+            subject="path",
+            notes=(
+                "One device per request: MDE runs one live response session per device at a time.",
+                "The thread gets a download link valid for 30 minutes; status on the request makes a fresh one.",
+            ),
         ),
         VerbSpec(
             Verb.DEVICES,

@@ -6,6 +6,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
+from approvals.commands import files
 from approvals.commands.models import ParseError, Target, TargetKind
 from approvals.commands.spec import MAX_TAG
 from approvals.commands.suggest import closest
@@ -100,6 +101,8 @@ def parse_targets(token: Token) -> list[Target]:
                 item = str(ipaddress.ip_address(item))
             except ValueError:
                 raise ParseError(f"'{item}' is not an IP address.", token=text, position=token.pos) from None
+        if kind is TargetKind.FILE:
+            item = files.sha1(f"sha1:{item}")
         if kind is TargetKind.USER and not USER_NAME.match(item):
             raise ParseError(
                 f"'{item}' is not a user; use user:alice@contoso.com or user:alice.", token=text, position=token.pos

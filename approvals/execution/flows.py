@@ -14,6 +14,7 @@ import contextlib
 import functools
 import logging
 import random
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from approvals.outbox.service import emit
 from approvals.requests.models import DeviceState, RequestRecord
 from approvals.requests.service import progress_for
 from approvals.requests.states import RequestState, transition
-from approvals.verbs import ACTIONS, Family
+from approvals.verbs import ACTIONS, Family, Verb
 from mde.client import MdeClient
 from mde.errors import ActionAlreadyPending, MdeError, NotFound
 from mde.models import ActionStatus, MachineAction
@@ -409,6 +410,9 @@ class Worker:
                 statuses.append((job, DeviceState.of(action.status)))
         if not finals and not statuses:
             return 0
+        results = await self._results(
+            [(job, by_id[job.action_id or ""]) for job, o, _e in finals if o is DeviceState.SUCCEEDED]
+        )
         async with self.db.transaction() as session:
             live = await jobs.lock_owned(
                 session, [j.id for j in pending], self.owner, JobState.SUBMITTED, is_postgres=self.db.is_postgres
@@ -417,11 +421,54 @@ class Worker:
             statuses = [s for s in statuses if s[0].id in live]
             await jobs.store_final(session, finals, now)
             await jobs.store_status(session, statuses, now)
+            for job, verb, line in results:
+                if job.id in live:
+                    emit(session, job.request_id, EventKind.NOTE, text=line)
+                    audit(
+                        session,
+                        "action.result",
+                        SYSTEM,
+                        request_id=job.request_id,
+                        verb=verb,
+                        devices=list(job.machine_ids),
+                        action_ids=[job.action_id] if job.action_id else [],
+                        text=without_secrets(line),
+                    )
         settled = len(finals)
         changed = {job.request_id for job, *_ in finals} | {job.request_id for job, _s in statuses}
         if changed:
             await self.settle(changed)
         return settled
+
+    async def _results(self, succeeded: list[tuple[Job, MachineAction]]) -> list[tuple[Job, Verb, str]]:
+        """What succeeded actions hand back (a verb's ``result``: collect-file's download link), as thread lines."""
+        if not succeeded:
+            return []
+        async with self.db.sessions() as session:
+            verbs = dict(
+                (
+                    await session.execute(
+                        select(RequestRecord.id, RequestRecord.verb).where(
+                            RequestRecord.id.in_({job.request_id for job, _a in succeeded})
+                        )
+                    )
+                ).all()
+            )
+        out = []
+        for job, action in succeeded:
+            verb = verbs.get(job.request_id)
+            spec = ACTIONS.get(verb) if verb is not None else None
+            if verb is None or spec is None or spec.result is None:
+                continue
+            try:
+                line = await spec.result(self.client, action)
+            except MdeError as exc:
+                line = (
+                    f"{spec.label} succeeded on {action.computer_dns_name or action.machine_id}, but its result could "
+                    f"not be fetched ({exc}); status on request #{job.request_id} tries again."
+                )
+            out.append((job, verb, line))
+        return out
 
     async def settle(self, request_ids: set[int] | None = None) -> None:
         """Release canaries, close finished requests, publish progress."""
@@ -462,6 +509,14 @@ class Worker:
             await self._guard(self.settle)
             if self._on_tick is not None:
                 await self._guard(self._on_tick)
+
+
+def without_secrets(text: str) -> str:
+    """A download link's query string is its signature: the audit keeps where, never the key."""
+    return _QUERY.sub(r"\1", text)
+
+
+_QUERY = re.compile(r"(https?://[^\s?]+)\?\S*")
 
 
 def _action_error(action: MachineAction, outcome: DeviceState) -> str:

@@ -55,6 +55,12 @@ def unsupported_reason(machine: Machine, verb: Verb, isolation_type: str) -> str
         return f"app restriction needs Windows; this device runs {machine.os_platform}"
     if verb == Verb.ISOLATE and isolation_type == "Selective" and os_name == "linux":
         return "selective isolation is not available on Linux; use --type full"
+    if verb == Verb.QUARANTINE and os_name not in ("windows10", "windows11"):
+        # stop-and-quarantine-file.md: Windows 10 version 1703 or later, or Windows 11
+        return f"stop and quarantine needs Windows 10 (1703 or later) or Windows 11, not {machine.os_platform}"
+    if verb == Verb.COLLECT_FILE and os_name.startswith("windowsserver") and os_name < "windowsserver2019":
+        # run-live-response.md: Windows 10/11, Windows Server 2019 (preview), 2022 and 2025, macOS, Linux
+        return f"live response needs Windows Server 2019 or later; this device runs {machine.os_platform}"
     return None
 
 

@@ -111,6 +111,11 @@ class Resolver:
             return await self._by_incident(value, result)
         if kind is TargetKind.USER:
             return await self._by_user(value, result)
+        if kind is TargetKind.FILE:
+            found = await self._client.get_file_related_machines(value)
+            if not found:
+                raise ResolutionError(f"MDE saw the file {value} on no device (or not in the data it keeps).")
+            return found
         raise ResolutionError(f"Unknown target kind {kind}.")
 
     async def _nothing(self, value: str, kind: str, sentence: str) -> list[Machine]:

@@ -19,8 +19,11 @@ from mde.auth import StaticTokenProvider
 from mde.client import MdeClient
 from mde.models import ActionStatus
 from mde.simulator import Simulator, SimulatorConfig
+from mde.simulator.tenant import COLLECTABLE, RARE_FILE
 
 DEVICE_VERBS = [verb for verb, spec in ACTIONS.items() if spec.submit is not None]
+#: parameters without a usable default: the file a verb acts on
+REQUIRED_PARAMS = {Verb.QUARANTINE: {"sha1": RARE_FILE[0]}, Verb.COLLECT_FILE: {"path": COLLECTABLE}}
 
 
 @pytest.fixture
@@ -64,6 +67,8 @@ def test_every_action_verb_has_a_grammar_row_and_is_governed_by_the_policy() -> 
         ('block domain:evil.example.com --reason "r"', "Indicator DomainName evil.example.com → Block"),
         ('block ip:203.0.113.7 --reason "r" --action warn', "Indicator IpAddress 203.0.113.7 → Warn"),
         ('unblock domain:evil.example.com --reason "r"', "Remove indicator DomainName evil.example.com"),
+        (f'quarantine sha1:{RARE_FILE[0]} on ws-1 --reason "r"', f"Stop and quarantine file {RARE_FILE[0]}"),
+        ('collect-file "/tmp/x.bin" on device:ws-1 --reason "r"', "Collect file /tmp/x.bin"),
     ],
 )
 def test_the_stored_parameters_give_the_label_every_surface_shows(text_: str, label: str) -> None:
@@ -89,7 +94,7 @@ async def test_each_device_verb_creates_the_mde_action_type_its_row_names(
         if m["osPlatform"].startswith("Windows1") and m["healthStatus"] == "Active"
     )
     spec = ACTIONS[verb]
-    action = await submit_device_action(client, verb, machine_id, "why", {})
+    action = await submit_device_action(client, verb, machine_id, "why", REQUIRED_PARAMS.get(verb, {}))
     assert action.type == spec.action_type
     assert sim.request_log[-1].path.endswith("/" + spec.path)
     found = await client.list_machine_actions(machine_id=machine_id, type=spec.action_type)

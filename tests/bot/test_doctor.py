@@ -36,6 +36,8 @@ ALL_ROLES = (
     "Machine.RestrictExecution",
     "Machine.CollectForensics",
     "Ti.ReadWrite",
+    "Machine.StopAndQuarantine",
+    "Machine.LiveResponse",
     "File.Read.All",
     "User.Read.All",
 )
@@ -119,6 +121,8 @@ async def test_a_healthy_deployment_passes_every_check(sqlite_url: str, policy_f
     assert {"settings", "policy", "database", "database schema", "mde token", "mde api", "slack"} <= set(verdicts)
     assert "mde permission Machine.Isolate (isolate, unisolate)" in verdicts
     assert "mde permission Ti.ReadWrite or Ti.ReadWrite.All (block, unblock)" in verdicts
+    assert "mde permission Machine.StopAndQuarantine (quarantine)" in verdicts
+    assert "mde permission Machine.LiveResponse (collect-file)" in verdicts
     assert token not in report and "xoxb-test" not in report
     assert [c.method for c in slack.calls] == ["auth.test"]
 
