@@ -100,7 +100,7 @@ class ActionSpec:
     params: tuple[Param, ...] = ()
     #: MDE holds an action for an inactive device for up to 3 days: such devices are excluded
     needs_active: bool = True
-    #: no device snapshot: one job makes the tenant-wide call (indicators: approvals/indicators/execution.py)
+    #: no device snapshot: one job makes the tenant-wide call (indicators: approvals/execution/indicators.py)
     tenant_wide: bool = False
     #: what a succeeded action hands back (collect-file: the collected file's download link)
     result: Result | None = None
