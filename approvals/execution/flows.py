@@ -27,9 +27,9 @@ from approvals.audit.service import audit
 from approvals.db import Clock, Database, utcnow
 from approvals.execution import service as jobs
 from approvals.execution.actions import comment_for, marker, submit_device_action
+from approvals.execution.indicators import run as indicator_job
 from approvals.execution.models import Job, JobKind, JobState
 from approvals.identity import SYSTEM
-from approvals.execution.indicators import run as indicator_job
 from approvals.outbox.models import EventKind
 from approvals.outbox.service import emit
 from approvals.requests.models import DeviceState, RequestRecord
