@@ -266,10 +266,15 @@ async def build_view(session: AsyncSession, request_id: int, *, eta_seconds: flo
 def _ordered(verb: Verb, state: RequestState) -> bool:
     """One action per device (not a bulk tag call), not yet over: the order rule and the ETAs mean something."""
     spec = ACTIONS.get(verb)
-    return spec is not None and spec.family is Family.MACHINE_ACTIONS and state in (
-        RequestState.PENDING,
-        RequestState.APPROVED,
-        RequestState.EXECUTING,
+    return (
+        spec is not None
+        and spec.family is Family.MACHINE_ACTIONS
+        and state
+        in (
+            RequestState.PENDING,
+            RequestState.APPROVED,
+            RequestState.EXECUTING,
+        )
     )
 
 

@@ -4,21 +4,22 @@ Revision ID: 0009
 Revises: 0010
 Create Date: 2026-12-02 10:00:00.000000
 """
+
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0009'
-down_revision = '0010'
+revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('request_devices', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('note', sa.Text(), nullable=True))
+    with op.batch_alter_table("request_devices", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("note", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('request_devices', schema=None) as batch_op:
-        batch_op.drop_column('note')
+    with op.batch_alter_table("request_devices", schema=None) as batch_op:
+        batch_op.drop_column("note")
