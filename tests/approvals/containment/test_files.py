@@ -13,19 +13,11 @@ from approvals.audit.models import AuditEntry
 from approvals.commands.grammar import parse
 from approvals.commands.models import ParseError
 from approvals.identity import Origin
-from approvals.outbox.models import Event
 from bot.console.surface import ConsoleSurface
 from mde.simulator.tenant import COLLECTABLE, RARE_FILE
 from tests.approvals.conftest import ALICE, BOB, HERE
+from tests.approvals.schedules.conftest import notes
 from tests.support.stack import Stack
-
-
-async def _notes(stack: Stack, request_id: int) -> list[str]:
-    async with stack.db.sessions() as session:
-        rows = await session.scalars(
-            select(Event).where(Event.request_id == request_id, Event.kind == "note").order_by(Event.id)
-        )
-        return [str(e.payload.get("text")) for e in rows]
 
 
 @pytest.mark.parametrize(
@@ -89,7 +81,7 @@ async def test_collect_file_delivers_a_download_link_and_status_gives_a_fresh_on
         assert reply.request is not None and reply.request.action_label == f"Collect file {COLLECTABLE}"
         await stack.chatops.decide(BOB, reply.request.id, approve=True)
         assert await stack.wait_for_state(reply.request.id, {"succeeded"}) == "succeeded"
-        (line,) = await _notes(stack, reply.request.id)
+        (line,) = await notes(stack, reply.request.id)
         assert line.startswith(f"File collected from {name}. Download it within 30 minutes")
         link = line.split(": ", 1)[1].split(" ")[0]
         async with httpx.AsyncClient() as http:
@@ -121,4 +113,4 @@ async def test_collect_file_of_a_missing_file_fails_with_mdes_reason() -> None:
         assert reply.request is not None
         await stack.chatops.decide(BOB, reply.request.id, approve=True)
         assert await stack.wait_for_state(reply.request.id, {"failed"}) == "failed"
-        assert await _notes(stack, reply.request.id) == []
+        assert await notes(stack, reply.request.id) == []

@@ -13,11 +13,11 @@ from approvals.audit.models import AuditEntry
 from approvals.commands.grammar import parse
 from approvals.commands.models import ParseError
 from approvals.db import utcnow
-from approvals.outbox.models import Event
 from approvals.policy import Policy
 from bot.console.surface import ConsoleSurface
 from mde.simulator.tenant import COMMON_FILE, RARE_FILE
 from tests.approvals.conftest import ALICE, BOB, HERE
+from tests.approvals.schedules.conftest import notes
 from tests.support.stack import Stack
 
 USERS = ["console:alice", "console:bob"]
@@ -25,14 +25,6 @@ USERS = ["console:alice", "console:bob"]
 
 def _policy(**protection: object) -> Policy:
     return Policy.from_dict({"defaults": {"requesters": USERS, "approvers": USERS}, "protection": dict(protection)})
-
-
-async def _notes(stack: Stack, request_id: int) -> list[str]:
-    async with stack.db.sessions() as session:
-        rows = await session.scalars(
-            select(Event).where(Event.request_id == request_id, Event.kind == "note").order_by(Event.id)
-        )
-        return [str(e.payload.get("text")) for e in rows]
 
 
 @pytest.mark.parametrize(
@@ -79,7 +71,7 @@ async def test_block_a_common_hash_warns_then_runs_once_on_approval_and_is_liste
         assert f"[mde-chatops #{view.id}]" in row["description"] and row["generateAlert"] is True
         expires = utcnow() + timedelta(days=7)
         assert row["expirationTime"][:13] == f"{expires:%Y-%m-%dT%H}"
-        assert f"Indicator {row['id']} is in MDE" in (await _notes(stack, view.id))[-1]
+        assert f"Indicator {row['id']} is in MDE" in (await notes(stack, view.id))[-1]
         async with stack.db.sessions() as session:
             events = list(await session.scalars(select(AuditEntry.event).where(AuditEntry.request_id == view.id)))
         assert events.count("indicator.applied") == 1 and events[-1] == "request.finished"
