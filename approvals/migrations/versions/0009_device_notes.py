@@ -1,7 +1,7 @@
 """device notes: why a device is in a request's set beyond its target (user: targets' last logon)
 
 Revision ID: 0009
-Revises: 0010
+Revises: 0006
 Create Date: 2026-12-02 10:00:00.000000
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = "0009"
-down_revision = "0010"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
