@@ -1,6 +1,7 @@
 """Imports every table so metadata (Alembic, ``create_all``) sees them all."""
 
 from approvals.audit.models import AuditEntry
+from approvals.containment.models import Containment, ReconcileCursor, TimelineEntry
 from approvals.db import Base, Database
 from approvals.execution.models import Job
 from approvals.incidents.models import (
@@ -25,6 +26,7 @@ async def create_all(db: Database) -> None:
 __all__ = [
     "AuditEntry",
     "Base",
+    "Containment",
     "ConversationRecord",
     "Decision",
     "DeliveryCursor",
@@ -34,11 +36,13 @@ __all__ = [
     "IncidentThread",
     "Job",
     "MessageRefRecord",
+    "ReconcileCursor",
     "RequestDevice",
     "RequestExclusion",
     "RequestRecord",
     "Schedule",
     "ScheduleRun",
+    "TimelineEntry",
     "WebhookNonce",
     "WebhookReject",
     "create_all",

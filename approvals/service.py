@@ -17,6 +17,7 @@ from approvals.commands.grammar import parse
 from approvals.commands.help import help_text as grammar_help
 from approvals.commands.models import (
     ActionCommand,
+    AdoptCommand,
     CancelCommand,
     Command,
     DecisionCommand,
@@ -26,10 +27,13 @@ from approvals.commands.models import (
     HistoryCommand,
     IndicatorCommand,
     IndicatorListCommand,
+    IsolatedCommand,
     ScheduleCommand,
     StatusCommand,
     TargetKind,
 )
+from approvals.containment.flows import ContainmentFlows
+from approvals.containment.timebox import time_box_params
 from approvals.db import Clock, Database, utcnow
 from approvals.errors import ResolutionError, UserError
 from approvals.execution.flows import Worker
@@ -73,6 +77,7 @@ class ChatOps:
         self.flows = RequestFlows(db, policy, clock)
         self.resolver = Resolver(client, policy, incidents=self._incident_devices)
         self._listeners: list[Callable[[], None]] = []
+        self.containment = ContainmentFlows(db, self.resolver, policy, clock)
         self.schedules = ScheduleFlows(db, client, policy, view=self.view, notify=self.notify, clock=clock)
         self.indicators = IndicatorFlows(db, client, policy, view=self.view, notify=self.notify, clock=clock)
         #: the deployment checks for the admin-only ``doctor`` command (bot/engine.py sets it)
@@ -117,6 +122,10 @@ class ChatOps:
             return await self._doctor(actor)
         if isinstance(command, IndicatorCommand | IndicatorListCommand):
             return await self.indicators.handle(actor, origin, command)
+        if isinstance(command, IsolatedCommand):
+            return await self.containment.isolated(command)
+        if isinstance(command, AdoptCommand):
+            return await self.containment.adopt(actor, origin, command)
         return Reply(text="That command is not supported here.", error=True)
 
     async def _doctor(self, actor: Actor) -> Reply:
@@ -135,8 +144,14 @@ class ChatOps:
         allowed = self.policy.can_request(actor, verb, surface=origin.surface, channel_id=origin.channel_id)
         if not allowed.allowed:
             return Reply(text=allowed.reason, error=True)
+        if command.release_at is not None and command.release_at <= self.clock():
+            return Reply(
+                text="--until is in the past; give a later UTC time, e.g. --until 2026-12-03T18:00Z.", error=True
+            )
         resolution = await self.resolver.resolve(command.targets, verb=verb, isolation_type=command.isolation_type)
         params = _params(command)
+        if params.get("planned_release") and self.policy.model.containment.release == "auto_at_end":
+            params["release_preapproved"] = True
         label = action_label(verb, params)
         if not resolution.devices:
             return Reply(
@@ -234,6 +249,9 @@ class ChatOps:
         """Keep what a surface needs to post to this conversation later (incident notifications)."""
         async with self.db.transaction() as session:
             await incident_store.remember_conversation(session, origin.surface, origin.channel_id, origin.context)
+
+    async def isolated_for_incident(self, incident_id: int) -> list[str]:
+        return await self.containment.isolated_for_incident(incident_id)
 
     async def auto_approve(self, request_id: int, rule: str) -> Reply:
         """A notification rule the policy lets act alone (``auto_rules``): approved without a person."""
@@ -349,15 +367,16 @@ class ChatOps:
     async def _history(self, command: HistoryCommand) -> Reply:
         async with self.db.sessions() as session:
             records = await requests.recent_requests(session, limit=command.limit, device=command.device)
+        timeline = await self.containment.timeline(command.device) if command.device else []
         if not records:
-            return Reply(text="No requests yet.")
+            return Reply(text="\n".join(timeline) if timeline else "No requests yet.")
         lines = [f"Last {len(records)} request(s):"]
         for record in records:
             lines.append(
                 f"#{record.id} {record.created_at:%Y-%m-%d %H:%M} {action_label(record.verb, record.params or {})}"
                 f" by {record.requester_label}: {record.state}"
             )
-        return Reply(text="\n".join(lines))
+        return Reply(text="\n".join([*lines, *timeline]))
 
     async def results_csv(self, request_id: int) -> str:
         async with self.db.sessions() as session:
@@ -383,7 +402,7 @@ class ChatOps:
 
 
 def _params(command: ActionCommand) -> dict[str, Any]:
-    return ACTIONS[command.verb].params_of(command)
+    return {**ACTIONS[command.verb].params_of(command), **time_box_params(command)}
 
 
 def _prefix(surface: str) -> str:

@@ -46,6 +46,8 @@ class Verb(enum.StrEnum):
     INDICATORS = "indicators"
     QUARANTINE = "quarantine"
     COLLECT_FILE = "collect-file"
+    ISOLATED = "isolated"
+    ADOPT = "adopt"
 
     @property
     def is_action(self) -> bool:

@@ -71,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--until", type=_parse_time)
     export.add_argument("--out", help="file to write (default: standard output)")
     export.add_argument("--database", help="database URL (default: DATABASE_URL)")
+    export.add_argument(
+        "--containments",
+        action="store_true",
+        help="export the containment register (one row per containment) instead of the audit log",
+    )
     export.set_defaults(run=_run_audit_export)
 
     incidents = sub.add_parser("incidents", help="incident notifications")
@@ -138,12 +143,14 @@ def _run_db_upgrade(args: argparse.Namespace) -> int:
 
 def _run_audit_export(args: argparse.Namespace) -> int:
     from approvals.audit.export import export_audit
+    from approvals.containment.export import export_containments
     from approvals.db import Database
 
     async def run(out: TextIO) -> int:
         db = Database(_database_url(args.database))
+        export = export_containments if args.containments else export_audit
         try:
-            return await export_audit(db, out, fmt=args.format, since=args.since, until=args.until)
+            return await export(db, out, fmt=args.format, since=args.since, until=args.until)
         finally:
             await db.dispose()
 
@@ -152,7 +159,7 @@ def _run_audit_export(args: argparse.Namespace) -> int:
             count = asyncio.run(run(handle))
     else:
         count = asyncio.run(run(sys.stdout))
-    print(f"exported {count} audit entries", file=sys.stderr)
+    print(f"exported {count} {'containments' if args.containments else 'audit entries'}", file=sys.stderr)
     return 0
 
 

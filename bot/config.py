@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     worker_id: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,59}$")
     #: how long a replica that stopped delivering a surface's feed keeps it before another takes over
     delivery_lease_s: float = Field(30.0, ge=2.0, le=600.0)
+    #: how often MDE's isolate/unisolate actions are read for drift (one run across replicas); 0 turns it off
+    reconcile_interval_s: float = Field(900.0, ge=0.0, le=86400.0)
 
     # web server
     host: str = "127.0.0.1"

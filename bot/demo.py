@@ -15,6 +15,7 @@ from approvals.migrate import upgrade_async
 from approvals.policy import Policy
 from bot.console.repl import CHANNEL, Console, script_from_file, script_lines, stdin_lines
 from bot.console.surface import ConsoleSurface
+from bot.containment_reconcile import ReconcileConfig
 from bot.engine import Engine
 from mde.ratelimit import RateLimiter
 from mde.simulator import Simulator, SimulatorConfig
@@ -75,6 +76,7 @@ async def run_demo(args: argparse.Namespace) -> int:
             limiter=limiter,
             worker_config=demo_worker_config(args.time_scale),
             rules=demo_rules(),
+            reconcile=ReconcileConfig(interval_s=3600.0),
         )
         await engine.start()
         stack.push_async_callback(engine.stop)
@@ -86,6 +88,8 @@ async def run_demo(args: argparse.Namespace) -> int:
             user=args.user,
             echo=lines is not None,
             incidents=engine.incidents,
+            reconciler=engine.reconciler,
+            sim_url=sim.url,
         )
         if lines is not None:
             failures = await console.run(script_lines(lines))

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from approvals.containment.service import record_outcomes
 from approvals.db import Database
 from approvals.execution.flows import Worker, WorkerConfig
 from approvals.incidents.flows import IncidentFlows
@@ -16,6 +17,8 @@ from approvals.incidents.rules import RuleSet
 from approvals.policy import Policy
 from approvals.schedules.scheduled import Scheduler, SchedulerConfig
 from approvals.service import ChatOps
+from bot.containment_reconcile import ReconcileConfig, Reconciler
+from bot.containment_timers import ContainmentTimers
 from bot.delivery import Delivery
 from bot.surfaces.base import ChatSurface
 from mde.client import MdeClient
@@ -37,6 +40,10 @@ class Engine:
     run_worker: bool = True
     #: runs tag schedules; started with the worker
     scheduler: Scheduler | None = None
+    #: reads MDE's isolate/unisolate actions for drift; started with the worker unless None
+    reconciler: Reconciler | None = None
+    #: time-boxed releases and reminders, run by the worker's housekeeping
+    timers: ContainmentTimers | None = None
 
     @classmethod
     def build(
@@ -53,10 +60,23 @@ class Engine:
         delivery_poll_s: float = 1.0,
         delivery_lease_s: float = 30.0,
         run_worker: bool = True,
+        reconcile: ReconcileConfig | None = None,
     ) -> Engine:
         chatops = ChatOps(db, client, policy, limiter=limiter)
+        timers = ContainmentTimers(db, chatops, chatops.clock)
+
+        async def housekeeping() -> None:
+            await chatops.flows.expire_due()
+            await timers.maybe_tick()
+
         worker = Worker(
-            db, client, config=worker_config, owner=owner, limiter=limiter, on_tick=chatops.flows.expire_due
+            db,
+            client,
+            config=worker_config,
+            owner=owner,
+            limiter=limiter,
+            on_tick=housekeeping,
+            on_final=record_outcomes,
         )
         chatops.worker = worker
 
@@ -91,6 +111,10 @@ class Engine:
             incidents=IncidentFlows(db, chatops, rules or RuleSet()),
             run_worker=run_worker,
             scheduler=scheduler,
+            timers=timers,
+            reconciler=None
+            if reconcile is None
+            else Reconciler(db, chatops, owner=owner and f"{owner}-reconciler", config=reconcile),
         )
 
     async def start(self) -> None:
@@ -102,12 +126,16 @@ class Engine:
             await self.worker.start()
             if self.scheduler is not None:
                 await self.scheduler.start()
+            if self.reconciler is not None:
+                await self.reconciler.start()
         await self.delivery.start()
 
     async def stop(self) -> None:
         await self.delivery.stop()
         if self.scheduler is not None:
             await self.scheduler.stop()
+        if self.reconciler is not None:
+            await self.reconciler.stop()
         await self.worker.stop()
         for surface in self.surfaces:
             stop = getattr(surface, "stop", None)

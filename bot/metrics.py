@@ -21,7 +21,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
-from approvals.db import Database
+from approvals.containment import service as containment
+from approvals.db import Database, utcnow
 from approvals.execution.models import Job, JobState
 from approvals.incidents.models import IncidentRecord, WebhookReject
 from approvals.requests.models import RequestRecord
@@ -49,6 +50,7 @@ class Snapshot:
     jobs: dict[tuple[str, str | None], int] = field(default_factory=dict)
     incidents: dict[bool, int] = field(default_factory=dict)
     webhook_rejects: int = 0
+    isolated: dict[str, int] = field(default_factory=dict)
 
 
 async def read_snapshot(db: Database) -> Snapshot:
@@ -57,12 +59,14 @@ async def read_snapshot(db: Database) -> Snapshot:
         jobs = await session.execute(select(Job.state, Job.outcome, func.count()).group_by(Job.state, Job.outcome))
         incidents = await session.execute(select(IncidentRecord.closed, func.count()).group_by(IncidentRecord.closed))
         rejects = await session.scalar(select(func.count()).select_from(WebhookReject))
+        isolated = await containment.age_buckets(session, utcnow())
         return Snapshot(
             up=True,
             requests={state: count for state, count in requests.all()},
             jobs={(state, outcome): count for state, outcome, count in jobs.all()},
             incidents={bool(closed): count for closed, count in incidents.all()},
             webhook_rejects=int(rejects or 0),
+            isolated=isolated,
         )
 
 
@@ -117,6 +121,14 @@ class DatabaseCollector(Collector):
             "Authenticated incident bodies that could not be read (kept in webhook_rejects)",
             snap.webhook_rejects,
         )
+        isolated = GaugeMetricFamily(
+            f"{PREFIX}_isolated_devices",
+            "Devices isolated now according to the containment register, by how long they have been",
+            labels=["age"],
+        )
+        for label, _bound in containment.AGE_BUCKETS:
+            isolated.add_metric([label], snap.isolated.get(label, 0))
+        yield isolated
 
 
 def _sum_by(counts: dict[tuple[str, str | None], int], key: Callable[[tuple[str, str | None]], T]) -> dict[T, int]:

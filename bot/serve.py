@@ -14,6 +14,7 @@ from approvals.migrate import current_revision, head_revision, upgrade_async
 from approvals.policy import load_policy
 from approvals.service import ChatOps
 from bot.config import Settings
+from bot.containment_reconcile import ReconcileConfig
 from bot.engine import Engine
 from bot.logging import configure_logging
 from bot.mde_access import build_client
@@ -99,6 +100,9 @@ async def serve(settings: Settings) -> int:
             ),
             delivery_lease_s=settings.delivery_lease_s,
             owner=settings.worker_id,
+            reconcile=ReconcileConfig(interval_s=settings.reconcile_interval_s)
+            if settings.reconcile_interval_s
+            else None,
         )
         metrics_token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
         owners = [*engine.surfaces, *incident_routes(settings, engine)]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
 from contextlib import aclosing
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Self
@@ -484,16 +484,21 @@ class MdeClient(ApiClient):
         *,
         machine_id: str | None = None,
         type: str | None = None,
+        types: Sequence[str] = (),
         status: str | None = None,
         created_after: datetime | None = None,
         top: int = MAX_PAGE,
+        every_page: bool = False,
     ) -> list[MachineAction]:
-        """Many actions in one call (newest first), so a poller needs no GET per action."""
+        """Many actions in one call (newest first), so a poller needs no GET per action; ``every_page``
+        follows ``@odata.nextLink`` to the end (reconciliation) instead of stopping after ``top``."""
         clauses = []
         if machine_id:
             clauses.append(odata.field_eq("machineId", machine_id))
         if type:
             clauses.append(odata.field_eq("type", type))
+        if types:
+            clauses.append(f"({odata.or_(odata.field_eq('type', t) for t in types)})")
         if status:
             clauses.append(odata.field_eq("status", status))
         if created_after is not None:
@@ -510,8 +515,8 @@ class MdeClient(ApiClient):
                 return out
             out.extend(MachineAction.from_api(a) for a in data.get("value") or [])
             next_link = data.get("@odata.nextLink")
-            if not next_link or len(out) >= top:
-                return out[:top] if top else out
+            if not next_link or (len(out) >= top and not every_page):
+                return out if every_page else out[:top] if top else out
             path, params = self._next_url(next_link), None
 
     async def cancel_machine_action(self, action_id: str, *, comment: str) -> MachineAction:

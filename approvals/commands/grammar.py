@@ -4,6 +4,7 @@ sentences that quote the offending token and suggest the fix; nothing else ever 
 from __future__ import annotations
 
 from approvals.commands import files
+from approvals.commands.containment import build_containment, time_box
 from approvals.commands.indicators import build as build_indicator
 from approvals.commands.models import (
     ActionCommand,
@@ -153,6 +154,8 @@ def _build(spec: VerbSpec, positional: list[Token], options: dict[str, str | Non
         return build_schedule(positional, options)
     if verb in (Verb.BLOCK, Verb.UNBLOCK, Verb.INDICATORS):
         return build_indicator(verb, [clean(t.text, t) for t in positional], options)
+    if verb in (Verb.ISOLATED, Verb.ADOPT):
+        return build_containment(verb, [t for tok in positional for t in parse_targets(tok)], options)
     if verb is Verb.STATUS:
         return StatusCommand(request_id=_request_id(positional[0], verb) if positional else None)
     if spec.takes_request_id:
@@ -227,6 +230,7 @@ def _build(spec: VerbSpec, positional: list[Token], options: dict[str, str | Non
     if spec.needs_reason and reason is None:
         raise ParseError(f'{verb.value} needs --reason "…": MDE records it as the action\'s comment.')
     canary = _int_option("canary", options["canary"] or "", 1, MAX_CANARY) if "canary" in options else None
+    release_after, release_at = time_box(options)
     return ActionCommand(
         verb=verb,
         targets=tuple(targets),
@@ -238,4 +242,6 @@ def _build(spec: VerbSpec, positional: list[Token], options: dict[str, str | Non
         path=path,
         dry_run="dry-run" in options,
         canary=canary,
+        release_after=release_after,
+        release_at=release_at,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from approvals.errors import ParseError as ParseError  # the parser's error, one of approvals.errors
@@ -55,6 +55,9 @@ class ActionCommand:
     dry_run: bool = False
     #: run this many devices first; the rest waits until they succeeded
     canary: int | None = None
+    #: isolate only, time-boxed: propose the release this long after isolation, or at this instant (UTC)
+    release_after: timedelta | None = None
+    release_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +159,22 @@ class DoctorCommand:
     """Admins only: the deployment checks of ``mde-chatops doctor``."""
 
 
+@dataclass(frozen=True, slots=True)
+class IsolatedCommand:
+    """``isolated [TARGETS] [--older-than 3d]``: the containment register, narrowed."""
+
+    targets: tuple[Target, ...] = ()
+    older_than: timedelta | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AdoptCommand:
+    """``adopt device:NAME --reason "…"``: take a device isolated outside the bot into the register."""
+
+    device: str
+    reason: str
+
+
 ScheduleCommand = ScheduleCreateCommand | ScheduleListCommand | ScheduleRemoveCommand | ScheduleRunCommand
 
 Command = (
@@ -173,4 +192,6 @@ Command = (
     | DoctorCommand
     | IndicatorCommand
     | IndicatorListCommand
+    | IsolatedCommand
+    | AdoptCommand
 )

@@ -53,7 +53,8 @@ VERBS: dict[Verb, VerbSpec] = {
         VerbSpec(
             Verb.ISOLATE,
             "isolate devices from the network (needs approval)",
-            'isolate TARGETS --reason "…" [--type full|selective|unmanaged] [--canary N] [--dry-run]',
+            'isolate TARGETS --reason "…" [--type full|selective|unmanaged] [--for SPAN | --until TIME] [--canary N] '
+            "[--dry-run]",
             (
                 *COMMON,
                 OptionSpec(
@@ -62,10 +63,13 @@ VERBS: dict[Verb, VerbSpec] = {
                     choices=("full", "selective", "unmanaged"),
                     metavar="full|selective|unmanaged",
                 ),
+                OptionSpec("for", "time-boxed: propose the release this long after isolation (8h, 3d)", metavar="SPAN"),
+                OptionSpec("until", "time-boxed: propose the release at this UTC time", metavar="2026-12-03T18:00Z"),
             ),
             (
                 'isolate tag:"Ransomware Suspects" --reason "INC-1042 beacon"',
                 'isolate ws-0042 device:ws-0043 --reason "IR-7" --type selective',
+                'isolate ws-0042 --reason "IR-8 triage" --for 8h',
             ),
             needs_targets=True,
             needs_reason=True,
@@ -281,6 +285,22 @@ VERBS: dict[Verb, VerbSpec] = {
             "indicators",
             (),
             ("indicators",),
+        ),
+        VerbSpec(
+            Verb.ISOLATED,
+            "the devices isolated now, grouped by incident or request, with age and planned end",
+            "isolated [TARGETS] [--older-than SPAN]",
+            (OptionSpec("older-than", "only devices isolated longer ago than 30m, 12h, 3d, 2w…", metavar="SPAN"),),
+            ("isolated", 'isolated tag:"Finance Laptops"', "isolated incident:1042", "isolated --older-than 3d"),
+            notes=("history device:NAME shows one device's containment timeline.",),
+        ),
+        VerbSpec(
+            Verb.ADOPT,
+            "keep an isolated device isolated on purpose, with a reason: takes an isolation made outside the bot "
+            "into the register, and stops reminders",
+            'adopt device:NAME --reason "…"',
+            (OptionSpec("reason", "why it stays isolated; kept in the register and the audit log", metavar='"TEXT"'),),
+            ('adopt device:ws-0042 --reason "isolated by the SOC lead from the portal for INC-1042"',),
         ),
         VerbSpec(Verb.DOCTOR, "check this deployment (admins only)", "doctor", (), ("doctor",)),
         VerbSpec(Verb.HELP, "this help, or help for one command", "help [COMMAND]", (), ("help isolate",)),

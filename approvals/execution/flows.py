@@ -89,6 +89,7 @@ class Worker:
         limiter: Any = None,
         clock: Clock = utcnow,
         on_tick: Callable[[], Any] | None = None,
+        on_final: jobs.OnFinal | None = None,
     ) -> None:
         self.db = db
         self.client = client
@@ -97,6 +98,8 @@ class Worker:
         self.limiter = limiter
         self.clock = clock
         self._on_tick = on_tick
+        #: run in the transaction that stores settled jobs (bot/engine.py: the containment register)
+        self.on_final = on_final
         self._wake = asyncio.Event()
         self._started_at = self.clock()
         #: set when another process started under this worker's identity: this one stops claiming
@@ -354,7 +357,7 @@ class Worker:
                 else:
                     retries.append((result.job, result.retry_at or now, result.error or "retry"))
             await jobs.store_submitted(session, submitted, now)
-            await jobs.store_final(session, finals, now)
+            await jobs.store_final(session, finals, now, self.on_final)
             await jobs.store_retries(session, retries)
         if late_cancel:
             await self._cancel_actions(late_cancel, "request cancelled")
@@ -419,7 +422,7 @@ class Worker:
             )
             finals = [f for f in finals if f[0].id in live]
             statuses = [s for s in statuses if s[0].id in live]
-            await jobs.store_final(session, finals, now)
+            await jobs.store_final(session, finals, now, self.on_final)
             await jobs.store_status(session, statuses, now)
             for job, verb, line in results:
                 if job.id in live:

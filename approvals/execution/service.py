@@ -6,7 +6,7 @@ handing a job to two workers; SQLite has one writer at a time, which gives the s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -482,7 +482,16 @@ async def store_submitted(session: AsyncSession, items: list[tuple[Job, str, Dev
     )
 
 
-async def store_final(session: AsyncSession, items: list[tuple[Job, DeviceState, str | None]], now: datetime) -> None:
+#: called in ``store_final``'s transaction with the (job, outcome) pairs that settled (the containment register)
+OnFinal = Callable[[AsyncSession, Sequence[tuple[Job, str]], datetime], Awaitable[None]]
+
+
+async def store_final(
+    session: AsyncSession,
+    items: list[tuple[Job, DeviceState, str | None]],
+    now: datetime,
+    on_final: OnFinal | None = None,
+) -> None:
     """(job, outcome, error) for jobs that are done."""
     if not items:
         return
@@ -501,6 +510,8 @@ async def store_final(session: AsyncSession, items: list[tuple[Job, DeviceState,
         ],
     )
     await _devices(session, [r for job, outcome, error in items for r in _device_rows(job, outcome, now, None, error)])
+    if on_final is not None:
+        await on_final(session, [(job, outcome) for job, outcome, _e in items], now)
     failed = [(job, outcome, error) for job, outcome, error in items if outcome != DeviceState.SUCCEEDED]
     if failed:
         wanted = {(job.request_id, m) for job, _o, _e in failed for m in job.machine_ids}

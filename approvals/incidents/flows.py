@@ -23,7 +23,7 @@ from approvals.incidents.models import IncidentRecord
 from approvals.incidents.payloads import IncidentData
 from approvals.incidents.rules import Proposal, Rule, RuleSet
 from approvals.policy import Policy
-from approvals.requests.models import DeviceState, RequestDevice, RequestRecord
+from approvals.requests.models import RequestRecord
 from approvals.resolution.flows import Resolution, Resolver
 from approvals.views import Reply
 from mde.errors import MdeError
@@ -54,6 +54,10 @@ class Requests(Protocol):
     ) -> int: ...
 
     async def auto_approve(self, request_id: int, rule: str) -> Reply: ...
+
+    async def isolated_for_incident(self, incident_id: int) -> list[str]:
+        """Machine ids the containment register holds isolated for the incident (released ones skipped)."""
+        ...
 
 
 def rule_actor(rule: str) -> Actor:
@@ -264,7 +268,7 @@ class IncidentFlows:
             return existing
         async with self.db.sessions() as session:
             record = await session.get(IncidentRecord, incident_id)
-            isolated = await _isolated_for(session, incident_id)
+        isolated = await self.chatops.isolated_for_incident(incident_id)
         if record is None or not isolated:
             return None
         primaries = [r for r in self.rules.rules if r.name in record.rules and r.release_on_close]
@@ -284,17 +288,3 @@ class IncidentFlows:
 def _label(record: IncidentRecord) -> str:
     where = service.workspace_name(record.workspace)
     return f"{record.external_id} ({where})" if where else record.external_id
-
-
-async def _isolated_for(session: Any, incident_id: int) -> list[str]:
-    """Machine ids whose isolation for this incident succeeded."""
-    query = (
-        select(RequestDevice.machine_id)
-        .join(RequestRecord, RequestRecord.id == RequestDevice.request_id)
-        .where(
-            RequestRecord.incident_id == str(incident_id),
-            RequestRecord.verb == Verb.ISOLATE,
-            RequestDevice.state == DeviceState.SUCCEEDED,
-        )
-    )
-    return sorted(set(await session.scalars(query)))

@@ -121,6 +121,35 @@ class ChannelPolicy(BaseModel):
         return values
 
 
+SPAN = re.compile(r"^(\d{1,4})([mhdw])$")
+SPAN_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+class ContainmentPolicy(BaseModel):
+    """Time-boxed isolation and reminders (docs/containment-register.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+    #: at a time-boxed isolation's planned end: ``propose`` a release (one approval), or ``auto_at_end``:
+    #: the release is pre-approved when the isolation is requested, and runs at the end without a person
+    release: str = Field("propose", pattern="^(propose|auto_at_end)$")
+    #: a containment older than this gets a reminder in its thread, then one a day, until released or
+    #: acknowledged with a reason
+    remind_after: str = "24h"
+
+    @field_validator("remind_after")
+    @classmethod
+    def _span(cls, value: str) -> str:
+        if not SPAN.match(value.strip().lower()):
+            raise ValueError(f"'{value}' is not a span; use e.g. 30m, 24h, 3d or 2w")
+        return value.strip().lower()
+
+    @property
+    def remind_after_delta(self) -> timedelta:
+        match = SPAN.match(self.remind_after)
+        assert match is not None
+        return timedelta(**{SPAN_UNITS[match.group(2)]: int(match.group(1))})
+
+
 class PolicyModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
     defaults: ActionPolicy = Field(default_factory=ActionPolicy)
@@ -130,6 +159,7 @@ class PolicyModel(BaseModel):
     indicators: IndicatorPolicy = Field(default_factory=IndicatorPolicy)
     #: who may run admin chat commands (``doctor``); nobody by default
     admins: list[str] = Field(default_factory=list)
+    containment: ContainmentPolicy = Field(default_factory=ContainmentPolicy)
 
     _principals = field_validator("admins")(_check_principals)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import update
@@ -63,11 +64,8 @@ class RequestFlows:
         canary: int | None,
         incident_id: str | None = None,
     ) -> RequestRecord:
-        now = self.clock()
-        count = len(resolution.devices)
-        warnings = sorted({p.reason for p in resolution.protection.values() if p.level == "warn" and p.reason})
         async with self.db.transaction() as session:
-            record = await service.insert_request(
+            return await self.create_in(
                 session,
                 actor=actor,
                 origin=origin,
@@ -76,14 +74,45 @@ class RequestFlows:
                 reason=reason,
                 target_text=target_text,
                 resolution=resolution,
-                required_approvals=self.policy.required_approvals(verb, count),
-                created_at=now,
-                expires_at=now + self.policy.expiry_for(verb),
                 canary=canary,
                 incident_id=incident_id,
-                warnings=warnings,
             )
-            announce_created(session, record, actor, origin, resolution)
+
+    async def create_in(
+        self,
+        session: AsyncSession,
+        *,
+        actor: Actor,
+        origin: Origin,
+        verb: Verb,
+        params: dict[str, Any],
+        reason: str | None,
+        target_text: str,
+        resolution: Resolution,
+        canary: int | None,
+        incident_id: str | None = None,
+    ) -> RequestRecord:
+        """``create`` in the caller's transaction (a proposal that must commit with what claimed it)."""
+        now = self.clock()
+        count = len(resolution.devices)
+        warnings = sorted({p.reason for p in resolution.protection.values() if p.level == "warn" and p.reason})
+        record = await service.insert_request(
+            session,
+            actor=actor,
+            origin=origin,
+            verb=verb,
+            params=params,
+            reason=reason,
+            target_text=target_text,
+            resolution=resolution,
+            required_approvals=self.policy.required_approvals(verb, count),
+            created_at=now,
+            expires_at=now + self.policy.expiry_for(verb),
+            canary=canary,
+            incident_id=incident_id,
+            warnings=warnings,
+        )
+        announce_created(session, record, actor, origin, resolution)
         return record
 
     async def _lock(self, session: AsyncSession, request_id: int) -> RequestRecord | None:
@@ -197,20 +226,45 @@ class RequestFlows:
 
         Protected devices are never included (break glass needs a person).
         """
+        actor = Actor(platform="system", user_id=f"rule:{rule}", display_name=f"rule {rule} (auto)")
+        return await self._approve_unattended(
+            request_id,
+            actor,
+            "auto_rules in the policy",
+            allowed=lambda record: self.policy.allows_auto(rule, record.verb),
+        )
+
+    async def approve_preapproved_release(self, request_id: int) -> Verdict:
+        """A time-boxed isolation's release at its end, pre-approved when the isolation was requested
+        (policy ``containment.release: auto_at_end``); only a release the bot proposed carries the mark."""
+        actor = Actor(platform="system", user_id="timed-release", display_name="timed release (pre-approved)")
+        return await self._approve_unattended(
+            request_id,
+            actor,
+            "pre-approved at request time (containment.release: auto_at_end)",
+            allowed=lambda record: (
+                record.verb == "unisolate" and bool((record.params or {}).get("release_preapproved"))
+            ),
+        )
+
+    async def _approve_unattended(
+        self, request_id: int, actor: Actor, why: str, *, allowed: Callable[[RequestRecord], bool]
+    ) -> Verdict:
+        """Approve without a person, audited as such. Protected devices are never included (break glass
+        needs a person)."""
         async with self.db.transaction() as session:
             record = await self._lock(session, request_id)
             if record is None or record.state != RequestState.PENDING:
                 return Verdict(False, f"Request #{request_id} is not waiting for approval.")
-            if not self.policy.allows_auto(rule, record.verb):
-                return Verdict(False, f"The policy does not let rule {rule} {record.verb} without approval.")
-            actor = Actor(platform="system", user_id=f"rule:{rule}", display_name=f"rule {rule} (auto)")
+            if not allowed(record):
+                return Verdict(False, f"The policy does not let {actor.label()} {record.verb} without approval.")
             session.add(
                 Decision(
                     request_id=request_id,
-                    actor_key=f"auto:{rule}",
+                    actor_key=f"auto:{actor.user_id}",
                     actor_label=actor.label(),
                     approve=True,
-                    reason="auto_rules in the policy",
+                    reason=why,
                     at=self.clock(),
                 )
             )
@@ -221,8 +275,16 @@ class RequestFlows:
                 return Verdict(False, f"Request #{request_id} was decided by someone else a moment ago.")
             await enqueue_jobs(session, record, include_protected=False, now=self.clock())
             emit(session, request_id, EventKind.STATE, state=RequestState.APPROVED.value, by=actor.label())
-            audit(session, "request.auto_approved", actor, request_id=request_id, verb=record.verb, outcome="approved")
-            return Verdict(True, f"Request #{request_id} approved by rule {rule}.", request_id)
+            audit(
+                session,
+                "request.auto_approved",
+                actor,
+                request_id=request_id,
+                verb=record.verb,
+                outcome="approved",
+                text=why,
+            )
+            return Verdict(True, f"Request #{request_id} approved by {actor.label()}.", request_id)
 
     def _refusal(
         self,

@@ -11,7 +11,8 @@ from approvals.verbs import ACTIONS, ScheduleOp, Verb
 def action_label(verb: Verb, params: Mapping[str, Any]) -> str:
     """What every surface shows: "Isolate (Full)", "Add tag 'Compromised'", "Schedule #3: tag 'DC' every …"."""
     if verb in ACTIONS:
-        return ACTIONS[verb].describe(params)
+        timed = planned_release_label(params) if verb == Verb.ISOLATE else ""
+        return ACTIONS[verb].describe(params) + timed
     if verb == Verb.SCHEDULE:
         return _schedule_label(params)
     return verb.value
@@ -23,3 +24,14 @@ def _schedule_label(params: Mapping[str, Any]) -> str:
         return f"Remove schedule #{params.get('schedule_id', '?')} ({what})"
     number = f" #{params['schedule_id']}" if params.get("schedule_id") else ""
     return f"Schedule{number}: {what}" + (", with --sync" if params.get("sync") else "")
+
+
+def planned_release_label(params: Mapping[str, Any]) -> str:
+    """A time-boxed isolation's planned release, as the card and status lines show it."""
+    planned = params.get("planned_release")
+    if not isinstance(planned, dict):
+        return ""
+    auto = ", pre-approved" if params.get("release_preapproved") else ""
+    if planned.get("at"):
+        return f" · release proposed at {str(planned['at'])[:16].replace('T', ' ')} UTC{auto}"
+    return f" · release proposed {planned.get('after', '?')} after isolation{auto}"

@@ -15,11 +15,17 @@ from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import TextIO
 
+import httpx
+
+from approvals.commands.containment import parse_span
+from approvals.commands.models import ParseError
 from approvals.identity import Actor, Origin
 from approvals.incidents.flows import IncidentFlows
 from approvals.incidents.payloads import parse_incident
 from approvals.requests.states import RequestState
 from approvals.service import ChatOps
+from bot.containment_reconcile import Reconciler
+from bot.containment_timers import ContainmentTimers
 from bot.delivery import Delivery
 
 CHANNEL = "console"
@@ -54,10 +60,15 @@ class Console:
         user: str = "alice",
         echo: bool = False,
         incidents: IncidentFlows | None = None,
+        reconciler: Reconciler | None = None,
+        sim_url: str | None = None,
     ) -> None:
         self.chatops = chatops
         self.delivery = delivery
         self.incidents = incidents
+        self.reconciler = reconciler
+        #: the demo's MDE simulator, for /portal (an action made outside the bot)
+        self.sim_url = sim_url
         self.out = out
         self.actor = console_actor(user)
         self.echo = echo
@@ -116,8 +127,62 @@ class Console:
             await self._wait(args)
         elif name == "/incident" and len(args) == 1:
             await self._incident(args[0])
+        elif name == "/portal" and len(args) in (2, 3) and args[0] in ("isolate", "release"):
+            await self._portal(*args)
+        elif name == "/reconcile" and not args:
+            await self._reconcile()
+        elif name == "/advance" and len(args) == 1:
+            await self._advance(args[0])
         else:
-            self._print("Console directives: /as NAME · /wait ID [SECONDS] · /incident FILE · /who · /quit")
+            self._print(
+                "Console directives: /as NAME · /wait ID [SECONDS] · /incident FILE · "
+                "/portal isolate|release DEVICE [WHO] · /reconcile · /advance SPAN · /who · /quit"
+            )
+
+    async def _portal(self, action: str, device: str, who: str = "analyst@contoso.com") -> None:
+        """Someone acts in the Defender portal, outside the bot (the simulator's admin endpoint)."""
+        if self.sim_url is None:
+            self._print("✗ /portal needs the demo's MDE simulator")
+            return
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            answer = await http.post(
+                f"{self.sim_url}/_sim/portal", json={"action": action, "machineId": device, "requestor": who}
+            )
+        if answer.status_code != 201:
+            self.failures += 1
+            self._print(f"✗ the portal refused: {answer.json().get('error', answer.text)}")
+            return
+        self._print(f"(in the Defender portal) {who}: {action} {answer.json()['computerDnsName']}")
+
+    async def _advance(self, span: str) -> None:
+        """Run the containment timers (time-boxed releases, reminders) as if ``span`` had passed: a demo
+        cannot wait eight hours."""
+        try:
+            later = parse_span(span, "advance")
+        except ParseError as exc:
+            self._print(f"✗ {exc.message}")
+            return
+        timers = ContainmentTimers(self.chatops.db, self.chatops, lambda: self.chatops.clock() + later)
+        proposed = await timers.tick()
+        self._print(
+            f"(the clock runs {span} ahead) "
+            + (f"proposed: {', '.join(f'#{p}' for p in proposed)}" if proposed else "nothing due")
+        )
+
+    async def _reconcile(self) -> None:
+        """Run the periodic reconciliation now instead of at its next interval."""
+        if self.reconciler is None:
+            self._print("✗ reconciliation is not set up in this console")
+            return
+        report = await self.reconciler.run_once(force=True)
+        if report is None:
+            self._print("Reconciliation is running on another replica; try again in a moment.")
+            return
+        self._print(
+            f"Reconciliation read {report.actions} isolate/unisolate action(s) in {report.calls} call(s): "
+            f"{len(report.released_outside)} released outside the bot, {len(report.isolated_outside)} isolated "
+            "outside the bot."
+        )
 
     async def _incident(self, path: str) -> None:
         """Deliver a saved incident notification as ``POST /api/incidents`` would (rules, war-room thread)."""

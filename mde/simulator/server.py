@@ -26,6 +26,7 @@ from mde.simulator.indicators import IndicatorStore
 from mde.simulator.kql import KqlError, run_query
 from mde.simulator.limits import FAMILIES, Quota
 from mde.simulator.odata import ODataError, compile_filter
+from mde.simulator.portal import PORTAL_ACTIONS, portal_action
 from mde.simulator.tenant import Tenant, make_machine, seed_tenant
 from mde.simulator.timefmt import iso
 
@@ -227,6 +228,7 @@ class Simulator:
         app.router.add_get("/_sim/tenant", self.sim_tenant)
         app.router.add_post("/_sim/faults", self.sim_faults)
         app.router.add_post("/_sim/machines", self.sim_add_machines)
+        app.router.add_post("/_sim/portal", self.sim_portal_action)
         return app
 
     @staticmethod
@@ -751,6 +753,21 @@ class Simulator:
         shown = {k: getattr(self.config, k) for k in sorted(allowed - {"token"})}
         shown["stuck_machines"] = sorted(self.config.stuck_machines)
         return web.json_response(shown)
+
+    async def sim_portal_action(self, request: web.Request) -> web.Response:
+        """``{"action": "isolate"|"release", "machineId": ID, "requestor": UPN, "comment": …}``: what someone
+        does in the portal, outside the bot; answers the machine action MDE records for it."""
+        body = await request.json()
+        if not isinstance(body, dict) or body.get("action") not in PORTAL_ACTIONS:
+            return web.json_response({"error": "action must be isolate or release"}, status=400)
+        try:
+            machine = self._machine(str(body.get("machineId") or ""))
+        except ApiError as exc:
+            return web.json_response({"error": exc.message}, status=404)
+        action = portal_action(machine, body)
+        self.tenant.actions[action.id] = action
+        self._latest[(machine["id"], action.type)] = action
+        return web.json_response(action.to_api(list_shape=False), status=201)
 
     async def sim_add_machines(self, request: web.Request) -> web.Response:
         body = await request.json()

@@ -29,6 +29,12 @@ def test_the_scripted_demo_runs_end_to_end() -> None:
     assert "Summary of #1: Succeeded" in out
     assert "Canary batch of 2 succeeded" in out
     assert "Summary of #3: Succeeded" in out
+    assert "Isolated now: 2 device(s)." in out and "Isolated now: 1 device(s)." in out
+    assert "Drift: ws-0007.contoso.local was released outside the bot by mallory@contoso.com" in out
+    assert "Request #7 · Isolate (Selective) · Waiting for approval" in out
+    assert "Request #8 · Isolate (Selective) · release proposed 8h after isolation · Waiting for approval" in out
+    assert "Planned end reached: request #9 releases ws-0010.contoso.local (one approval)." in out
+    assert "Summary of #9: Succeeded" in out
     assert "Traceback" not in out + result.stderr
 
 
@@ -37,6 +43,9 @@ def test_db_upgrade_then_audit_export(tmp_path: Path) -> None:
     assert run("db", "upgrade", "--database", url).returncode == 0
     export = run("audit", "export", "--format", "csv", "--since", "7d", "--database", url)
     assert export.returncode == 0 and export.stdout.startswith("id,at,event")
+    register = run("audit", "export", "--containments", "--format", "csv", "--database", url)
+    assert register.returncode == 0 and register.stdout.startswith("id,machine_id,device_name")
+    assert "exported 0 containments" in register.stderr
 
 
 def test_bad_input_is_one_sentence_not_a_traceback(tmp_path: Path) -> None:

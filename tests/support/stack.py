@@ -71,12 +71,15 @@ class Stack:
         owner: str | None = None,
         start_engine: bool = True,
         rules: RuleSet | None = None,
+        sim: Simulator | None = None,
     ) -> AsyncIterator[Stack]:
+        """``sim``: another stack's simulator, so several replicas act on one tenant."""
         async with AsyncExitStack() as stack:
-            config = sim_config or SimulatorConfig(devices=devices, time_scale=time_scale)
-            sim = Simulator(config)
-            await sim.start()
-            stack.push_async_callback(sim.stop)
+            if sim is None:
+                sim = Simulator(sim_config or SimulatorConfig(devices=devices, time_scale=time_scale))
+                await sim.start()
+                stack.push_async_callback(sim.stop)
+            config = sim.config
             limiter = RateLimiter(time_scale=config.time_scale)
             graph_token = StaticTokenProvider(config.graph_token or config.token or "sim-token")
             graph = GraphClient(sim.url, graph_token, limiter=limiter)

@@ -235,3 +235,39 @@ async def test_show_all_from_another_channel_reveals_nothing(rig: SlackRig) -> N
     await rig.post(urlencode({"payload": json.dumps(forged)}))
     refused = await rig.slack.wait_for(lambda c: c.method == "chat.postEphemeral")
     assert "does not belong" in refused.args["text"] and not rig.slack.named("files.getUploadURLExternal")
+
+
+async def test_the_register_and_a_drift_reach_slack_as_a_reply_a_thread_line_and_a_card(rig: SlackRig) -> None:
+    from bot.containment_reconcile import ReconcileConfig, Reconciler
+
+    await rig.post(rig.command("UALICE", 'isolate device:ws-0005 --reason "IR-7" --for 8h'))
+    card = await rig.slack.wait_for(lambda c: c.method == "chat.postMessage" and "blocks" in c.args)
+    header = card.args["blocks"][0]["text"]["text"]
+    request_id = int(header.split()[0].lstrip("#"))
+    assert "release proposed 8h after isolation" in header
+    await rig.post(rig.click("UBOB", "mde_approve", request_id))
+    assert await rig.stack.wait_for_state(request_id, {"succeeded"}) == "succeeded"
+
+    await rig.post(rig.command("UBOB", "isolated"))
+    listed = await rig.slack.wait_for(lambda c: c.method == "response_url" and "Isolated now" in c.args["text"])
+    assert "Isolated now: 1 device(s)." in listed.args["text"] and "ws-0005" in listed.args["text"]
+
+    async with httpx.AsyncClient() as http:
+        machines = rig.stack.sim.tenant.machines.values()
+        machine = next(m for m in machines if m["computerDnsName"].startswith("ws-0005."))
+        await http.post(f"{rig.stack.sim.url}/_sim/portal", json={"action": "release", "machineId": machine["id"]})
+    report = await Reconciler(rig.stack.db, rig.stack.chatops, config=ReconcileConfig(interval_s=0)).run_once()
+    assert report is not None and len(report.proposals) == 1
+    await rig.stack.engine.delivery.drain("slack")
+
+    drift = await rig.slack.wait_for(
+        lambda c: c.method == "chat.postMessage" and c.args.get("text", "").startswith("Drift:")
+    )
+    approved = next(c for c in rig.slack.named("chat.postMessage") if c.args.get("text", "").startswith("Approved by"))
+    assert drift.args["thread_ts"] == approved.args["thread_ts"], "in the isolating request's thread"
+    assert "ws-0005" in drift.args["text"]
+    proposal = await rig.slack.wait_for(
+        lambda c: c.method == "chat.postMessage" and f"#{report.proposals[0]}" in json.dumps(c.args.get("blocks", []))
+    )
+    buttons = [e["action_id"] for b in proposal.args["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert "mde_approve" in buttons

@@ -361,3 +361,31 @@ async def test_a_failed_graph_lookup_gives_no_groups() -> None:
         assert await GraphGroups(right_token, base_url="http://127.0.0.1:9").groups_of("aad-bob") == frozenset()
     finally:
         await connector.stop()
+
+
+async def test_the_register_and_a_drift_reach_teams_as_a_reply_a_thread_line_and_a_card(rig: TeamsRig) -> None:
+    from bot.containment_reconcile import ReconcileConfig, Reconciler
+
+    await rig.post(rig.connector.message("alice", 'isolate device:ws-0005 --reason "IR-7" --for 8h'))
+    request_id, card_post = await rig.card_for_new_request()
+    assert card_post.card is not None and "release proposed 8h after isolation" in card_post.card["body"][0]["text"]
+    await rig.post(rig.connector.execute("bob", cards.VERB_APPROVE, {"request_id": request_id}))
+    assert await rig.stack.wait_for_state(request_id, {"succeeded"}) == "succeeded"
+
+    await rig.post(rig.connector.message("bob", "isolated"))
+    listed = await rig.connector.wait_for(lambda s: s.kind == "reply" and "Isolated now" in (s.text or ""))
+    assert "Isolated now: 1 device(s)." in listed.text and "ws-0005" in listed.text
+
+    machine = next(m for m in rig.stack.sim.tenant.machines.values() if m["computerDnsName"].startswith("ws-0005."))
+    await rig.http.post(f"{rig.stack.sim.url}/_sim/portal", json={"action": "release", "machineId": machine["id"]})
+    report = await Reconciler(rig.stack.db, rig.stack.chatops, config=ReconcileConfig(interval_s=0)).run_once()
+    assert report is not None and len(report.proposals) == 1
+    await rig.stack.engine.delivery.drain("teams")
+
+    thread = f"{CHANNEL};messageid={card_post.activity_id}"
+    drift = await rig.connector.wait_for(lambda s: (s.text or "").startswith("Drift:"))
+    assert drift.conversation_id == thread and "ws-0005" in drift.text
+    proposal = await rig.connector.wait_for(
+        lambda s: s.kind == "send" and s.card is not None and f"#{report.proposals[0]}" in s.card["body"][0]["text"]
+    )
+    assert proposal.card is not None and cards.VERB_APPROVE in json.dumps(proposal.card["actions"])

@@ -1,0 +1,1 @@
+"""The containment register: which devices are isolated now, why, since when, until when, and by whom."""
