@@ -1,7 +1,7 @@
 """containments: the containment register, each device's containment timeline, the reconciliation cursor
 
 Revision ID: 0008
-Revises: 0010
+Revises: 0009
 Create Date: 2026-12-02 10:00:00.000000
 """
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = '0008'
-down_revision = '0010'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 
