@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
-from approvals.errors import UserError
+from approvals.errors import DatabaseUrlError
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -84,13 +84,6 @@ class EnumText(TypeDecorator[E]):
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> E | None:
         return None if value is None else self.enum_type(value)
-
-
-class DatabaseUrlError(UserError, ValueError):
-    """``DATABASE_URL`` cannot be read. The message names the setting and never repeats the value: it
-    usually holds a password."""
-
-    user_facing = True
 
 
 def normalize_url(url: str) -> str:

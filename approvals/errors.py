@@ -12,7 +12,7 @@ check, a decision on a request that is no longer pending).
     ├── PolicyError         the policy file is invalid
     ├── RulesError          the incident rules file is invalid
     ├── PayloadError        an incident webhook body cannot be read
-    └── DatabaseUrlError    DATABASE_URL cannot be read (approvals/db.py; never repeats the value)
+    └── DatabaseUrlError    DATABASE_URL cannot be read (never repeats the value)
 """
 
 from __future__ import annotations
@@ -76,3 +76,10 @@ class Verdict:
     allowed: bool
     reason: str
     request_id: int | None = None
+
+
+class DatabaseUrlError(UserError, ValueError):
+    """``DATABASE_URL`` cannot be read. The message names the setting and never repeats the value: it
+    usually holds a password."""
+
+    user_facing = True
