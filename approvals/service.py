@@ -148,7 +148,9 @@ class ChatOps:
             return Reply(
                 text="--until is in the past; give a later UTC time, e.g. --until 2026-12-03T18:00Z.", error=True
             )
-        resolution = await self.resolver.resolve(command.targets, verb=verb, isolation_type=command.isolation_type)
+        resolution = await self.resolver.resolve(
+            command.targets, verb=verb, isolation_type=command.isolation_type, active_only=command.active_only
+        )
         params = _params(command)
         if params.get("planned_release") and self.policy.model.containment.release == "auto_at_end":
             params["release_preapproved"] = True
@@ -159,21 +161,19 @@ class ChatOps:
                 error=True,
             )
         cap = self.policy.max_devices(verb)
-        if len(resolution.devices) > cap:
-            return Reply(
-                text=(
-                    f"The target matches {len(resolution.devices)} devices; the cap for {verb} is {cap}. "
-                    f"Narrow the target, or ask an admin to raise actions.{verb}.max_devices in the policy."
-                ),
-                error=True,
-            )
+        over_cap = (
+            f"The target matches {len(resolution.devices)} devices; the cap for {verb} is {cap}. "
+            f"Narrow the target, or ask an admin to raise actions.{verb}.max_devices in the policy."
+            if len(resolution.devices) > cap
+            else None
+        )
         target_text = " ".join(str(t) for t in command.targets)
         if command.dry_run:
             needed = self.policy.required_approvals(verb, len(resolution.devices))
-            return Reply(
-                text=preview(resolution, title=f"Dry run, nothing requested. {label} would cover")
-                + f"\nIt would need {needed} approval(s)."
-            )
+            verdict = f"\nIt would be refused: {over_cap}" if over_cap else f"\nIt would need {needed} approval(s)."
+            return Reply(text=preview(resolution, title=f"Dry run, nothing requested. {label} would cover") + verdict)
+        if over_cap:
+            return Reply(text=over_cap, error=True)
         record = await self.flows.create(
             actor=actor,
             origin=origin,
@@ -281,16 +281,17 @@ class ChatOps:
         return Reply(text=outcome.reason, error=not outcome.allowed, request=view)
 
     async def cancel(self, actor: Actor, request_id: int, reason: str | None) -> Reply:
-        outcome, action_ids = await self.flows.cancel(actor, request_id, reason)
+        """Answers at once: the worker cancels the submitted actions in MDE (house rule: no MDE call here)."""
+        if self.worker is not None:
+            self.worker.withdraw(request_id)  # before the transaction: nothing waiting for budget goes out
+        outcome = await self.flows.cancel(actor, request_id, reason)
+        if self.worker is not None:
+            if outcome.allowed:
+                self.worker.wake_cancels()
+            else:
+                self.worker.restore(request_id)
         if outcome.allowed:
             self.notify()
-            for action_id in action_ids:
-                try:
-                    await self.client.cancel_machine_action(
-                        action_id, comment=f"mde-chatops request #{request_id} cancelled by {actor.label()}"
-                    )
-                except MdeError as exc:
-                    log.info("cancel of action %s refused: %s", action_id, exc)
         return Reply(text=outcome.reason, error=not outcome.allowed, ephemeral=not outcome.allowed)
 
     # -- reads --------------------------------------------------------------------------------------------

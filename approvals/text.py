@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 
+from approvals.execution.cancelling import CANCELLED_IN_MDE, NOT_CANCELLED
+from approvals.execution.service import BEFORE_SUBMISSION
+from approvals.requests.models import CANCELLING_DEVICE_STATES, DeviceState
 from approvals.resolution.flows import Resolution
-from approvals.views import ExclusionRow, ProgressView
+from approvals.views import DeviceRow, ExclusionRow, ProgressView
 
 PREVIEW_ROWS = 15
 
@@ -40,11 +44,14 @@ def preview(resolution: Resolution, *, title: str) -> str:
     for machine in devices[:PREVIEW_ROWS]:
         protection = resolution.protection.get(machine.id)
         extra = f"{protection.level}: {protection.reason}" if protection and protection.level != "none" else ""
-        if machine.id in resolution.notes:
-            extra = f"{extra} · {resolution.notes[machine.id]}" if extra else resolution.notes[machine.id]
+        notes = [extra] if extra else []
+        notes += [resolution.notes[machine.id]] if machine.id in resolution.notes else []
+        notes += [f"would skip {s}" for s in resolution.skips.get(machine.id, ())]
+        extra = "; ".join(notes)
         lines.append(device_line(machine.computer_dns_name, machine.os_platform, machine.health_status, extra))
     if len(devices) > PREVIEW_ROWS:
         lines.append(f"  … and {len(devices) - PREVIEW_ROWS} more")
+    lines.extend(f"⚠ {c}" for c in resolution.caveats)
     if resolution.exclusions:
         lines.append(f"Excluded ({len(resolution.exclusions)}):")
         lines.extend(exclusion_lines(resolution.exclusions))
@@ -89,3 +96,34 @@ def summary_headline(request_id: int, state_label: str, progress: ProgressView |
         f"Summary of #{request_id}: {state_label}. {progress.succeeded} succeeded, {progress.failed} failed, "
         f"{progress.skipped} skipped, {progress.cancelled} cancelled, of {progress.total}."
     )
+
+
+def _cancel_outcome(device: DeviceRow) -> tuple[str, str]:
+    """(kind, detail) of one device of a cancelled request: cancelled / stopped / finished / refused / still."""
+    error = device.error or ""
+    if error.startswith(NOT_CANCELLED):
+        return "refused", error.split("; MDE then reported")[0].removeprefix(NOT_CANCELLED + ": ")
+    if device.state in CANCELLING_DEVICE_STATES:
+        return "still", ""
+    if device.state == DeviceState.CANCELLED and error == CANCELLED_IN_MDE:
+        return "cancelled", ""
+    if device.state == DeviceState.CANCELLED and error.endswith(BEFORE_SUBMISSION):
+        return "stopped", ""
+    return "finished", device.state or "unknown"
+
+
+def cancel_report(devices: Sequence[DeviceRow]) -> str:
+    """What a cancel really did, as counts: what MDE reported for each action, not what was intended."""
+    kinds = Counter(_cancel_outcome(d) for d in devices)
+    count = Counter(kind for kind, _detail in kinds.elements())
+    parts = [f"{count['cancelled']} cancelled in MDE", f"{count['stopped']} stopped before submission"]
+    finished = sorted((detail, n) for (kind, detail), n in kinds.items() if kind == "finished")
+    if finished:
+        parts.append(f"{count['finished']} had already finished (" + ", ".join(f"{n} {s}" for s, n in finished) + ")")
+    refused = sorted(((detail, n) for (kind, detail), n in kinds.items() if kind == "refused"), key=lambda x: -x[1])
+    if refused:
+        why = "; ".join(f"{n}: {reason}" for reason, n in refused)
+        parts.append(f"{count['refused']} could not be cancelled ({why})")
+    if count["still"]:
+        parts.append(f"{count['still']} still being cancelled")
+    return "Cancel: " + ", ".join(parts) + "."

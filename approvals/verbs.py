@@ -100,7 +100,7 @@ class ActionSpec:
     #: bulk tag verbs: one call per chunk of at most 500 devices, no MachineAction
     tag_action: TagAction | None = None
     params: tuple[Param, ...] = ()
-    #: MDE holds an action for an inactive device for up to 3 days: such devices are excluded
+    #: the device must be online to act (tags need not); isolation waits for it (mde.capabilities), the rest exclude it
     needs_active: bool = True
     #: no device snapshot: one job makes the tenant-wide call (indicators: approvals/execution/indicators.py)
     tenant_wide: bool = False

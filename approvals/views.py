@@ -57,6 +57,9 @@ class ProgressView:
     failed: int = 0
     skipped: int = 0
     cancelled: int = 0
+    #: actions of a cancelled request still being cancelled in MDE; of them, waiting out a 429's Retry-After
+    cancelling: int = 0
+    cancel_waiting: int = 0
     eta_seconds: float | None = None
 
     @property
@@ -67,6 +70,10 @@ class ProgressView:
         text = f"{self.submitted} of {self.total} submitted, {self.done} finished"
         if self.failed:
             text += f" ({self.failed} failed)"
+        if self.cancelling:
+            text += f", cancelling {self.cancelling} in MDE"
+        if self.cancel_waiting:
+            text += f" ({self.cancel_waiting} throttled by MDE: waiting for its Retry-After, then retried)"
         if self.eta_seconds is not None and self.done < self.total:
             minutes = max(1, round(self.eta_seconds / 60))
             text += f", about {minutes} min left"

@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
 from contextlib import aclosing
+from contextvars import ContextVar
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import quote as urlquote
@@ -30,6 +31,7 @@ from mde.errors import (
     NotFound,
     PermissionDenied,
     RateLimited,
+    SubmissionWithdrawn,
     UnsupportedDevice,
     UntrustedNextLink,
 )
@@ -48,13 +50,17 @@ from mde.models import (
     TagAction,
     format_datetime,
 )
-from mde.ratelimit import RateLimiter
+from mde.ratelimit import Grant, RateLimiter
 from mde.retry import RetryPolicy, parse_retry_after
 
 if TYPE_CHECKING:
     from mde.graph import GraphClient
 
 log = logging.getLogger(__name__)
+
+#: set by a caller around an action POST: asked after the rate limiter's grant, just before sending; False
+#: withdraws the call (``SubmissionWithdrawn``), so nothing waiting for budget goes out after a cancel
+SEND_GATE: ContextVar[Callable[[], bool] | None] = ContextVar("mde_send_gate", default=None)
 
 BULK_TAG_MAX = 500
 MAX_PAGE = 10000
@@ -142,13 +148,26 @@ class ApiClient:
         json: Any = None,
         creates_action: bool = False,
         timeout: float | None = None,
+        also: tuple[str, ...] = (),
+        priority: bool = False,
+        retry_throttled: bool = True,
     ) -> httpx.Response:
         """Send one call: limiter, token, bounded retries; returns a 2xx response or raises an MdeError.
 
-        ``timeout``: this call's own limit in seconds (advanced hunting runs for minutes), else the client's."""
+        ``timeout``: this call's own limit in seconds (advanced hunting runs for minutes), else the client's.
+        ``also``: further families the call is counted against (a cancel: its own and, since MDE does not
+        say whether cancels share the actions' budget, the actions' too). ``priority``: ahead of the
+        ordinary callers of those families. ``retry_throttled=False``: a 429 is raised at once (after the
+        family pause) so the caller can say it waits.
+        """
         attempt, waited, refreshed = 0, 0.0, False
         while True:
-            grant = await self.limiter.acquire(family) if self.limiter is not None else None
+            grants = await self._grants((family, *also), priority)
+            gate = SEND_GATE.get() if creates_action else None
+            if gate is not None and not gate():
+                for grant in grants:
+                    await self.limiter.complete(grant)  # type: ignore[union-attr]
+                raise SubmissionWithdrawn(f"{method} {path} withdrawn before it was sent")
             token = await self._tokens.get_token()
             try:
                 try:
@@ -161,8 +180,8 @@ class ApiClient:
                         timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else httpx.Timeout(timeout),
                     )
                 finally:
-                    if grant is not None and self.limiter is not None:
-                        await self.limiter.complete(grant)
+                    for grant in grants:
+                        await self.limiter.complete(grant)  # type: ignore[union-attr]
             except httpx.TimeoutException as exc:
                 if creates_action and not isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
                     # the POST may have been executed: the caller must look before submitting again
@@ -192,7 +211,10 @@ class ApiClient:
                     error.outcome_unknown = True
                     raise error
                 if isinstance(error, RateLimited) and self.limiter is not None:
-                    self.limiter.penalize(family, error.retry_after or 1.0)
+                    for name in (family, *also):
+                        self.limiter.penalize(name, error.retry_after or 1.0)
+                if isinstance(error, RateLimited) and not retry_throttled:
+                    raise error
             if not error.retryable or attempt + 1 >= self.retry.max_attempts:
                 raise error
             delay = (error.retry_after or 1.0) if isinstance(error, RateLimited) else self.retry.backoff(attempt)
@@ -203,6 +225,22 @@ class ApiClient:
             log.info("MDE %s %s: %s; retry %d in %.2fs", method, path, type(error).__name__, attempt, delay)
             if not isinstance(error, RateLimited) or self.limiter is None:
                 await asyncio.sleep(delay)
+
+    async def _grants(self, families: tuple[str, ...], priority: bool) -> list[Grant]:
+        """A slot in each family; if waiting is interrupted, the slots already held are given back."""
+        grants: list[Grant] = []
+        if self.limiter is None:
+            return grants
+        try:
+            for name in families:
+                # only a priority call passes the flag: limiters without it (wrappers, tests) keep working
+                grant = await (self.limiter.acquire(name, priority=True) if priority else self.limiter.acquire(name))
+                grants.append(grant)
+        except BaseException:
+            for grant in grants:
+                await self.limiter.complete(grant)
+            raise
+        return grants
 
     async def _json(self, method: str, path: str, family: str, **kw: Any) -> Any:
         response = await self._request(method, path, family, **kw)
@@ -519,13 +557,20 @@ class MdeClient(ApiClient):
                 return out if every_page else out[:top] if top else out
             path, params = self._next_url(next_link), None
 
-    async def cancel_machine_action(self, action_id: str, *, comment: str) -> MachineAction:
+    async def cancel_machine_action(
+        self, action_id: str, *, comment: str, priority: bool = False, retry_throttled: bool = True
+    ) -> MachineAction:
+        """cancel-machine-action.md: 100 calls/min of its own; counted against the actions' budget as well,
+        because whether MDE shares them is not documented (UNCONFIRMED): zero 429s either way."""
         return MachineAction.from_api(
             await self._json(
                 "POST",
                 f"/api/machineactions/{urlquote(action_id, safe='')}/cancel",
                 "machineactions_read",
                 json={"Comment": comment},
+                also=("machine_actions",),
+                priority=priority,
+                retry_throttled=retry_throttled,
             )
         )
 

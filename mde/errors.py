@@ -74,6 +74,11 @@ class UntrustedNextLink(MdeError):
     """
 
 
+class SubmissionWithdrawn(MdeError):
+    """Not an MDE answer: the caller's gate said no after the rate limiter granted the call, so it was never
+    sent (a request cancelled while its submissions waited for budget)."""
+
+
 class RateLimited(MdeError):
     """429 that survived the client's own retries; ``retry_after`` is MDE's advice in seconds."""
 

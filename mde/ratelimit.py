@@ -32,6 +32,8 @@ FAMILIES = (
 #: calls per minute per tenant" and no hourly figure (security-api-overview.md), so it keeps MDE's 1,500/h too
 HUNTING_FAMILIES = frozenset({"advanced_queries", "graph_hunting"})
 
+#: how often an ordinary caller looks again while a priority caller of its family waits
+PRIORITY_RECHECK_S = 0.01
 @dataclass(frozen=True, slots=True)
 class Grant:
     family: str
@@ -64,6 +66,8 @@ class RateLimiter:
     #: observation hook (metrics): called with (family, seconds waited) for every grant
     on_wait: Callable[[str, float], None] | None = None
     _paused_until: dict[str, float] = field(default_factory=dict)
+    #: priority callers waiting per family (cancels): the others of that family step aside until they are served
+    _priority_waiting: dict[str, int] = field(default_factory=dict)
     _sharing: set[asyncio.Task[None]] = field(default_factory=set)
 
     def windows(self, family: str) -> list[Window]:
@@ -79,11 +83,28 @@ class RateLimiter:
     def _stats(self, family: str) -> FamilyStats:
         return self.stats.setdefault(family, FamilyStats())
 
-    async def acquire(self, family: str) -> Grant:
-        """Wait for a slot in every window of ``family``; call ``complete`` with the grant when answered."""
+    async def acquire(self, family: str, *, priority: bool = False) -> Grant:
+        """Wait for a slot in every window of ``family``; call ``complete`` with the grant when answered.
+
+        A ``priority`` caller (a cancel) is served before every ordinary caller of the family waiting in
+        this process: they do not try for a slot while one waits.
+        """
+        if not priority:
+            return await self._acquire(family, priority=False)
+        self._priority_waiting[family] = self._priority_waiting.get(family, 0) + 1
+        try:
+            return await self._acquire(family, priority=True)
+        finally:
+            self._priority_waiting[family] -= 1
+
+    async def _acquire(self, family: str, *, priority: bool) -> Grant:
         waited = 0.0
         while True:
             now = self.clock()
+            if not priority and self._priority_waiting.get(family, 0):
+                await self.sleep(PRIORITY_RECHECK_S)
+                waited += PRIORITY_RECHECK_S
+                continue
             pause = self._paused_until.get(family, 0.0) - now
             if pause > 0:
                 await self.sleep(pause)

@@ -241,6 +241,7 @@ def _build(spec: VerbSpec, positional: list[Token], options: dict[str, str | Non
         sha1=sha1,
         path=path,
         dry_run="dry-run" in options,
+        active_only="active-only" in options,
         canary=canary,
         release_after=release_after,
         release_at=release_at,

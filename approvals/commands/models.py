@@ -53,6 +53,8 @@ class ActionCommand:
     #: collect-file only: the file's full path on the device
     path: str | None = None
     dry_run: bool = False
+    #: isolate only: leave inactive devices out instead of letting MDE apply the isolation on reconnect
+    active_only: bool = False
     #: run this many devices first; the rest waits until they succeeded
     canary: int | None = None
     #: isolate only, time-boxed: propose the release this long after isolation, or at this instant (UTC)

@@ -53,8 +53,8 @@ VERBS: dict[Verb, VerbSpec] = {
         VerbSpec(
             Verb.ISOLATE,
             "isolate devices from the network (needs approval)",
-            'isolate TARGETS --reason "…" [--type full|selective|unmanaged] [--for SPAN | --until TIME] [--canary N] '
-            "[--dry-run]",
+            'isolate TARGETS --reason "…" [--type full|selective|unmanaged] [--for SPAN | --until TIME] [--active-only] '
+            "[--canary N] [--dry-run]",
             (
                 *COMMON,
                 OptionSpec(
@@ -65,6 +65,11 @@ VERBS: dict[Verb, VerbSpec] = {
                 ),
                 OptionSpec("for", "time-boxed: propose the release this long after isolation (8h, 3d)", metavar="SPAN"),
                 OptionSpec("until", "time-boxed: propose the release at this UTC time", metavar="2026-12-03T18:00Z"),
+                OptionSpec(
+                    "active-only",
+                    "leave out inactive devices (by default MDE isolates them when they reconnect, within 3 days)",
+                    takes_value=False,
+                ),
             ),
             (
                 'isolate tag:"Ransomware Suspects" --reason "INC-1042 beacon"',

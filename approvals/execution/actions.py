@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from approvals.verbs import ACTIONS, Verb
 from mde.client import MdeClient
 from mde.models import MachineAction
+
+#: finds the request number in an action's comment
+MARKER = re.compile(r"\[mde-chatops #(\d+)\]")
 
 
 def marker(request_id: int) -> str:

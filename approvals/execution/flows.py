@@ -26,7 +26,8 @@ from sqlalchemy import select
 from approvals.audit.service import audit
 from approvals.db import Clock, Database, utcnow
 from approvals.execution import service as jobs
-from approvals.execution.actions import comment_for, marker, submit_device_action
+from approvals.execution.actions import MARKER, comment_for, marker, submit_device_action
+from approvals.execution.cancelling import NOT_CANCELLED, Canceller
 from approvals.execution.indicators import run as indicator_job
 from approvals.execution.models import Job, JobKind, JobState
 from approvals.identity import SYSTEM
@@ -36,8 +37,8 @@ from approvals.requests.models import DeviceState, RequestRecord
 from approvals.requests.service import progress_for
 from approvals.requests.states import RequestState, transition
 from approvals.verbs import ACTIONS, Family, Verb
-from mde.client import MdeClient
-from mde.errors import ActionAlreadyPending, MdeError, NotFound
+from mde.client import SEND_GATE, MdeClient
+from mde.errors import ActionAlreadyPending, MdeError, NotFound, SubmissionWithdrawn
 from mde.models import ActionStatus, MachineAction
 
 log = logging.getLogger(__name__)
@@ -109,11 +110,36 @@ class Worker:
         self._progress_at: dict[int, float] = {}
         #: recent action durations (for ETAs); bounded, a long-running worker must not grow
         self._action_seconds: collections.deque[float] = collections.deque(maxlen=200)
+        #: cancelled requests (id -> when learned): their submissions are withdrawn after the limiter's grant
+        self._withdrawn: dict[int, float] = {}
+        self._cancel_wake = asyncio.Event()
+        self.canceller = Canceller(
+            db,
+            client,
+            owner=self.owner,
+            concurrency=self.config.concurrency,
+            stale_s=self.config.stale_s,
+            retry_s=self.config.retry_base_s,
+            clock=clock,
+            settled=self.settle,
+            on_final=on_final,
+        )
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def wake(self) -> None:
         """New work was stored (approval, canary release): do not wait for the idle timer."""
         self._wake.set()
+
+    def withdraw(self, request_id: int) -> None:
+        """A cancel is starting: from now on no submission of this request leaves this process."""
+        self._withdrawn[request_id] = asyncio.get_running_loop().time()
+
+    def restore(self, request_id: int) -> None:
+        """The cancel was refused (not allowed, already final): submissions go on."""
+        self._withdrawn.pop(request_id, None)
+
+    def wake_cancels(self) -> None:
+        self._cancel_wake.set()
 
     async def start(self) -> None:
         self._started_at = self.clock()
@@ -122,7 +148,7 @@ class Worker:
         if handed:
             log.warning("worker %s restarted: adopting %d job(s) its previous run had claimed", self.owner, handed)
         loops = [self._submitter(i) for i in range(max(1, self.config.concurrency // self.config.batch_size))]
-        loops += [self._poller(), self._housekeeping(), self._heartbeats()]
+        loops += [self._poller(), self._housekeeping(), self._heartbeats(), self._cancels()]
         self._tasks = [asyncio.create_task(loop) for loop in loops]
 
     async def stop(self) -> None:
@@ -255,6 +281,7 @@ class Worker:
                 action = await self._find_own_action(record, machine_id)
             if action is None:
                 comment = comment_for(record.id, record.reason, record.requester_label)
+                SEND_GATE.set(functools.partial(self._may_send, record.id))
                 try:
                     action = await submit_device_action(
                         self.client, record.verb, machine_id, comment, record.params or {}
@@ -262,16 +289,11 @@ class Worker:
                 except ActionAlreadyPending:
                     action = await self._find_own_action(record, machine_id)
                     if action is None:
-                        return _Result(
-                            job,
-                            record,
-                            outcome=DeviceState.FAILED,
-                            error=(
-                                "another action of this kind is already pending on the device (not from this "
-                                "request); nothing was submitted"
-                            ),
-                        )
+                        error = await self._race_lost(record, machine_id)
+                        return _Result(job, record, outcome=DeviceState.SKIPPED, error=error)
             return _Result(job, record, action=action)
+        except SubmissionWithdrawn:  # cancelled meanwhile; the request's stored state decides in _store
+            return _Result(job, record, error="withdrawn: the request is being cancelled", retry_at=self.clock())
         except MdeError as exc:
             return self._failure(job, record, exc)
         except Exception as exc:  # a bug or a transport oddity: keep the job, try again later
@@ -292,6 +314,34 @@ class Worker:
         delay *= 1 + random.random() * 0.2
         return _Result(job, record, error=str(exc), retry_at=self.clock() + timedelta(seconds=delay))
 
+    def _learn_withdrawn(self, cancelled: set[int]) -> None:
+        """Cancels committed by another replica; a request is forgotten once summarized (and a minute old,
+        so a cancel still committing in this process is not forgotten early)."""
+        now = asyncio.get_running_loop().time()
+        for request_id in cancelled:
+            self._withdrawn.setdefault(request_id, now)
+        for request_id, since in list(self._withdrawn.items()):
+            if request_id not in cancelled and now - since > 60:
+                del self._withdrawn[request_id]
+
+    def _may_send(self, request_id: int) -> bool:
+        return request_id not in self._withdrawn
+
+    async def _race_lost(self, record: RequestRecord, machine_id: str) -> str:
+        """Another request (or person) got there first: say who, instead of reporting a failure."""
+        actions = await self.client.list_machine_actions(machine_id=machine_id, type=ACTIONS[record.verb].action_type)
+        other = next((a for a in actions if not a.status.is_final), None) or next(
+            (a for a in actions if a.status == ActionStatus.SUCCEEDED), None
+        )
+        found = MARKER.search(other.requestor_comment or "") if other is not None else None
+        if other is None:
+            return "another action of this kind is already pending on the device; nothing was submitted"
+        by = f"#{found.group(1)}" if found else f"{other.requestor or 'someone else'} (not through this bot)"
+        done = other.status == ActionStatus.SUCCEEDED
+        if record.verb == "isolate":
+            return f"already isolated by {by}" if done else f"already being isolated by {by} (MDE action pending)"
+        return f"the same action from {by} is already {'done' if done else 'pending'}; nothing was submitted"
+
     async def _find_own_action(self, record: RequestRecord, machine_id: str) -> MachineAction | None:
         """After a crash or an ambiguous failure: did this request already create the action?"""
         wanted = ACTIONS[record.verb].action_type
@@ -304,7 +354,7 @@ class Worker:
 
     async def _store(self, results: list[_Result]) -> None:
         now = self.clock()
-        late_cancel: list[str] = []
+        late_cancel: list[int] = []
         async with self.db.transaction() as session:
             # writing first takes SQLite's write lock, so nothing commits between the reads below and our writes
             await jobs.heartbeat(session, self.owner, now=now)
@@ -320,6 +370,7 @@ class Worker:
                 query = query.with_for_update(read=True)
             states = dict((await session.execute(query)).all())
             submitted, finals, retries = [], [], []
+            stopped: list[tuple[Job, DeviceState, str | None]] = []
             for result in results:
                 if result.job.id not in live:
                     if result.action is not None:
@@ -340,7 +391,12 @@ class Worker:
                         outcome=result.action.status.value,
                     )
                     if states.get(result.job.request_id) == RequestState.CANCELLED.value:
-                        late_cancel.append(result.action.id)
+                        late_cancel.append(result.job.id)
+                elif states.get(result.job.request_id) == RequestState.CANCELLED.value and result.outcome in (
+                    None,
+                    DeviceState.CANCELLED,
+                ):
+                    stopped.append((result.job, DeviceState.CANCELLED, jobs.BEFORE_SUBMISSION))
                 elif result.outcome is not None:
                     finals.append((result.job, result.outcome, result.error))
                     if result.note:
@@ -358,22 +414,20 @@ class Worker:
                     retries.append((result.job, result.retry_at or now, result.error or "retry"))
             await jobs.store_submitted(session, submitted, now)
             await jobs.store_final(session, finals, now, self.on_final)
+            await jobs.store_final(session, stopped, now, self.on_final, announce=False)
             await jobs.store_retries(session, retries)
+            await jobs.mark_cancelling(session, late_cancel, now=now)
         if late_cancel:
-            await self._cancel_actions(late_cancel, "request cancelled")
+            self.wake_cancels()
 
-    async def _cancel_actions(self, action_ids: list[str], comment: str) -> int:
-        cancelled = 0
-        for action_id in action_ids:
-            try:
-                await self.client.cancel_machine_action(action_id, comment=comment)
-                cancelled += 1
-            except MdeError as exc:
-                log.info("could not cancel action %s: %s", action_id, exc)
-        return cancelled
-
-    async def cancel_actions(self, action_ids: list[str], comment: str) -> int:
-        return await self._cancel_actions(action_ids, comment)
+    async def _cancels(self) -> None:
+        """Cancel the actions of cancelled requests as soon as a cancel command stores them."""
+        while True:
+            self._cancel_wake.clear()
+            settled = await self._guard(self.canceller.run_once)
+            if not settled:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._cancel_wake.wait(), self.config.housekeeping_s)
 
     async def _poller(self) -> None:
         while True:
@@ -405,9 +459,10 @@ class Worker:
             age = (now - (job.submitted_at or now)).total_seconds()
             if action.status.is_final or age > self.config.action_timeout_s:
                 outcome = DeviceState.of(action.status) if action.status.is_final else DeviceState.TIMED_OUT
-                finals.append(
-                    (job, outcome, None if outcome is DeviceState.SUCCEEDED else _action_error(action, outcome))
-                )
+                error = None if outcome is DeviceState.SUCCEEDED else _action_error(action, outcome)
+                if job.error and job.error.startswith(NOT_CANCELLED):  # the summary says why, and how it ended
+                    error = f"{job.error}; MDE then reported {outcome.value}"
+                finals.append((job, outcome, error))
                 self._action_seconds.append(age)
             elif action.status.value != job.mde_status:
                 statuses.append((job, DeviceState.of(action.status)))
@@ -474,9 +529,10 @@ class Worker:
         return out
 
     async def settle(self, request_ids: set[int] | None = None) -> None:
-        """Release canaries, close finished requests, publish progress."""
+        """Release canaries, close finished requests, publish progress; learn cancels made elsewhere."""
         async with self.db.sessions() as session:
             ids = set(request_ids or ()) | set(await jobs.active_request_ids(session))
+            self._learn_withdrawn(await jobs.cancelled_request_ids(session))
         for request_id in sorted(ids):
             async with self.db.transaction() as session:
                 if await jobs.release_canary(session, request_id, now=self.clock()):

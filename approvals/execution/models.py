@@ -16,6 +16,7 @@ class JobState(enum.StrEnum):
     QUEUED = "queued"
     SUBMITTING = "submitting"  # claimed by a live worker; the MDE call may or may not have happened
     SUBMITTED = "submitted"  # MDE action id recorded; being polled
+    CANCELLING = "cancelling"  # its request was cancelled: the action is to be cancelled in MDE (newest first)
     DONE = "done"
     CANCELLED = "cancelled"  # never submitted
 

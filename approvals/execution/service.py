@@ -24,7 +24,8 @@ from approvals.requests.states import RequestState, transition
 from approvals.verbs import ACTIONS
 
 TAG_CHUNK = 500
-LIVE_JOB_STATES = (JobState.HELD, JobState.QUEUED, JobState.SUBMITTING, JobState.SUBMITTED)
+LIVE_JOB_STATES = (JobState.HELD, JobState.QUEUED, JobState.SUBMITTING, JobState.SUBMITTED, JobState.CANCELLING)
+BEFORE_SUBMISSION = "cancelled before submission"
 
 
 async def enqueue_jobs(session: AsyncSession, record: RequestRecord, *, include_protected: bool, now: datetime) -> int:
@@ -244,9 +245,13 @@ async def requeue(session: AsyncSession, job: Job, *, at: datetime, error: str) 
     job.state, job.next_attempt_at, job.error, job.owner = JobState.QUEUED.value, at, error, None
 
 
-async def cancel_unsubmitted(session: AsyncSession, request_id: int, *, now: datetime) -> list[str]:
-    """Stop what has not been submitted; return this request's MDE action ids that are not final yet."""
-    await session.execute(
+async def cancel_unsubmitted(session: AsyncSession, request_id: int, *, now: datetime) -> tuple[int, int]:
+    """Stop what has not been submitted and hand every submitted action to the cancellers.
+
+    Returns (jobs stopped before submission, MDE actions to cancel). Nothing calls MDE here: the chat
+    command answers at once and the workers cancel, newest first.
+    """
+    stopped = await session.execute(
         update(Job)
         .where(Job.request_id == request_id, Job.state.in_([JobState.HELD.value, JobState.QUEUED.value]))
         .values(state=JobState.CANCELLED.value, outcome=DeviceState.CANCELLED.value, finished_at=now)
@@ -255,15 +260,110 @@ async def cancel_unsubmitted(session: AsyncSession, request_id: int, *, now: dat
     await session.execute(
         update(RequestDevice)
         .where(RequestDevice.request_id == request_id, RequestDevice.state.in_([DeviceState.HELD, DeviceState.QUEUED]))
-        .values(state=DeviceState.CANCELLED, error="cancelled before submission", updated_at=now)
+        .values(state=DeviceState.CANCELLED, error=BEFORE_SUBMISSION, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    rows = await session.scalars(
-        select(Job.action_id).where(
-            Job.request_id == request_id, Job.state == JobState.SUBMITTED.value, Job.action_id.is_not(None)
+    ids = list(
+        await session.scalars(
+            select(Job.id).where(
+                Job.request_id == request_id, Job.state == JobState.SUBMITTED.value, Job.action_id.is_not(None)
+            )
         )
     )
-    return [a for a in rows if a]
+    await mark_cancelling(session, ids, now=now)
+    return int(stopped.rowcount or 0), len(ids)  # type: ignore[attr-defined]
+
+
+async def mark_cancelling(session: AsyncSession, job_ids: Sequence[int], *, now: datetime) -> None:
+    """Submitted jobs of a cancelled request: their actions are to be cancelled in MDE."""
+    if not job_ids:
+        return
+    await session.execute(
+        update(Job)
+        .where(Job.id.in_(job_ids))
+        .values(state=JobState.CANCELLING.value, owner=None, next_attempt_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    for chunk in _chunks(list(job_ids), 500):
+        machines = select(Job.request_id, Job.machine_ids).where(Job.id.in_(chunk))
+        rows = [(r, m) for r, ms in (await session.execute(machines)).all() for m in ms]
+        if rows:
+            await session.execute(
+                _DEVICE_UPDATE,
+                [
+                    {"b_request": r, "b_machine": m, "b_state": DeviceState.CANCELLING, "b_action": None}
+                    | {"b_error": None, "b_at": now}
+                    for r, m in rows
+                ],
+            )
+
+
+def _chunks(items: list[int], size: int) -> list[list[int]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+async def claim_cancels(
+    session: AsyncSession, owner: str, *, now: datetime, stale: timedelta, limit: int, is_postgres: bool
+) -> list[Job]:
+    """Cancelling jobs, newest submission first (the likeliest still pending), this worker's or orphaned."""
+    due = (
+        (Job.state == JobState.CANCELLING.value)
+        & (Job.next_attempt_at <= now)
+        & or_(Job.owner.is_(None), Job.owner == owner, Job.owner.not_in(_alive_owners(now, stale)))
+    )
+    query = select(Job.id).where(due).order_by(Job.submitted_at.desc(), Job.id.desc()).limit(limit)
+    if is_postgres:
+        query = query.with_for_update(skip_locked=True)
+    ids = list(await session.scalars(query))
+    if not ids:
+        return []
+    claimed = list(
+        await session.scalars(
+            update(Job)
+            .where(Job.id.in_(ids), due)
+            .values(owner=owner)
+            .returning(Job.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    rows = await session.scalars(select(Job).where(Job.id.in_(claimed)).execution_options(populate_existing=True))
+    return sorted(rows, key=lambda j: (j.submitted_at or now, j.id), reverse=True)
+
+
+async def store_cancel_waiting(session: AsyncSession, job: Job, *, error: str, now: datetime) -> None:
+    """A throttled cancel: the card shows it waiting for MDE's Retry-After."""
+    await _devices(session, _device_rows(job, DeviceState.CANCEL_WAITING, now, None, error))
+
+
+async def release_cancels(session: AsyncSession, items: list[tuple[Job, datetime]]) -> None:
+    """Cancels to try again later (a transient MDE failure): back to the pool, unowned."""
+    if items:
+        await session.execute(
+            update(Job), [{"id": job.id, "owner": None, "next_attempt_at": at} for job, at in items]
+        )
+
+
+async def store_not_cancelled(session: AsyncSession, items: list[tuple[Job, str]], now: datetime) -> None:
+    """MDE refused to cancel (and the action is not final): the poller follows it to its real outcome."""
+    if not items:
+        return
+    await session.execute(
+        update(Job), [{"id": job.id, "state": JobState.SUBMITTED.value, "error": error} for job, error in items]
+    )
+    rows = []
+    for job, error in items:
+        rows += _device_rows(job, DeviceState(job.mde_status or DeviceState.PENDING), now, None, error)
+    await _devices(session, rows)
+
+
+async def cancelled_request_ids(session: AsyncSession) -> set[int]:
+    """Cancelled requests not summarized yet: their queued submissions must not go out (other replicas)."""
+    rows = await session.scalars(
+        select(RequestRecord.id).where(
+            RequestRecord.state == RequestState.CANCELLED.value, RequestRecord.summarized_at.is_(None)
+        )
+    )
+    return set(rows)
 
 
 async def submitted_jobs(
@@ -363,13 +463,10 @@ async def finalize_if_done(session: AsyncSession, request_id: int, *, now: datet
     if state is RequestState.CANCELLED:
         final = state
     else:
-        final = (
-            RequestState.SUCCEEDED
-            if succeeded and not failed
-            else RequestState.FAILED
-            if not succeeded
-            else RequestState.PARTIALLY_FAILED
-        )
+        if not failed:  # every device succeeded, or was skipped with its reason ("already isolated by #M")
+            final = RequestState.SUCCEEDED
+        else:
+            final = RequestState.PARTIALLY_FAILED if succeeded else RequestState.FAILED
         if not await transition(session, request_id, final, now=now):
             return None
     claimed = await session.execute(
@@ -491,8 +588,11 @@ async def store_final(
     items: list[tuple[Job, DeviceState, str | None]],
     now: datetime,
     on_final: OnFinal | None = None,
+    *,
+    announce: bool = True,
 ) -> None:
-    """(job, outcome, error) for jobs that are done."""
+    """(job, outcome, error) for jobs that are done; ``announce``: a thread line per device that did not
+    succeed (a cancel's outcomes are reported together, in the summary, instead)."""
     if not items:
         return
     await session.execute(
@@ -513,7 +613,7 @@ async def store_final(
     if on_final is not None:
         await on_final(session, [(job, outcome) for job, outcome, _e in items], now)
     failed = [(job, outcome, error) for job, outcome, error in items if outcome != DeviceState.SUCCEEDED]
-    if failed:
+    if failed and announce:
         wanted = {(job.request_id, m) for job, _o, _e in failed for m in job.machine_ids}
         names = dict(
             ((r, m), n)

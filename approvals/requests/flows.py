@@ -96,6 +96,7 @@ class RequestFlows:
         now = self.clock()
         count = len(resolution.devices)
         warnings = sorted({p.reason for p in resolution.protection.values() if p.level == "warn" and p.reason})
+        warnings = resolution.caveats + warnings
         record = await service.insert_request(
             session,
             actor=actor,
@@ -323,12 +324,13 @@ class RequestFlows:
             return decision.reason
         return None
 
-    async def cancel(self, actor: Actor, request_id: int, reason: str | None) -> tuple[Verdict, list[str]]:
-        """Cancel a request; returns the MDE action ids (of this request only) still to cancel in MDE."""
+    async def cancel(self, actor: Actor, request_id: int, reason: str | None) -> Verdict:
+        """Cancel a request: nothing more is submitted, and its submitted actions go to the workers to cancel
+        in MDE (newest first). No MDE call here: the command answers at once."""
         async with self.db.transaction() as session:
             record = await self._lock(session, request_id)
             if record is None:
-                return Verdict(False, f"There is no request #{request_id}."), []
+                return Verdict(False, f"There is no request #{request_id}.")
             is_requester = actor.key == record.requester_key
             may = (
                 is_requester
@@ -345,14 +347,16 @@ class RequestFlows:
                 ).allowed
             )
             if not may:
-                return Verdict(False, "Only the requester or an approver for this action can cancel it."), []
+                return Verdict(False, "Only the requester or an approver for this action can cancel it.")
             if RequestState(record.state).is_final:
                 label = RequestState(record.state).label.lower()
-                return Verdict(False, f"Request #{request_id} has already finished ({label})."), []
+                return Verdict(False, f"Request #{request_id} has already finished ({label}).")
             if not await transition(session, request_id, RequestState.CANCELLED, now=self.clock(), outcome_note=reason):
-                return Verdict(False, f"Request #{request_id} could not be cancelled in its current state."), []
-            pending_actions = await cancel_unsubmitted(session, request_id, now=self.clock())
+                return Verdict(False, f"Request #{request_id} could not be cancelled in its current state.")
+            stopped, to_cancel = await cancel_unsubmitted(session, request_id, now=self.clock())
             emit(session, request_id, EventKind.STATE, state=RequestState.CANCELLED.value, by=actor.label())
+            text = cancel_sentence(stopped, to_cancel)
+            emit(session, request_id, EventKind.NOTE, text=text)
             audit(
                 session,
                 "request.cancelled",
@@ -360,10 +364,10 @@ class RequestFlows:
                 request_id=request_id,
                 verb=record.verb,
                 text=reason,
-                action_ids=pending_actions,
+                stopped=stopped,
+                to_cancel=to_cancel,
             )
-        note = f" Cancelling {len(pending_actions)} pending MDE action(s) of this request." if pending_actions else ""
-        return Verdict(True, f"Request #{request_id} cancelled.{note}", request_id), pending_actions
+        return Verdict(True, f"Request #{request_id} cancelled. {text}", request_id)
 
     async def expire_due(self) -> int:
         """Move every pending request past its expiry to expired; returns how many."""
@@ -385,6 +389,16 @@ class RequestFlows:
                     audit(session, "request.expired", _system(), request_id=request_id)
                     moved += 1
         return moved
+
+
+def cancel_sentence(stopped: int, to_cancel: int) -> str:
+    parts = [f"No more submissions: {stopped} device(s) not yet submitted were stopped."]
+    if to_cancel:
+        parts.append(
+            f"Cancelling {to_cancel} submitted MDE action(s) in the background, newest first; the thread "
+            "reports what really happened to each."
+        )
+    return " ".join(parts)
 
 
 def _system() -> Actor:

@@ -32,6 +32,8 @@ class DeviceState(enum.StrEnum):
     TIMED_OUT = ActionStatus.TIMEOUT.value  # MDE gave up: the device did not come online in time
     CANCELLED = ActionStatus.CANCELLED.value  # cancelled in MDE, or before it was submitted
     SKIPPED = "skipped"  # never attempted: protected without break glass, or its canary batch failed
+    CANCELLING = "cancelling"  # its request was cancelled: the action is being cancelled in MDE
+    CANCEL_WAITING = "cancel_waiting"  # that cancel was throttled (429): waiting for MDE's Retry-After
 
     @classmethod
     def of(cls, status: ActionStatus) -> DeviceState:
@@ -54,8 +56,12 @@ SUBMITTED_DEVICE_STATES = frozenset(
         DeviceState.FAILED,
         DeviceState.TIMED_OUT,
         DeviceState.CANCELLED,
+        DeviceState.CANCELLING,
+        DeviceState.CANCEL_WAITING,
     }
 )
+#: a cancelled request's actions still being cancelled in MDE
+CANCELLING_DEVICE_STATES = frozenset({DeviceState.CANCELLING, DeviceState.CANCEL_WAITING})
 
 
 class RequestRecord(Base):

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from approvals.identity import Actor, Origin
 from approvals.requests.labels import action_label
 from approvals.requests.models import (
+    CANCELLING_DEVICE_STATES,
     FAILED_DEVICE_STATES,
     SUBMITTED_DEVICE_STATES,
     Decision,
@@ -147,6 +148,8 @@ async def progress_for(session: AsyncSession, request_id: int, eta_seconds: floa
         failed=sum(n for s, n in counts.items() if s in FAILED_DEVICE_STATES),
         skipped=counts.get(DeviceState.SKIPPED, 0),
         cancelled=counts.get(DeviceState.CANCELLED, 0),
+        cancelling=sum(n for s, n in counts.items() if s in CANCELLING_DEVICE_STATES),
+        cancel_waiting=counts.get(DeviceState.CANCEL_WAITING, 0),
         eta_seconds=eta_seconds,
     )
 

@@ -1,14 +1,15 @@
-"""Why a matched device is left out of a request: the rules, one function each."""
+"""Why a matched device is left out of a request: the rules, one function each.
+
+Platform rules are not written here: they come from the one capability table, ``mde.capabilities``.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from approvals.verbs import ACTIONS, Verb
+from mde.capabilities import OFFLINE_RETRY_DAYS, Device, Support, Verdict, check, covers, waits_for_reconnect
 from mde.models import ActionStatus, Machine, MachineAction
-
-MOBILE = {"ios", "android"}
-WINDOWS_ONLY_VERBS = {Verb.RESTRICT, Verb.UNRESTRICT}
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,29 +47,58 @@ def isolation_states(actions: list[MachineAction]) -> dict[str, IsolationState]:
 
 
 def unsupported_reason(machine: Machine, verb: Verb, isolation_type: str) -> str | None:
+    """For the verbs ``mde.capabilities`` does not cover yet (live response file collection)."""
     os_name = (machine.os_platform or "").lower()
     if machine.onboarding_status and machine.onboarding_status.lower() != "onboarded":
         return f"not onboarded to MDE (onboarding status {machine.onboarding_status})"
-    if os_name in MOBILE and verb not in (Verb.TAG, Verb.UNTAG):
+    if os_name in ("ios", "android"):
         return f"{machine.os_platform} devices do not support this action"
-    if verb in WINDOWS_ONLY_VERBS and not os_name.startswith("windows"):
-        return f"app restriction needs Windows; this device runs {machine.os_platform}"
-    if verb == Verb.ISOLATE and isolation_type == "Selective" and os_name == "linux":
-        return "selective isolation is not available on Linux; use --type full"
-    if verb == Verb.QUARANTINE and os_name not in ("windows10", "windows11"):
-        # stop-and-quarantine-file.md: Windows 10 version 1703 or later, or Windows 11
-        return f"stop and quarantine needs Windows 10 (1703 or later) or Windows 11, not {machine.os_platform}"
     if verb == Verb.COLLECT_FILE and os_name.startswith("windowsserver") and os_name < "windowsserver2019":
         # run-live-response.md: Windows 10/11, Windows Server 2019 (preview), 2022 and 2025, macOS, Linux
         return f"live response needs Windows Server 2019 or later; this device runs {machine.os_platform}"
     return None
 
 
-def inactive_reason(machine: Machine, verb: Verb) -> str | None:
-    if verb in ACTIONS and ACTIONS[verb].needs_active and (machine.health_status or "") == "Inactive":
-        seen = machine.last_seen.date().isoformat() if machine.last_seen else "unknown"
-        return f"inactive (last full report {seen}): MDE would hold the action for up to 3 days"
-    return None
+def capability(verb: Verb, isolation_type: str) -> tuple[str, str | None]:
+    """The (MDE action type, scope) a verb runs, as ``mde.capabilities`` names them."""
+    spec = ACTIONS[verb]
+    if spec.action_type is None:  # bulk tag verbs: MDE records no action
+        return "Tag", None
+    return spec.action_type, isolation_type if verb is Verb.ISOLATE else None
+
+
+def device_of(machine: Machine) -> Device:
+    onboarded = not machine.onboarding_status or machine.onboarding_status.lower() == "onboarded"
+    return Device(machine.os_platform, machine.version, machine.os_build, onboarded)
+
+
+def unsupported(machine: Machine, verb: Verb, isolation_type: str) -> Verdict:
+    """The capability table's verdict; anything but SUPPORTED leaves the device out, with the reason."""
+    action, scope = capability(verb, isolation_type)
+    if not covers(action):  # verbs the table does not cover yet (live response): their own rules
+        reason = unsupported_reason(machine, verb, isolation_type)
+        return Verdict(Support.SUPPORTED if reason is None else Support.UNSUPPORTED, reason)
+    return check(action, device_of(machine), scope)
+
+
+def inactive_reason(machine: Machine, verb: Verb, isolation_type: str, *, active_only: bool) -> str | None:
+    """An inactive device is left out unless the action waits for it to reconnect (isolate)."""
+    if not ACTIONS[verb].needs_active or (machine.health_status or "") != "Inactive":
+        return None
+    action, scope = capability(verb, isolation_type)
+    if scope == "UnManagedDevice":
+        return None  # contain is enforced by the other devices: the target's own health does not matter
+    seen = machine.last_seen.date().isoformat() if machine.last_seen else "unknown"
+    if active_only:
+        return f"inactive (last full report {seen}); left out by --active-only"
+    if waits_for_reconnect(action, scope):
+        return None
+    return f"inactive (last full report {seen}): a {verb.value} would run days late, if at all"
+
+
+def reconnect_note(machine: Machine) -> str:
+    seen = machine.last_seen.date().isoformat() if machine.last_seen else "unknown"
+    return f"inactive since {seen}: applies when it reconnects, or times out after {OFFLINE_RETRY_DAYS} days"
 
 
 def isolation_reason(verb: Verb, state: IsolationState | None) -> str | None:

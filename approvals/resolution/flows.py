@@ -20,11 +20,13 @@ from approvals.resolution.exclusions import (
     inactive_reason,
     isolation_reason,
     isolation_states,
-    unsupported_reason,
+    reconnect_note,
+    unsupported,
 )
 from approvals.verbs import Verb
 from approvals.views import ExclusionRow
 from mde import odata
+from mde.capabilities import Support, reconnect_line
 from mde.client import MdeClient
 from mde.errors import NotFound
 from mde.models import Machine
@@ -55,8 +57,13 @@ class Resolution:
     protection: dict[str, Protection] = field(default_factory=dict)
     exclusions: list[ExclusionRow] = field(default_factory=list)
     matched_by: dict[str, list[str]] = field(default_factory=dict)
-    #: per device id: a line the card shows under the device (user: targets: the user's last logon)
+    #: per device id: a line the card shows under the device (user: targets: the user's last logon; an inactive
+    #: device the isolation waits for)
     notes: dict[str, str] = field(default_factory=dict)
+    #: request-level lines for the card (inactive devices included, platform caveats)
+    caveats: list[str] = field(default_factory=list)
+    #: ``devices`` previews: what each action would skip on a device, and why (nothing is excluded)
+    skips: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def protected(self) -> list[Machine]:
@@ -77,7 +84,9 @@ class Resolver:
         self._catalog = catalog or CatalogCache(client)
         self._incidents = incidents
 
-    async def resolve(self, targets: Sequence[Target], *, verb: Verb, isolation_type: str = "Full") -> Resolution:
+    async def resolve(
+        self, targets: Sequence[Target], *, verb: Verb, isolation_type: str = "Full", active_only: bool = False
+    ) -> Resolution:
         result = Resolution()
         seen: dict[str, Machine] = {}
         for target in targets:
@@ -86,7 +95,12 @@ class Resolver:
             for machine in matched:
                 result.matched_by.setdefault(machine.id, []).append(label)
                 seen.setdefault(machine.id, machine)
-        await self._apply_exclusions(list(seen.values()), result, verb=verb, isolation_type=isolation_type)
+        if verb is Verb.DEVICES:
+            self._mark_skips(list(seen.values()), result)
+        else:
+            await self._apply_exclusions(
+                list(seen.values()), result, verb=verb, isolation_type=isolation_type, active_only=active_only
+            )
         return result
 
     async def _match(self, target: Target, result: Resolution) -> list[Machine]:
@@ -254,18 +268,21 @@ class Resolver:
         return out
 
     async def _apply_exclusions(
-        self, machines: list[Machine], result: Resolution, *, verb: Verb, isolation_type: str
+        self, machines: list[Machine], result: Resolution, *, verb: Verb, isolation_type: str, active_only: bool
     ) -> None:
         states = {}
         if verb in (Verb.ISOLATE, Verb.UNISOLATE) and machines:
             actions = await self._client.list_machine_actions(type="Isolate")
             actions += await self._client.list_machine_actions(type="Unisolate")
             states = isolation_states(actions)
+        caveats: set[str] = set()
         for machine in sorted(machines, key=lambda m: m.computer_dns_name.lower()):
-            reason = unsupported_reason(machine, verb, isolation_type)
-            kind = "unsupported"
+            verdict = unsupported(machine, verb, isolation_type)
+            reason, kind = verdict.reason, "unsupported"
+            if verdict.support is not Support.SUPPORTED:
+                reason = reason or "not supported"
             if reason is None:
-                reason, kind = inactive_reason(machine, verb), "inactive"
+                reason, kind = inactive_reason(machine, verb, isolation_type, active_only=active_only), "inactive"
             if reason is None:
                 reason, kind = isolation_reason(verb, states.get(machine.id)), "already"
             if reason is not None:
@@ -273,5 +290,38 @@ class Resolver:
                     ExclusionRow(name=machine.computer_dns_name, machine_id=machine.id, kind=kind, reason=reason)
                 )
                 continue
+            if verdict.caveat:
+                caveats.add(verdict.caveat)
+            if machine.health_status == "Inactive" and verb is Verb.ISOLATE and isolation_type != "UnManagedDevice":
+                result.notes[machine.id] = reconnect_note(machine)
             result.protection[machine.id] = self._policy.classify(machine)
             result.devices.append(machine)
+        if result.notes:
+            result.caveats.append(reconnect_line(len(result.notes)))
+        result.caveats.extend(sorted(caveats))
+
+    def _mark_skips(self, machines: list[Machine], result: Resolution) -> None:
+        """A preview excludes nothing: it lists every match and what each action would skip on it."""
+        for machine in sorted(machines, key=lambda m: m.computer_dns_name.lower()):
+            skips = []
+            for verb, isolation_type, label in PREVIEW_ACTIONS:
+                verdict = unsupported(machine, verb, isolation_type)
+                reason = verdict.reason if verdict.support is not Support.SUPPORTED else None
+                reason = reason or inactive_reason(machine, verb, isolation_type, active_only=False)
+                if reason:
+                    skips.append(f"{label}: {reason}")
+            if skips:
+                result.skips[machine.id] = skips
+            result.protection[machine.id] = self._policy.classify(machine)
+            result.devices.append(machine)
+
+
+#: what a ``devices`` preview checks each match against (verb, isolation type, label)
+PREVIEW_ACTIONS = (
+    (Verb.ISOLATE, "Full", "isolate"),
+    (Verb.ISOLATE, "Selective", "isolate --type selective"),
+    (Verb.SCAN, "Full", "scan"),
+    (Verb.RESTRICT, "Full", "restrict"),
+    (Verb.COLLECT, "Full", "collect"),
+    (Verb.TAG, "Full", "tag"),
+)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from approvals.requests.models import NOT_SUCCEEDED_DEVICE_STATES
 from approvals.requests.states import RequestState
-from approvals.text import PREVIEW_ROWS, device_line, exclusion_lines, summary_headline
+from approvals.text import PREVIEW_ROWS, cancel_report, device_line, exclusion_lines, summary_headline
 from approvals.views import IncidentView, RequestView
 
 
@@ -55,6 +55,8 @@ def render_summary(view: RequestView) -> str:
     text = summary_headline(view.id, RequestState(view.state).label, progress)
     if progress is None:
         return text
+    if view.state == RequestState.CANCELLED.value:
+        text += "\n" + cancel_report(view.devices)
     failed = [r for r in view.devices if r.state in NOT_SUCCEEDED_DEVICE_STATES]
     for row in failed[:PREVIEW_ROWS]:
         text += f"\n  ✗ {row.name}: {row.state} — {row.error or ''}"

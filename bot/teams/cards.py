@@ -15,7 +15,7 @@ from typing import Any
 
 from approvals.requests.models import NOT_SUCCEEDED_DEVICE_STATES
 from approvals.requests.states import RequestState
-from approvals.text import fit_lines, neutralize_bidi, summary_headline
+from approvals.text import cancel_report, fit_lines, neutralize_bidi, summary_headline
 from approvals.views import IncidentView, RequestView
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
@@ -225,6 +225,8 @@ def summary_card(view: RequestView) -> Card:
     """The outcome in counts, then each device that did not succeed, once."""
     headline = summary_headline(view.id, RequestState(view.state).label, view.progress)
     body = [_text(escape(headline))]
+    if view.state == RequestState.CANCELLED.value:
+        body.append(_text(escape(cancel_report(view.devices))))
     failed = [d for d in view.devices if d.state in NOT_SUCCEEDED_DEVICE_STATES]
     if failed:
         rows = [f"- **{escape(d.name)}** · {escape(d.state or '')} · {escape((d.error or '')[:200])}" for d in failed]

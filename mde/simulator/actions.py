@@ -33,22 +33,37 @@ class SimAction:
     external_id: str | None = None
     cancelled_at: float | None = None
     cancel_comment: str | None = None
+    #: an offline device came back (``/_sim/machines/{id}/reconnect``) at this monotonic time
+    reconnected_at: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def _course(self) -> tuple[float, str]:
+        """When the device started on the action, and how it ends.
+
+        respond-machine-alerts.md: an isolation submitted while the device is offline is retried for up to
+        three days, then not retried (TimeOut); a device that reconnects within them takes the action then.
+        """
+        back = self.reconnected_at
+        if self.plan == "TimeOut" and back is not None and back < self.created_mono + self.timeout_s:
+            return max(back, self.created_mono), "Succeeded"
+        return self.created_mono, self.plan
 
     def status(self, now: float | None = None) -> str:
         now = time.monotonic() if now is None else now
-        age = now - self.created_mono
         if self.cancelled_at is not None:
             return "Cancelled"
-        if self.plan in ("TimeOut", "Never"):
+        start, plan = self._course()
+        if plan in ("TimeOut", "Never"):
+            age = now - self.created_mono
             if age >= self.timeout_s:
                 return "TimeOut"
-            return "Pending" if self.plan == "TimeOut" or age < self.pending_s else "InProgress"
+            return "Pending" if plan == "TimeOut" or age < self.pending_s else "InProgress"
+        age = now - start
         if age < self.pending_s:
             return "Pending"
         if age < self.pending_s + self.progress_s:
             return "InProgress"
-        return self.plan
+        return plan
 
     def commands(self, status: str | None = None) -> list[dict[str, Any]]:
         """run-live-response.md: each command's ``commandStatus`` is Created, Completed or Failed."""
@@ -73,7 +88,7 @@ class SimAction:
         if status == "TimeOut":
             return self.created_mono + self.timeout_s
         if status in FINAL:
-            return self.created_mono + self.pending_s + self.progress_s
+            return self._course()[0] + self.pending_s + self.progress_s
         return None
 
     def to_api(self, *, list_shape: bool) -> dict[str, Any]:

@@ -30,6 +30,8 @@ class SimulatorConfig:
     never_finish_rate: float = 0.0
     fail_action_rate: float = 0.0
     burst_429: int = 0
+    #: only calls whose path contains this are throttled by the burst (e.g. "/cancel"); None: every call
+    burst_429_match: str | None = None
     #: Retry-After (simulated seconds) of the burst's 429s; None: one simulated second
     burst_429_retry_after_s: float | None = None
     #: the next N API calls answer 503 before doing anything (MDE down for a while)

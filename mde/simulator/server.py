@@ -26,6 +26,7 @@ from mde.simulator.indicators import IndicatorStore
 from mde.simulator.kql import KqlError, run_query
 from mde.simulator.limits import FAMILIES, Quota
 from mde.simulator.odata import ODataError, compile_filter
+from mde.simulator.platforms import refusal
 from mde.simulator.portal import PORTAL_ACTIONS, portal_action
 from mde.simulator.tenant import Tenant, make_machine, seed_tenant
 from mde.simulator.timefmt import iso
@@ -105,6 +106,8 @@ class LoggedRequest:
     status: int
     body: Any
     response: Any
+    #: when the request arrived (``time`` is when it was answered)
+    received: float = 0.0
 
 
 class Simulator:
@@ -229,6 +232,7 @@ class Simulator:
         app.router.add_post("/_sim/faults", self.sim_faults)
         app.router.add_post("/_sim/machines", self.sim_add_machines)
         app.router.add_post("/_sim/portal", self.sim_portal_action)
+        app.router.add_post("/_sim/machines/{id}/reconnect", self.sim_reconnect)
         return app
 
     @staticmethod
@@ -266,6 +270,7 @@ class Simulator:
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        received = time.monotonic()
         family, roles = self._family(request.method, request.path)
         body: Any = None
         if request.can_read_body:
@@ -284,7 +289,7 @@ class Simulator:
                     self._check_graph_auth(request, roles)
                 else:
                     self._check_auth(request, roles)
-                self._check_quota(family)
+                self._check_quota(family, request.path)
                 if self.config.error_rate and self.rng.random() < self.config.error_rate:
                     raise ApiError(500, "InternalServerError", "Simulated server error")
                 if isinstance(body, dict) and "__invalid__" in body:
@@ -318,6 +323,7 @@ class Simulator:
                         status=status,
                         body=body,
                         response=payload if status >= 400 else None,
+                        received=received,
                     )
                 )
 
@@ -351,8 +357,9 @@ class Simulator:
             self.config.burst_5xx -= 1
             raise ApiError(503, "ServiceUnavailable", "Simulated outage")
 
-    def _check_quota(self, family: str) -> None:
-        if self.config.burst_429 > 0:
+    def _check_quota(self, family: str, path: str) -> None:
+        match = self.config.burst_429_match
+        if self.config.burst_429 > 0 and (match is None or match in path):
             self.config.burst_429 -= 1
             wait = self.config.burst_429_retry_after_s
             scale = self.config.time_scale
@@ -499,36 +506,22 @@ class Simulator:
             raise ApiError(400, "InvalidRequestBody", "Request body is required")
         comment = _required(body, "Comment")
         scope = None
-        os_name = str(machine["osPlatform"]).lower()
-        if machine.get("onboardingStatus") not in ("onboarded", "Onboarded"):
-            raise ApiError(400, "OsPlatformNotSupported", "The device is not onboarded")
         if action_type == "Isolate":
             scope = body.get("IsolationType", "Full")
             if scope not in ("Full", "Selective", "UnManagedDevice"):
                 raise ApiError(400, "InvalidInput", "IsolationType must be Full, Selective or UnManagedDevice")
-            if os_name in ("ios", "android") or (scope == "Selective" and os_name == "linux"):
-                raise ApiError(
-                    400,
-                    "OsPlatformNotSupported",
-                    f"{scope} isolation is not supported on {machine['osPlatform']}",
-                )
         elif action_type == "RunAntiVirusScan":
             scope = _required(body, "ScanType")
             if scope not in ("Quick", "Full"):
                 raise ApiError(400, "InvalidInput", "ScanType must be Quick or Full")
-        elif action_type in ("RestrictCodeExecution", "UnrestrictCodeExecution") and not os_name.startswith("windows"):
-            raise ApiError(400, "OsPlatformNotSupported", "App restriction is only supported on Windows")
         elif action_type == "StopAndQuarantineFile":
-            # stop-and-quarantine-file.md: body Sha1 (SHA-1 only); Windows 10 1703+ or Windows 11 only
+            # stop-and-quarantine-file.md: body Sha1 (SHA-1 only); its platforms are rows of mde.capabilities
             sha1 = str(_required(body, "Sha1"))
             if not SHA1.match(sha1):
                 raise ApiError(400, "InvalidHashValue", f"Sha1 '{sha1[:80]}' is not a SHA-1 (40 hex digits)")
-            if os_name not in ("windows10", "windows11"):
-                raise ApiError(
-                    400, "OsPlatformNotSupported", f"Stop and quarantine is not supported on {machine['osPlatform']}"
-                )
-        if os_name in ("ios", "android"):
-            raise ApiError(400, "OsPlatformNotSupported", f"{machine['osPlatform']} is not supported")
+        refused = refusal(machine, action_type, scope)
+        if refused is not None:
+            raise ApiError(400, *refused)
         latest = self._latest.get((machine["id"], action_type))
         if latest is not None and latest.status() not in FINAL:
             raise ApiError(400, "ActiveRequestAlreadyExists", "Action is already in progress")
@@ -734,6 +727,7 @@ class Simulator:
             "latency_s",
             "burst_429",
             "burst_429_retry_after_s",
+            "burst_429_match",
             "burst_5xx",
             "slow_answers",
             "slow_answer_s",
@@ -768,6 +762,20 @@ class Simulator:
         self.tenant.actions[action.id] = action
         self._latest[(machine["id"], action.type)] = action
         return web.json_response(action.to_api(list_shape=False), status=201)
+    async def sim_reconnect(self, request: web.Request) -> web.Response:
+        """An offline device comes back: its held actions run now (respond-machine-alerts.md, three days)."""
+        machine = self._machine(request.match_info["id"])
+        self.reconnect(machine["id"])
+        return web.json_response(machine)
+
+    def reconnect(self, machine_id: str) -> None:
+        machine = self.tenant.machines[machine_id]
+        machine["healthStatus"] = "Active"
+        machine["lastSeen"] = iso(datetime.now(UTC))
+        now = time.monotonic()
+        for action in self.tenant.actions.values():
+            if action.machine_id == machine_id and action.status(now) not in FINAL:
+                action.reconnected_at = now
 
     async def sim_add_machines(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -780,7 +788,12 @@ class Simulator:
                 group=(int(item.get("rbacGroupId", 142)), item.get("rbacGroupName", "Workstations")),
                 tags=item.get("machineTags", []),
                 health=item.get("healthStatus", "Active"),
+                onboarding=item.get("onboardingStatus", "onboarded"),
+                version=item.get("version"),
+                os_build=item.get("osBuild"),
             )
+            if "clientVersion" in item:
+                machine["clientVersion"] = item["clientVersion"]
             added.append(self.tenant.add(machine))
         return web.json_response(added, status=201)
 

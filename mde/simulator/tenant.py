@@ -33,6 +33,19 @@ DOMAIN = "contoso.local"
 SPECIAL_TAGS = ["Finance Laptops", "O'Brien's laptops", "VIP", "Kiosk", "Ransomware Suspects"]
 
 
+#: a current release per platform: (version, osBuild) as the machine entity shows them
+DEFAULT_RELEASE: dict[str, tuple[str, int | None]] = {
+    "Windows11": ("23H2", 22631),
+    "Windows10": ("22H2", 19045),
+    "WindowsServer2022": ("21H2", 20348),
+    "WindowsServer2019": ("1809", 17763),
+    "Linux": ("22.04", None),
+    "macOS": ("14.5", None),
+    "iOS": ("17.5", None),
+    "Android": ("14", None),
+}
+
+
 def machine_id(seed: int, index: int) -> str:
     return hashlib.sha1(f"{seed}:{index}".encode()).hexdigest()  # noqa: S324  (an id, not security)
 
@@ -118,11 +131,15 @@ def make_machine(
     onboarding: str = "onboarded",
     last_seen: datetime | None = None,
     ip: str = "10.0.0.1",
-    version: str = "22H2",
+    version: str | None = None,
+    os_build: int | None = None,
     risk: str = "Low",
     exposure: str = "Medium",
 ) -> dict[str, Any]:
     seen = last_seen or datetime.now(UTC)
+    default_version, default_build = DEFAULT_RELEASE.get(os_platform, ("", None))
+    version = default_version if version is None else version
+    os_build = default_build if os_build is None else os_build
     return {
         "id": mid,
         "computerDnsName": name,
@@ -132,7 +149,7 @@ def make_machine(
         "version": version,
         "osProcessor": "x64",
         "osArchitecture": "64-bit",
-        "osBuild": 22621 if os_platform.startswith("Windows") else None,
+        "osBuild": os_build,
         "lastIpAddress": ip,
         "lastExternalIpAddress": "203.0.113.10",
         "healthStatus": health,

@@ -26,7 +26,9 @@ def _request_id(text: str) -> int:
 
 async def test_isolate_by_tag_runs_once_per_device_and_is_audited(db_kind: str) -> None:
     async with Stack.start(db_kind=db_kind, devices=300) as stack:
-        reply = await stack.chatops.handle(ALICE, HERE, f'isolate {FINANCE} --reason "INC-1" --type selective')
+        reply = await stack.chatops.handle(
+            ALICE, HERE, f'isolate {FINANCE} --reason "INC-1" --type selective --active-only'
+        )
         assert not reply.error and reply.request is not None
         request_id = reply.request.id
         expected = {
@@ -139,12 +141,13 @@ async def test_targets_over_the_cap_are_refused_before_any_card() -> None:
 async def test_protected_devices_are_skipped_unless_break_glass() -> None:
     async with Stack.start() as stack:
         target = "device:soc-jump-01 device:ws-0005 --reason r"
-        plain = await stack.chatops.handle(ALICE, HERE, f"scan {target}")
+        plain = await stack.chatops.handle(ALICE, HERE, f"restrict {target}")
         view = plain.request
         assert view is not None and [e.kind for e in view.exclusions] == ["protected"]
         await stack.chatops.decide(BOB, view.id, approve=True)
         await stack.wait_for_state(view.id, {"succeeded"})
         assert {a.computer_dns_name for a in stack.sim.tenant.actions.values()} == {"ws-0005.contoso.local"}
+        assert {a.type for a in stack.sim.tenant.actions.values()} == {"RestrictCodeExecution"}
         second = (await stack.chatops.handle(ALICE, HERE, f"collect {target}")).request
         assert second is not None
         no_reason = await stack.chatops.decide(DAVE, second.id, approve=True, break_glass=True)
@@ -162,7 +165,8 @@ async def test_protected_devices_are_skipped_unless_break_glass() -> None:
 
 async def test_progress_counts_only_the_devices_the_card_lists_and_break_glass_is_offered_while_pending() -> None:
     async with Stack.start() as stack:
-        pending = (await stack.chatops.handle(ALICE, HERE, "scan device:soc-jump-01 device:ws-0005 --reason r")).request
+        command = "restrict device:soc-jump-01 device:ws-0005 --reason r"
+        pending = (await stack.chatops.handle(ALICE, HERE, command)).request
         assert pending is not None and "only a break-glass approval" in pending.exclusions[0].reason
         await stack.chatops.decide(BOB, pending.id, approve=True)
         await stack.wait_for_state(pending.id, {"succeeded"})

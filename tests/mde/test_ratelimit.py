@@ -158,3 +158,32 @@ async def test_429_retry_after_is_honoured() -> None:
         retry_after = 1.0 / 60
         assert log[1].time - log[0].time >= retry_after * 0.9
         assert log[2].time - log[1].time >= retry_after * 0.9
+
+
+async def test_a_priority_caller_is_served_before_the_ordinary_callers_already_waiting() -> None:
+    """Cancels go ahead of the other queued calls of their family (issue 13 part 3)."""
+    frozen = FakeClock()
+
+    async def retry_soon(_seconds: float) -> None:  # time stands still until the test moves it
+        await asyncio.sleep(0)
+
+    limiter = RateLimiter(minute_limit=1, margin_s=0.0, clock=frozen, sleep=retry_soon)
+    await limiter.complete(await limiter.acquire("f"))
+    order: list[str] = []
+
+    async def call(name: str, priority: bool) -> None:
+        await limiter.acquire("f", priority=priority)
+        order.append(name)
+
+    tasks = [asyncio.create_task(call(f"isolate-{i}", False)) for i in range(3)]
+    for _ in range(3):
+        await asyncio.sleep(0)  # the ordinary callers are queued first
+    tasks.append(asyncio.create_task(call("cancel", True)))
+    await asyncio.sleep(0)
+    frozen.now += 60  # the window frees one slot while all four wait
+    while not order:
+        await asyncio.sleep(0)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert order == ["cancel"]

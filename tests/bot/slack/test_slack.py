@@ -165,7 +165,8 @@ async def test_a_typo_gets_an_ephemeral_suggestion(rig: SlackRig) -> None:
 
 
 async def test_from_slash_command_to_summary_in_the_thread(rig: SlackRig) -> None:
-    await rig.post(rig.command("UALICE", 'isolate tag:"Finance Laptops" --reason "INC-1042" --type selective'))
+    command = 'isolate tag:"Finance Laptops" --reason "INC-1042" --type selective --active-only'
+    await rig.post(rig.command("UALICE", command))
     card = await rig.slack.wait_for(lambda c: c.method == "chat.postMessage" and "blocks" in c.args)
     assert card.args["channel"] == "CSOC"
     header = card.args["blocks"][0]["text"]["text"]

@@ -137,7 +137,8 @@ async def test_a_personal_chat_command_works_without_a_mention(rig: TeamsRig) ->
 
 
 async def test_from_mention_to_summary_in_the_thread(rig: TeamsRig) -> None:
-    await rig.post(rig.connector.message("alice", 'isolate tag:"Finance Laptops" --reason "INC-1042" --type selective'))
+    command = 'isolate tag:"Finance Laptops" --reason "INC-1042" --type selective --active-only'
+    await rig.post(rig.connector.message("alice", command))
     request_id, card_post = await rig.card_for_new_request()
     assert card_post.conversation_id == CHANNEL  # a new post in the channel, not inside the command's thread
     card = card_post.card
