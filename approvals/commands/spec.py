@@ -53,8 +53,8 @@ VERBS: dict[Verb, VerbSpec] = {
         VerbSpec(
             Verb.ISOLATE,
             "isolate devices from the network (needs approval)",
-            'isolate TARGETS --reason "…" [--type full|selective|unmanaged] [--for SPAN | --until TIME] [--active-only] '
-            "[--canary N] [--dry-run]",
+            'isolate TARGETS --reason "…" [--type full|selective|unmanaged] [--for SPAN | --until TIME] '
+            "[--active-only] [--canary N] [--dry-run]",
             (
                 *COMMON,
                 OptionSpec(

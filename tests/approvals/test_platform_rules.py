@@ -50,7 +50,7 @@ async def test_an_inactive_device_is_isolated_when_it_reconnects() -> None:
         view = reply.request
         assert view is not None, reply.text
         assert [d.name for d in view.devices] == ["offline-01.contoso.local"]
-        assert view.devices[0].warning and "reconnects" in view.devices[0].warning
+        assert view.devices[0].note and "reconnects" in view.devices[0].note
         assert any("when each reconnects, or times it out after 3 days" in w for w in view.warnings)
         assert not (await stack.chatops.decide(BOB, view.id, approve=True)).error
         await stack.wait_for_state(view.id, {"executing"}, timeout=10)
