@@ -262,7 +262,14 @@ RULES: tuple[Rule, ...] = (
     Rule("StopAndQuarantineFile", None, W10, "1703 or later", OK, (QUARANTINE_API,)),
     Rule(
         "StopAndQuarantineFile", None, W10, "before 1703", NO, (QUARANTINE_API,),
-        "stop and quarantine needs Windows 10 1703 or later",
+        "stop and quarantine needs Windows 10 (1703 or later) or Windows 11",
+    ),
+    *(
+        Rule(
+            "StopAndQuarantineFile", None, p, "none", NO, (QUARANTINE_API,),
+            "stop and quarantine needs Windows 10 (1703 or later) or Windows 11",
+        )
+        for p in (SRV, OLD, LNX, MAC, MOB)
     ),
     # tags: metadata in MDE, nothing runs on the device
     *(Rule("Tag", None, p, "any", OK, (TAGS_API,)) for p in (W11, W10, SRV, OLD, LNX, MAC, MOB)),
@@ -297,7 +304,7 @@ def check(action: str, device: Device, scope: str | None = None) -> Verdict:
     if rule.support is OK:
         caveat = rule.note if rule.note.startswith(("macOS", "Linux")) else None
         return Verdict(OK, None, caveat, rule)
-    return Verdict(rule.support, rule.note, rule=rule)
+    return Verdict(rule.support, f"{rule.note} (this device runs {label})", rule=rule)
 
 
 def _holds(condition: str, device: Device) -> bool:
