@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import random
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -23,66 +22,38 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from approvals.db import Database
 from approvals.identity import Origin
-from approvals.models import create_all
-from approvals.policy import Policy
 from approvals.requests.models import RequestRecord
-from benchmarks.common import BENCH_TAG, bench_worker_config, emit, min_possible_s, tagged_simulator
+from benchmarks.common import BENCH_TAG, bench_engine, emit, min_possible_s, tagged_simulator
 from bot.console.repl import console_actor
-from bot.engine import Engine
-from mde.auth import StaticTokenProvider
-from mde.client import MdeClient
-from mde.ratelimit import RateLimiter
-
-BENCH_POLICY = {
-    "defaults": {"requesters": ["console:alice"], "approvers": ["console:bob"], "thresholds": [], "max_devices": 100000}
-}
 
 
 async def run_ours(n: int, time_scale: float, db_url: str | None = None) -> dict[str, Any]:
     sim = tagged_simulator(n, time_scale)
     await sim.start()
-    limiter = RateLimiter(time_scale=time_scale)
-    client = MdeClient(sim.url, StaticTokenProvider("sim-token"), limiter=limiter)
-    with tempfile.TemporaryDirectory() as tmp:
-        db = Database(db_url or f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}")
-        await create_all(db)
-        engine = Engine.build(
-            db=db,
-            client=client,
-            policy=Policy.from_dict(BENCH_POLICY),
-            make_surfaces=lambda _c: [],
-            limiter=limiter,
-            worker_config=bench_worker_config(time_scale),
+    async with bench_engine(sim.url, time_scale, db_url) as engine:
+        db = engine.db
+        origin = Origin("console", "bench")
+        reply = await engine.chatops.handle(
+            console_actor("alice"), origin, f'isolate tag:"{BENCH_TAG}" --reason "benchmark"'
         )
-        await engine.start()
-        try:
-            origin = Origin("console", "bench")
-            reply = await engine.chatops.handle(
-                console_actor("alice"), origin, f'isolate tag:"{BENCH_TAG}" --reason "benchmark"'
-            )
-            assert reply.request is not None, reply.text
-            request_id = reply.request.id
-            sim.request_log.clear()
-            decision = await engine.chatops.decide(console_actor("bob"), request_id, approve=True)
-            assert not decision.error, decision.text
-            while True:
-                async with db.sessions() as session:
-                    record = await session.get(RequestRecord, request_id)
-                    assert record is not None
-                    if record.summarized_at is not None:
-                        break
-                await asyncio.sleep(0.05)
-            view = await engine.chatops.view(request_id)
-            finals = [sim.tenant.actions[d.action_id].finished_mono() for d in view.devices if d.action_id]
-            first = min(e.time for e in sim.request_log if e.family == "machine_actions")
-            makespan = max(f for f in finals if f is not None) - first
-            recorded = sum(1 for d in view.devices if d.state in ("Succeeded", "Failed", "TimeOut"))
-        finally:
-            await engine.stop()
-            await client.aclose()
-            await db.dispose()
+        assert reply.request is not None, reply.text
+        request_id = reply.request.id
+        sim.request_log.clear()
+        decision = await engine.chatops.decide(console_actor("bob"), request_id, approve=True)
+        assert not decision.error, decision.text
+        while True:
+            async with db.sessions() as session:
+                record = await session.get(RequestRecord, request_id)
+                assert record is not None
+                if record.summarized_at is not None:
+                    break
+            await asyncio.sleep(0.05)
+        view = await engine.chatops.view(request_id)
+        finals = [sim.tenant.actions[d.action_id].finished_mono() for d in view.devices if d.action_id]
+        first = min(e.time for e in sim.request_log if e.family == "machine_actions")
+        makespan = max(f for f in finals if f is not None) - first
+        recorded = sum(1 for d in view.devices if d.state in ("Succeeded", "Failed", "TimeOut"))
     stats = sim.stats()
     await sim.stop()
     return _result("ours", n, time_scale, makespan, stats, recorded)

@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from approvals.db import Database
 from approvals.execution.flows import WorkerConfig
+from approvals.models import create_all
+from approvals.policy import Policy
+from bot.engine import Engine
+from mde.auth import StaticTokenProvider
+from mde.client import MdeClient
+from mde.ratelimit import RateLimiter
 from mde.simulator import Simulator, SimulatorConfig
 
 BENCH_TAG = "Bench Isolation"
+#: alice asks, bob approves, no thresholds and no cap in the way of a large request
+BENCH_POLICY = {
+    "defaults": {"requesters": ["console:alice"], "approvers": ["console:bob"], "thresholds": [], "max_devices": 100000}
+}
 ROOT = str(Path(__file__).resolve().parents[1])
 
 
@@ -105,3 +119,29 @@ class SimProcess:
 
         async with httpx.AsyncClient() as http:
             return dict((await http.get(self.url + "/_sim/stats")).json())
+
+
+@asynccontextmanager
+async def bench_engine(sim_url: str, time_scale: float, db_url: str | None = None) -> AsyncIterator[Engine]:
+    """The bot's engine as the benchmarks run it: the real client on the simulator, a temporary SQLite file
+    unless a database URL is given, the benchmark policy, the worker paced like the simulator's clock."""
+    limiter = RateLimiter(time_scale=time_scale)
+    client = MdeClient(sim_url, StaticTokenProvider("sim-token"), limiter=limiter)
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Database(db_url or f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}")
+        await create_all(db)
+        engine = Engine.build(
+            db=db,
+            client=client,
+            policy=Policy.from_dict(BENCH_POLICY),
+            make_surfaces=lambda _c: [],
+            limiter=limiter,
+            worker_config=bench_worker_config(time_scale),
+        )
+        await engine.start()
+        try:
+            yield engine
+        finally:
+            await engine.stop()
+            await client.aclose()
+            await db.dispose()

@@ -44,7 +44,6 @@ import json
 import pstats
 import resource
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -53,20 +52,12 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from approvals.db import Database
 from approvals.identity import Origin
-from approvals.models import create_all
-from approvals.policy import Policy
 from approvals.requests.models import RequestRecord
-from benchmarks.bulk_isolate import BENCH_POLICY
-from benchmarks.common import BENCH_TAG, SimProcess, bench_worker_config, emit
+from benchmarks.common import BENCH_TAG, SimProcess, bench_engine, emit
 from bot.console.repl import console_actor
-from bot.engine import Engine
 from bot.slack.blocks import request_blocks
 from bot.teams.cards import request_card
-from mde.auth import StaticTokenProvider
-from mde.client import MdeClient
-from mde.ratelimit import RateLimiter
 
 ORIGIN = Origin("console", "bench")
 
@@ -94,54 +85,36 @@ class _Phase:
 
 
 async def run(n: int, time_scale: float, db_url: str | None, profile: str | None) -> dict[str, Any]:
-    async with SimProcess(n, time_scale) as sim:
-        limiter = RateLimiter(time_scale=time_scale)
-        client = MdeClient(sim.url, StaticTokenProvider("sim-token"), limiter=limiter)
-        with tempfile.TemporaryDirectory() as tmp:
-            db = Database(db_url or f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}")
-            await create_all(db)
-            engine = Engine.build(
-                db=db,
-                client=client,
-                policy=Policy.from_dict(BENCH_POLICY),
-                make_surfaces=lambda _c: [],
-                limiter=limiter,
-                worker_config=bench_worker_config(time_scale),
+    async with SimProcess(n, time_scale) as sim, bench_engine(sim.url, time_scale, db_url) as engine:
+        db = engine.db
+        with _Phase("preview", profile) as preview:
+            reply = await engine.chatops.handle(
+                console_actor("alice"), ORIGIN, f'tag "Contained" tag:"{BENCH_TAG}" --reason "benchmark"'
             )
-            await engine.start()
-            try:
-                with _Phase("preview", profile) as preview:
-                    reply = await engine.chatops.handle(
-                        console_actor("alice"), ORIGIN, f'tag "Contained" tag:"{BENCH_TAG}" --reason "benchmark"'
-                    )
-                    assert reply.request is not None, reply.text
-                    card_bytes = len(json.dumps(request_card(reply.request)).encode())
-                    blocks = request_blocks(reply.request)
-                async with httpx.AsyncClient(base_url=sim.url) as admin:
-                    seen = len((await admin.get("/_sim/requests")).json())
-                    clicked = time.monotonic()
-                    with _Phase("approve", profile) as approve:
-                        decision = await engine.chatops.decide(console_actor("bob"), reply.request.id, approve=True)
-                        assert not decision.error, decision.text
-                    first_call = None
-                    while True:
-                        async with db.sessions() as session:
-                            record = await session.get(RequestRecord, reply.request.id)
-                            assert record is not None
-                            done = record.summarized_at is not None
-                        if first_call is None:
-                            log = (await admin.get("/_sim/requests", params={"since": seen})).json()
-                            calls = [e["time"] for e in log if e["family"] == "machine_tags"]
-                            first_call = min(calls) if calls else None
-                        if done:
-                            break
-                        await asyncio.sleep(0.05)
-                    execute_s = time.monotonic() - clicked
-                    stats = (await admin.get("/_sim/stats")).json()
-            finally:
-                await engine.stop()
-                await client.aclose()
-                await db.dispose()
+            assert reply.request is not None, reply.text
+            card_bytes = len(json.dumps(request_card(reply.request)).encode())
+            blocks = request_blocks(reply.request)
+        async with httpx.AsyncClient(base_url=sim.url) as admin:
+            seen = len((await admin.get("/_sim/requests")).json())
+            clicked = time.monotonic()
+            with _Phase("approve", profile) as approve:
+                decision = await engine.chatops.decide(console_actor("bob"), reply.request.id, approve=True)
+                assert not decision.error, decision.text
+            first_call = None
+            while True:
+                async with db.sessions() as session:
+                    record = await session.get(RequestRecord, reply.request.id)
+                    assert record is not None
+                    done = record.summarized_at is not None
+                if first_call is None:
+                    log = (await admin.get("/_sim/requests", params={"since": seen})).json()
+                    calls = [e["time"] for e in log if e["family"] == "machine_tags"]
+                    first_call = min(calls) if calls else None
+                if done:
+                    break
+                await asyncio.sleep(0.05)
+            execute_s = time.monotonic() - clicked
+            stats = (await admin.get("/_sim/stats")).json()
     return {
         "n": n,
         "database": "postgresql" if db_url and db_url.startswith("postgres") else "sqlite",

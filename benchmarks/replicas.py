@@ -33,8 +33,7 @@ from approvals.migrate import upgrade_async
 from approvals.policy import Policy
 from approvals.requests.models import RequestDevice, RequestRecord
 from approvals.service import ChatOps
-from benchmarks.bulk_isolate import BENCH_POLICY
-from benchmarks.common import BENCH_TAG, ROOT, SimProcess, bench_worker_config, emit, min_possible_s
+from benchmarks.common import BENCH_POLICY, BENCH_TAG, ROOT, SimProcess, bench_worker_config, emit, min_possible_s
 from bot.console.repl import console_actor
 from mde.auth import StaticTokenProvider
 from mde.client import MdeClient

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,64 +22,39 @@ from sqlalchemy import update
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from approvals.db import Database
 from approvals.identity import Origin
-from approvals.models import create_all
-from approvals.policy import Policy
 from approvals.requests.models import RequestDevice
-from benchmarks.bulk_isolate import BENCH_POLICY
-from benchmarks.common import BENCH_TAG, bench_worker_config, emit, tagged_simulator
+from benchmarks.common import BENCH_TAG, bench_engine, emit, tagged_simulator
 from bot.console.repl import console_actor
-from bot.engine import Engine
-from mde.auth import StaticTokenProvider
-from mde.client import MdeClient
-from mde.ratelimit import RateLimiter
 
 
 async def run(order: str, n: int, time_scale: float) -> dict[str, Any]:
     sim = tagged_simulator(n, time_scale)
     await sim.start()
     high = {m["id"] for m in sim.tenant.machines.values() if BENCH_TAG in m["machineTags"] and m["riskScore"] == "High"}
-    limiter = RateLimiter(time_scale=time_scale)
-    client = MdeClient(sim.url, StaticTokenProvider("sim-token"), limiter=limiter)
-    with tempfile.TemporaryDirectory() as tmp:
-        db = Database(f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}")
-        await create_all(db)
-        engine = Engine.build(
-            db=db,
-            client=client,
-            policy=Policy.from_dict(BENCH_POLICY),
-            make_surfaces=lambda _c: [],
-            limiter=limiter,
-            worker_config=bench_worker_config(time_scale),
+    async with bench_engine(sim.url, time_scale, None) as engine:
+        db = engine.db
+        reply = await engine.chatops.handle(
+            console_actor("alice"), Origin("console", "bench"), f'isolate tag:"{BENCH_TAG}" --reason "benchmark"'
         )
-        await engine.start()
-        try:
-            reply = await engine.chatops.handle(
-                console_actor("alice"), Origin("console", "bench"), f'isolate tag:"{BENCH_TAG}" --reason "benchmark"'
-            )
-            assert reply.request is not None, reply.text
-            note = reply.request.order_note
-            if order == "by_name":  # what the product did before: one class, so name order
-                async with db.transaction() as session:
-                    await session.execute(
-                        update(RequestDevice).where(RequestDevice.request_id == reply.request.id).values(priority=30)
-                    )
-            sim.request_log.clear()
-            decision = await engine.chatops.decide(console_actor("bob"), reply.request.id, approve=True)
-            assert not decision.error, decision.text
-            accepted: dict[str, float] = {}
-            while not high <= accepted.keys():
-                await asyncio.sleep(0.05)
-                for entry in sim.request_log:
-                    if entry.family == "machine_actions" and entry.status == 201 and entry.path.endswith("/isolate"):
-                        accepted.setdefault(entry.path.split("/")[-2], entry.time)
-            first = min(accepted.values())
-            last_high = max(accepted[m] for m in high)
-        finally:
-            await engine.stop()
-            await client.aclose()
-            await db.dispose()
+        assert reply.request is not None, reply.text
+        note = reply.request.order_note
+        if order == "by_name":  # what the product did before: one class, so name order
+            async with db.transaction() as session:
+                await session.execute(
+                    update(RequestDevice).where(RequestDevice.request_id == reply.request.id).values(priority=30)
+                )
+        sim.request_log.clear()
+        decision = await engine.chatops.decide(console_actor("bob"), reply.request.id, approve=True)
+        assert not decision.error, decision.text
+        accepted: dict[str, float] = {}
+        while not high <= accepted.keys():
+            await asyncio.sleep(0.05)
+            for entry in sim.request_log:
+                if entry.family == "machine_actions" and entry.status == 201 and entry.path.endswith("/isolate"):
+                    accepted.setdefault(entry.path.split("/")[-2], entry.time)
+        first = min(accepted.values())
+        last_high = max(accepted[m] for m in high)
     stats = sim.stats()
     await sim.stop()
     return {
