@@ -53,7 +53,11 @@ async def test_isolate_by_tag_runs_once_per_device_and_is_audited(db_kind: str) 
             states = set(
                 await session.scalars(select(RequestDevice.state).where(RequestDevice.request_id == request_id))
             )
-            events = list(await session.scalars(select(AuditEntry.event).where(AuditEntry.request_id == request_id)))
+            events = list(  # in the order written: without ORDER BY, PostgreSQL promises none
+                await session.scalars(
+                    select(AuditEntry.event).where(AuditEntry.request_id == request_id).order_by(AuditEntry.id)
+                )
+            )
         assert states == {"Succeeded"}
         assert events[0] == "request.created" and events[-1] == "request.finished"
         assert events.count("action.submitted") == len(expected)

@@ -73,7 +73,11 @@ async def test_block_a_common_hash_warns_then_runs_once_on_approval_and_is_liste
         assert row["expirationTime"][:13] == f"{expires:%Y-%m-%dT%H}"
         assert f"Indicator {row['id']} is in MDE" in (await notes(stack, view.id))[-1]
         async with stack.db.sessions() as session:
-            events = list(await session.scalars(select(AuditEntry.event).where(AuditEntry.request_id == view.id)))
+            events = list(
+                await session.scalars(
+                    select(AuditEntry.event).where(AuditEntry.request_id == view.id).order_by(AuditEntry.id)
+                )
+            )
         assert events.count("indicator.applied") == 1 and events[-1] == "request.finished"
         final = await stack.chatops.view(view.id)
         assert final.progress is None and final.state == "succeeded"
