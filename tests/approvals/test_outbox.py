@@ -9,28 +9,12 @@ import pytest
 from approvals.db import Database, utcnow
 from approvals.outbox import service as outbox
 from approvals.outbox.models import EventKind
-from approvals.requests.models import RequestRecord
-from approvals.verbs import Verb
+from tests.support.records import add_request
 
 
 async def _request(db: Database) -> int:
-    now = utcnow()
     async with db.transaction() as session:
-        record = RequestRecord(
-            verb=Verb.ISOLATE,
-            params={},
-            state="pending",
-            requester_key="console:alice",
-            requester_label="alice",
-            origin_surface="console",
-            origin_channel="console",
-            target_text="ws-1",
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(record)
-        await session.flush()
-        return record.id
+        return (await add_request(session)).id
 
 
 async def test_an_event_exists_only_if_its_transaction_commits(db: Database) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy import select, text
 from approvals.commands.grammar import parse
 from approvals.commands.models import ActionCommand, IndicatorCommand
 from approvals.commands.spec import VERBS
-from approvals.db import Database, utcnow
+from approvals.db import Database
 from approvals.execution.actions import submit_device_action
 from approvals.requests.labels import action_label
 from approvals.requests.models import DeviceState, RequestDevice, RequestRecord
@@ -20,6 +20,7 @@ from mde.client import MdeClient
 from mde.models import ActionStatus
 from mde.simulator import Simulator, SimulatorConfig
 from mde.simulator.tenant import COLLECTABLE, RARE_FILE
+from tests.support.records import add_request
 
 DEVICE_VERBS = [verb for verb, spec in ACTIONS.items() if spec.submit is not None]
 #: parameters without a usable default: the file a verb acts on
@@ -110,22 +111,8 @@ async def test_a_non_device_verb_is_refused_before_any_call(mde: tuple[Simulator
 
 
 async def test_verbs_and_device_states_are_stored_as_their_text_and_read_back_as_enums(db: Database) -> None:
-    now = utcnow()
     async with db.transaction() as session:
-        record = RequestRecord(
-            verb=Verb.ISOLATE,
-            params={},
-            state="executing",
-            requester_key="console:alice",
-            requester_label="alice",
-            origin_surface="console",
-            origin_channel="console",
-            target_text="ws-1",
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(record)
-        await session.flush()
+        record = await add_request(session, state="executing")
         session.add(RequestDevice(request_id=record.id, machine_id="m1", name="ws-1", state=DeviceState.TIMED_OUT))
     async with db.sessions() as session:
         raw = (await session.execute(text("SELECT r.verb, d.state FROM requests r, request_devices d"))).one()
