@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from approvals.audit.export import export_audit
 from approvals.db import Database, utcnow
 from approvals.migrate import upgrade_async
-from tests.approvals.conftest import ALICE, BOB, HERE
+from tests.support.actors import ALICE, BOB, HERE
 from tests.support.databases import postgres_url
 from tests.support.stack import Stack
 

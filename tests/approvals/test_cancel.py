@@ -8,7 +8,7 @@ import re
 from approvals.text import cancel_report
 from mde.simulator import SimulatorConfig
 from mde.simulator.tenant import make_machine
-from tests.approvals.conftest import ALICE, BOB, CAROL, HERE
+from tests.support.actors import ALICE, BOB, CAROL, HERE
 from tests.support.stack import Stack
 
 

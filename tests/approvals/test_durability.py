@@ -21,7 +21,7 @@ from approvals.service import ChatOps
 from approvals.views import IncidentView, RequestView
 from bot.surfaces.base import MessageRef
 from mde.simulator import SimulatorConfig
-from tests.approvals.conftest import ALICE, BOB, CAROL, HERE
+from tests.support.actors import ALICE, BOB, CAROL, HERE
 from tests.support.databases import postgres_url
 from tests.support.stack import Stack
 

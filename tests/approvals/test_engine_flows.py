@@ -13,7 +13,7 @@ from approvals.execution.models import Job
 from approvals.policy import Policy
 from approvals.requests.models import RequestDevice, RequestRecord
 from mde.simulator import SimulatorConfig
-from tests.approvals.conftest import ALICE, BOB, CAROL, DAVE, HERE
+from tests.support.actors import ALICE, BOB, CAROL, DAVE, HERE
 from tests.support.stack import Stack
 
 FINANCE = 'tag:"Finance Laptops"'

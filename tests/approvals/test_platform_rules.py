@@ -6,7 +6,7 @@ import asyncio
 
 from approvals.policy import Policy
 from mde.simulator.tenant import make_machine
-from tests.approvals.conftest import ALICE, BOB, HERE
+from tests.support.actors import ALICE, BOB, HERE
 from tests.support.stack import Stack
 
 OLD_WIN10 = "e" * 40

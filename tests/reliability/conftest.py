@@ -23,12 +23,12 @@ from bot.slack.surface import SlackSurface
 from bot.surfaces.base import ChatSurface
 from bot.teams.surface import TeamsSurface
 from mde.simulator import Simulator
-from tests.approvals.conftest import ALICE, BOB, CAROL, HERE
 from tests.bot.slack.test_slack import POLICY as SLACK_POLICY
 from tests.bot.slack.test_slack import SECRET as SLACK_SECRET
 from tests.bot.slack.test_slack import SlackRig
 from tests.bot.teams.test_teams import POLICY as TEAMS_POLICY
 from tests.bot.teams.test_teams import TeamsRig
+from tests.support.actors import ALICE, BOB, CAROL, HERE
 from tests.support.mock_connector import MockConnector
 from tests.support.mock_slack import MockSlack
 from tests.support.stack import Stack

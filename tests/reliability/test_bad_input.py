@@ -28,9 +28,9 @@ from bot.console.surface import ConsoleSurface
 from bot.slack.blocks import request_blocks
 from bot.teams import cards
 from tests.approvals.commands.test_grammar import WORDS
-from tests.approvals.conftest import ALICE, BOB, HERE
 from tests.bot.slack.test_slack import SlackRig
 from tests.bot.teams.test_teams import TeamsRig
+from tests.support.actors import ALICE, BOB, HERE
 from tests.support.stack import Stack
 
 T = TypeVar("T")

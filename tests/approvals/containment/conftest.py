@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from approvals.containment.models import Containment, TimelineEntry
-from tests.approvals.conftest import ALICE, BOB, HERE
+from tests.support.actors import ALICE, BOB, HERE
 from tests.support.stack import Stack
 
 

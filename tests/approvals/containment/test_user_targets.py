@@ -9,7 +9,7 @@ from approvals.commands.grammar import parse
 from approvals.commands.models import ActionCommand, ParseError, TargetKind
 from approvals.requests.models import RequestDevice
 from bot.console.render import render_card
-from tests.approvals.conftest import ALICE, BOB, HERE
+from tests.support.actors import ALICE, BOB, HERE
 from tests.support.stack import Stack
 
 

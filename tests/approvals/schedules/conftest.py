@@ -10,7 +10,7 @@ from approvals.db import utcnow
 from approvals.outbox.models import Event
 from approvals.schedules.models import Schedule, ScheduleRun
 from mde.simulator import Simulator
-from tests.approvals.conftest import ALICE, BOB, HERE
+from tests.support.actors import ALICE, BOB, HERE
 from tests.support.stack import Stack
 
 DC_QUERY = "DeviceNetworkEvents | where LocalPort == 88 | distinct DeviceId"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from tests.approvals.conftest import ALICE, HERE
 from tests.approvals.schedules.conftest import create_active, notes, runs
 from tests.mde.conftest import calls
+from tests.support.actors import ALICE, HERE
 from tests.support.stack import Stack
 
 

@@ -10,7 +10,6 @@ from sqlalchemy import select
 from approvals.audit.models import AuditEntry
 from approvals.db import utcnow
 from approvals.policy import Policy
-from tests.approvals.conftest import ALICE, BOB, DAVE, HERE
 from tests.approvals.schedules.conftest import (
     DC_QUERY,
     bulk_calls,
@@ -23,6 +22,7 @@ from tests.approvals.schedules.conftest import (
     schedule_of,
     tagged,
 )
+from tests.support.actors import ALICE, BOB, DAVE, HERE
 from tests.support.stack import Stack
 
 SOC_AND_DCS = "DeviceInfo | where DeviceName startswith 'soc-' or DeviceName startswith 'dc-' | project DeviceId"

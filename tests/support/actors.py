@@ -1,4 +1,4 @@
-"""Helpers for engine tests: console identities and a console origin."""
+"""Console identities and a console origin shared by engine tests (test data, not fixtures)."""
 
 from __future__ import annotations
 
