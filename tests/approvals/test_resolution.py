@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tests.mde.conftest import calls
 from tests.support.actors import ALICE, HERE
+from tests.support.simulator import calls
 from tests.support.stack import Stack
 
 DCS = 'query:"DeviceNetworkEvents | where LocalPort == 88 | distinct DeviceId"'

@@ -7,12 +7,11 @@ import io
 import json
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from approvals.incidents.models import IncidentEvent, IncidentRecord, WebhookReject
 from approvals.incidents.payloads import parse_incident
@@ -22,75 +21,16 @@ from bot.console.repl import console_actor
 from bot.console.surface import ConsoleSurface
 from bot.server import build_app, start_site
 from bot.webhooks import SIGNATURE_HEADER, IncidentWebhook, sign
+from tests.support.actors import BOB
 from tests.support.incidents import sentinel_incident
+from tests.support.incidents.webhook import SECRET, TOKEN, Rig, eligible_hosts, incident_rig
 from tests.support.stack import Stack
-
-SECRET = "incident-secret"
-TOKEN = "incident-token"
-RULES = RuleSet.model_validate(
-    {
-        "rules": [
-            {
-                "name": "ransomware-high",
-                "when": {"severity": ["high", "critical"], "title_contains": ["ransomware"]},
-                "post": [{"surface": "console", "channel": "soc", "mention": "@soc-oncall"}],
-                "propose": {"action": "isolate", "type": "selective"},
-            }
-        ]
-    }
-)
-BOB = console_actor("bob")
-
-
-@dataclass
-class Rig:
-    stack: Stack
-    console: ConsoleSurface
-    url: str
-    http: httpx.AsyncClient
-
-    async def send(self, body: Any, *, auth: str = "signature", timestamp: int | None = None) -> httpx.Response:
-        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        headers = {"Content-Type": "application/json"}
-        if auth == "signature":
-            headers[SIGNATURE_HEADER] = sign(SECRET, raw, timestamp)
-        elif auth == "bearer":
-            headers["Authorization"] = f"Bearer {TOKEN}"
-        elif auth:
-            headers.update(json.loads(auth))
-        return await self.http.post(self.url + "/api/incidents", content=raw, headers=headers)
-
-    async def count(self, model: Any) -> int:
-        async with self.stack.db.sessions() as session:
-            return int(await session.scalar(select(func.count()).select_from(model)) or 0)
-
-    def hosts(self, n: int) -> list[dict[str, Any]]:
-        return eligible_hosts(self.stack, n)
-
-
-def eligible_hosts(stack: Stack, n: int) -> list[dict[str, Any]]:
-    """Active Windows workstations without protection tags."""
-    machines = [
-        m
-        for m in stack.sim.tenant.machines.values()
-        if m["computerDnsName"].startswith("ws-0")
-        and m["healthStatus"] == "Active"
-        and m["onboardingStatus"] == "onboarded"
-        and m["osPlatform"].startswith("Windows1")
-        and not m["machineTags"]
-    ]
-    return sorted(machines, key=lambda m: m["computerDnsName"])[:n]
 
 
 @pytest.fixture
 async def rig() -> AsyncIterator[Rig]:
-    console = ConsoleSurface(io.StringIO())
-    async with Stack.start(make_surfaces=lambda _c: [console], rules=RULES) as stack:
-        webhook = IncidentWebhook(stack.db, stack.engine.incidents, secret=SECRET, token=TOKEN)
-        runner, port = await start_site(build_app(stack.db, [webhook]), "127.0.0.1", 0)
-        async with httpx.AsyncClient(timeout=30) as http:
-            yield Rig(stack, console, f"http://127.0.0.1:{port}", http)
-        await runner.cleanup()
+    async with incident_rig() as rig_:
+        yield rig_
 
 
 # -- authentication and bad input ---------------------------------------------------------------------------
@@ -246,8 +186,8 @@ def _rules(surface: str, channel: str) -> RuleSet:
 
 async def test_the_war_room_thread_on_slack() -> None:
     from bot.slack.surface import SlackSurface
-    from tests.bot.slack.test_slack import POLICY as SLACK_POLICY
     from tests.support.mock_slack import MockSlack
+    from tests.support.slack import POLICY as SLACK_POLICY
 
     slack = MockSlack()
     await slack.start()
@@ -308,8 +248,8 @@ def _slack_actor(user: str, email: str, group: str) -> Any:
 
 
 async def test_the_war_room_thread_on_teams() -> None:
-    from tests.bot.teams.test_teams import POLICY as TEAMS_POLICY
     from tests.support.mock_connector import CHANNEL, MockConnector
+    from tests.support.teams import POLICY as TEAMS_POLICY
 
     connector = MockConnector()
     await connector.start()

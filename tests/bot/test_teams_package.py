@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 
 from bot.teams.package import PackageError, build_package
-from tests.bot.test_cli import run
+from tests.support.cli import run
 
 APP = "11111111-2222-3333-4444-555555555555"
 #: Microsoft's Teams manifest schemas, one folder per manifestVersion (npm @microsoft/app-manifest, installed

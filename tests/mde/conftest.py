@@ -28,9 +28,3 @@ async def client(sim: Simulator) -> AsyncIterator[MdeClient]:
     limiter = RateLimiter(time_scale=sim.config.time_scale)
     async with sim.connect(limiter=limiter, retry=RetryPolicy(base_s=0.01, cap_s=0.05)) as mde:
         yield mde
-
-
-def calls(sim: Simulator, family: str | None = None, method: str | None = None) -> list:  # type: ignore[type-arg]
-    return [
-        e for e in sim.request_log if (family is None or e.family == family) and (method is None or e.method == method)
-    ]

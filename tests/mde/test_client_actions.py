@@ -21,7 +21,7 @@ from mde.errors import (
 from mde.models import ActionStatus, IsolationType, ScanType, TagAction
 from mde.retry import RetryPolicy
 from mde.simulator import Simulator, SimulatorConfig
-from tests.mde.conftest import calls
+from tests.support.simulator import calls
 
 
 def _windows_ids(sim: Simulator, n: int) -> list[str]:

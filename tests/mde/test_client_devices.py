@@ -12,7 +12,7 @@ from mde.client import MdeClient
 from mde.errors import NotFound, UntrustedNextLink
 from mde.simulator import Simulator, SimulatorConfig
 from mde.simulator.tenant import make_machine
-from tests.mde.conftest import calls
+from tests.support.simulator import calls
 
 
 async def test_tag_filter_with_an_apostrophe_matches(client: MdeClient, sim: Simulator) -> None:

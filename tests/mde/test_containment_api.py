@@ -17,7 +17,7 @@ from mde.ratelimit import RateLimiter
 from mde.retry import RetryPolicy
 from mde.simulator import Simulator, SimulatorConfig
 from mde.simulator.tenant import COLLECTABLE, COMMON_FILE, RARE_FILE
-from tests.mde.conftest import calls
+from tests.support.simulator import calls
 
 SHA256 = "c" * 64
 

@@ -14,7 +14,7 @@ from mde.graph import GraphClient
 from mde.ratelimit import RateLimiter
 from mde.retry import RetryPolicy
 from mde.simulator import Simulator, SimulatorConfig
-from tests.mde.conftest import calls
+from tests.support.simulator import calls
 
 DCS = "DeviceNetworkEvents | where LocalPort == 88 | distinct DeviceId, DeviceName"
 DC_NAMES = ["dc-01.contoso.local", "dc-02.contoso.local", "dc-03.contoso.local"]

@@ -18,9 +18,7 @@ MEMBERS = ("clock", "try_acquire", "complete", "grants", "pause", "aclose")
 
 @pytest.mark.parametrize("backend", [MemoryBackend, PostgresBackend, RedisBackend])
 def test_each_backend_has_every_member_of_the_protocol(backend: type) -> None:
-    declared = set(LimiterBackend.__annotations__) | {
-        name for name in vars(LimiterBackend) if not name.startswith("_")
-    }
+    declared = set(LimiterBackend.__annotations__) | {name for name in vars(LimiterBackend) if not name.startswith("_")}
     assert declared == set(MEMBERS)
     for name in MEMBERS:
         assert callable(getattr(backend, name)), name

@@ -10,7 +10,7 @@ from mde.auth import StaticTokenProvider
 from mde.client import MdeClient
 from mde.ratelimit import Grant, RateLimiter
 from mde.simulator import Simulator, SimulatorConfig
-from tests.mde.conftest import calls
+from tests.support.simulator import calls
 
 
 class FakeClock:

@@ -27,11 +27,11 @@ from bot.console.render import render_card
 from bot.console.surface import ConsoleSurface
 from bot.slack.blocks import request_blocks
 from bot.teams import cards
-from tests.approvals.commands.test_grammar import WORDS
-from tests.bot.slack.test_slack import SlackRig
-from tests.bot.teams.test_teams import TeamsRig
 from tests.support.actors import ALICE, BOB, HERE
+from tests.support.grammar import WORDS
+from tests.support.slack import SlackRig
 from tests.support.stack import Stack
+from tests.support.teams import TeamsRig
 
 T = TypeVar("T")
 

@@ -12,7 +12,7 @@ import pytest
 from mde.client import MdeClient
 from mde.ratelimit import Grant
 from mde.simulator import SimulatorConfig
-from tests.reliability.conftest import FLEET_TAG, console, finish, inject, request_and_approve, tag_fleet, wait_until
+from tests.support.faults import FLEET_TAG, console, finish, inject, request_and_approve, tag_fleet, wait_until
 from tests.support.stack import FAST_WORKER, Stack
 
 ISOLATE = f'isolate tag:"{FLEET_TAG}" --reason "INC-7 reliability" --type full'

@@ -12,8 +12,8 @@ from sqlalchemy import text
 from approvals.db import Database
 from approvals.models import create_all
 from mde.simulator import SimulatorConfig
-from tests.reliability.conftest import FLEET_TAG, console, finish, request_and_approve, tag_fleet, wait_until
 from tests.support.databases import postgres_url
+from tests.support.faults import FLEET_TAG, console, finish, request_and_approve, tag_fleet, wait_until
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.postgres

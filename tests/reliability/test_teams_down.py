@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 
 from approvals.outbox.models import DeliveryCursor, Event
 from bot.teams import cards
-from tests.bot.teams.test_teams import TeamsRig
-from tests.reliability.conftest import summarized
+from tests.support.faults import summarized
 from tests.support.mock_connector import CHANNEL, Sent
+from tests.support.teams import TeamsRig
 
 
 async def _cursor_and_last_event(rig: TeamsRig) -> tuple[int, int]:

@@ -9,21 +9,29 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from approvals.incidents.models import IncidentRecord, IncidentThread, WebhookReject
-from tests.bot.test_incidents import BOB, Rig, eligible_hosts
-from tests.bot.test_incidents import rig as rig  # the fixture: the webhook on the stack, rules and console
-from tests.security.footprint import NOTHING, footprint
+from tests.support.actors import BOB
+from tests.support.footprint import NOTHING, footprint
 from tests.support.incidents import load, sentinel_incident
+from tests.support.incidents.webhook import Rig, eligible_hosts, incident_rig
 
 OTHER_WORKSPACE = (
     "/subscriptions/22222222-0000-0000-0000-000000000000/resourceGroups/emea"
     "/providers/Microsoft.OperationalInsights/workspaces/emea-law"
 )
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[Rig]:
+    """The webhook on the stack, its rules and a console."""
+    async with incident_rig() as rig_:
+        yield rig_
 
 
 def in_workspace(body: dict[str, Any], workspace: str, workspace_id: str) -> dict[str, Any]:

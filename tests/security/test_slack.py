@@ -20,9 +20,9 @@ from approvals.service import ChatOps
 from bot.server import build_app, start_site
 from bot.slack.surface import SlackSurface
 from bot.surfaces.base import ChatSurface
-from tests.bot.slack.test_slack import POLICY, SECRET, SlackRig
-from tests.security.footprint import NOTHING, footprint
+from tests.support.footprint import NOTHING, footprint
 from tests.support.mock_slack import MockSlack
+from tests.support.slack import POLICY, SECRET, SlackRig
 from tests.support.stack import served
 
 

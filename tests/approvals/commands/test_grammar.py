@@ -30,6 +30,7 @@ from approvals.commands.models import (
     Verb,
 )
 from approvals.commands.spec import VERBS
+from tests.support.grammar import WORDS
 
 T = TargetKind
 
@@ -189,51 +190,6 @@ def test_arbitrary_text_is_a_command_or_a_parse_error(text: str) -> None:
         parse(text)
     except ParseError as exc:
         assert exc.message
-
-
-WORDS = [v.value for v in Verb] + [
-    "tag:",
-    "device:",
-    "group:",
-    "ip:",
-    "query:",
-    "incident:",
-    "--reason",
-    "--type",
-    "--canary",
-    "--dry-run",
-    "--scan",
-    "--limit",
-    "--sync",
-    "schedule",
-    "tag",
-    "list",
-    "run",
-    "remove",
-    "every",
-    "fri",
-    "mon,thu",
-    "day",
-    "06:00",
-    "6h",
-    "UTC",
-    '"',
-    "'",
-    "“",
-    "”",
-    "\\",
-    "#",
-    "\u200f",
-    "\u202e",
-    "\x00",
-    "ws-1",
-    "10.0.0.1",
-    "5",
-    "full",
-    ":",
-    ",",
-    "=",
-]
 
 
 @given(st.lists(st.sampled_from(WORDS), max_size=12).map(" ".join))

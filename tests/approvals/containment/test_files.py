@@ -15,8 +15,8 @@ from approvals.commands.models import ParseError
 from approvals.identity import Origin
 from bot.console.surface import ConsoleSurface
 from mde.simulator.tenant import COLLECTABLE, RARE_FILE
-from tests.approvals.schedules.conftest import notes
 from tests.support.actors import ALICE, BOB, HERE
+from tests.support.events import notes
 from tests.support.stack import Stack
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from approvals.incidents.payloads import parse_incident
 from approvals.incidents.rules import RuleSet
-from tests.approvals.containment.conftest import machine_id, plain_devices, run_request
+from tests.support.containment import machine_id, plain_devices, run_request
 from tests.support.incidents import sentinel_incident
 from tests.support.stack import Stack
 

@@ -16,8 +16,8 @@ from approvals.db import utcnow
 from approvals.policy import Policy
 from bot.console.surface import ConsoleSurface
 from mde.simulator.tenant import COMMON_FILE, RARE_FILE
-from tests.approvals.schedules.conftest import notes
 from tests.support.actors import ALICE, BOB, HERE
+from tests.support.events import notes
 from tests.support.stack import Stack
 
 USERS = ["console:alice", "console:bob"]

@@ -16,8 +16,8 @@ from approvals.db import utcnow
 from approvals.outbox.models import Event
 from approvals.requests.models import RequestRecord
 from bot.containment_reconcile import ReconcileConfig, Reconciler
-from tests.approvals.containment.conftest import containments, machine_id, plain_devices, run_request, timeline
 from tests.support.actors import ALICE, HERE
+from tests.support.containment import containments, machine_id, plain_devices, run_request, timeline
 from tests.support.databases import database
 from tests.support.stack import Stack
 

@@ -15,8 +15,8 @@ from approvals.containment.models import Containment, Source
 from approvals.db import utcnow
 from approvals.incidents.payloads import parse_incident
 from bot.metrics import Metrics
-from tests.approvals.containment.conftest import containments, machine_id, plain_devices, run_request, timeline
 from tests.support.actors import ALICE, CAROL, HERE
+from tests.support.containment import containments, machine_id, plain_devices, run_request, timeline
 from tests.support.incidents import sentinel_incident
 from tests.support.stack import Stack
 

@@ -20,8 +20,8 @@ from approvals.outbox.models import Event
 from approvals.policy import Policy
 from approvals.requests.models import RequestRecord
 from bot.containment_timers import ContainmentTimers
-from tests.approvals.containment.conftest import containments, machine_id, plain_devices, run_request
 from tests.support.actors import ALICE, HERE
+from tests.support.containment import containments, machine_id, plain_devices, run_request
 from tests.support.databases import database
 from tests.support.incidents import sentinel_incident
 from tests.support.stack import Stack

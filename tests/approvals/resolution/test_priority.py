@@ -31,7 +31,12 @@ def test_incident_hosts_go_first_then_mde_risk_score_then_exposure_within_a_clas
     ]
     assert ranked == sorted(ranked) and len(set(ranked)) == len(ranked)
     assert [risk_class(p) for p in ranked] == [
-        RiskClass.INCIDENT, RiskClass.HIGH, RiskClass.HIGH, RiskClass.MEDIUM, RiskClass.OTHER, RiskClass.OTHER
+        RiskClass.INCIDENT,
+        RiskClass.HIGH,
+        RiskClass.HIGH,
+        RiskClass.MEDIUM,
+        RiskClass.OTHER,
+        RiskClass.OTHER,
     ]
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from tests.approvals.schedules.conftest import create_active, notes, runs
-from tests.mde.conftest import calls
 from tests.support.actors import ALICE, HERE
+from tests.support.events import notes
+from tests.support.schedules import create_active, runs
+from tests.support.simulator import calls
 from tests.support.stack import Stack
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from approvals.commands.cadence import parse_cadence
 from approvals.db import utcnow
 from approvals.schedules.scheduled import Scheduler
-from tests.approvals.schedules.conftest import bulk_calls, create_active, dc_ids, make_due, reload, runs, tagged
 from tests.support.databases import database
+from tests.support.schedules import bulk_calls, create_active, dc_ids, make_due, reload, runs, tagged
 from tests.support.stack import Stack
 
 

@@ -10,19 +10,19 @@ from sqlalchemy import select
 from approvals.audit.models import AuditEntry
 from approvals.db import utcnow
 from approvals.policy import Policy
-from tests.approvals.schedules.conftest import (
+from tests.support.actors import ALICE, BOB, DAVE, HERE
+from tests.support.events import notes
+from tests.support.schedules import (
     DC_QUERY,
     bulk_calls,
     create,
     create_active,
     dc_ids,
-    notes,
     reload,
     runs,
     schedule_of,
     tagged,
 )
-from tests.support.actors import ALICE, BOB, DAVE, HERE
 from tests.support.stack import Stack
 
 SOC_AND_DCS = "DeviceInfo | where DeviceName startswith 'soc-' or DeviceName startswith 'dc-' | project DeviceId"

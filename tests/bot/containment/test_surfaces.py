@@ -7,14 +7,12 @@ import json
 
 from bot.teams import cards
 from mde.simulator.tenant import COLLECTABLE, RARE_FILE
-from tests.bot.slack.test_slack import SlackRig
-from tests.bot.slack.test_slack import rig as slack_rig  # noqa: F401  (the fixture)
-from tests.bot.teams.test_teams import TeamsRig
-from tests.bot.teams.test_teams import rig as teams_rig  # noqa: F401  (the fixture)
 from tests.support.mock_connector import CHANNEL
+from tests.support.slack import SlackRig
+from tests.support.teams import TeamsRig
 
 
-async def test_slack_block_card_shows_the_indicator_and_runs_on_approval(slack_rig: SlackRig) -> None:  # noqa: F811
+async def test_slack_block_card_shows_the_indicator_and_runs_on_approval(slack_rig: SlackRig) -> None:
     rig = slack_rig
     await rig.post(rig.command("UALICE", 'block domain:evil.example.com --for 7d --reason "INC-1042 C2"'))
     card = await rig.slack.wait_for(lambda c: c.method == "chat.postMessage" and "blocks" in c.args)
@@ -30,7 +28,7 @@ async def test_slack_block_card_shows_the_indicator_and_runs_on_approval(slack_r
     assert [r["indicatorValue"] for r in rig.stack.sim.indicators.rows.values()] == ["evil.example.com"]
 
 
-async def test_teams_block_card_shows_the_indicator_and_runs_on_approval(teams_rig: TeamsRig) -> None:  # noqa: F811
+async def test_teams_block_card_shows_the_indicator_and_runs_on_approval(teams_rig: TeamsRig) -> None:
     rig = teams_rig
     await rig.post(rig.connector.message("alice", 'block ip:203.0.113.7 --action audit --reason "watch C2"'))
     request_id, card_post = await rig.card_for_new_request()
@@ -47,7 +45,7 @@ async def test_teams_block_card_shows_the_indicator_and_runs_on_approval(teams_r
     assert row["action"] == "Audit" and row["generateAlert"] is True
 
 
-async def test_slack_user_target_card_shows_last_logons(slack_rig: SlackRig) -> None:  # noqa: F811
+async def test_slack_user_target_card_shows_last_logons(slack_rig: SlackRig) -> None:
     rig = slack_rig
     await rig.post(rig.command("UALICE", 'scan user:alice@contoso.com --reason "phished"'))
     card = await rig.slack.wait_for(lambda c: c.method == "chat.postMessage" and "blocks" in c.args)
@@ -56,7 +54,7 @@ async def test_slack_user_target_card_shows_last_logons(slack_rig: SlackRig) -> 
 
 
 async def test_slack_quarantine_reports_per_device_and_collect_file_posts_its_link(
-    slack_rig: SlackRig,  # noqa: F811
+    slack_rig: SlackRig,
 ) -> None:
     rig = slack_rig
     await rig.post(rig.command("UALICE", f'quarantine sha1:{RARE_FILE[0]} --reason "INC-1042 dropper"'))
@@ -81,7 +79,7 @@ async def test_slack_quarantine_reports_per_device_and_collect_file_posts_its_li
     assert any(t.startswith(f"File collected from {name}. Download it within 30 minutes") for t in thread)
 
 
-async def test_teams_collect_file_posts_its_link_in_the_thread(teams_rig: TeamsRig) -> None:  # noqa: F811
+async def test_teams_collect_file_posts_its_link_in_the_thread(teams_rig: TeamsRig) -> None:
     rig = teams_rig
     machine_id = next(mid for mid, paths in rig.stack.sim.tenant.device_files.items() if COLLECTABLE in paths)
     name = rig.stack.sim.tenant.machines[machine_id]["computerDnsName"]

@@ -23,10 +23,10 @@ from bot.config import Settings, SettingsError, load_settings
 from bot.teams import cards
 from bot.teams.factory import teams_surface_from_settings
 from bot.teams.playground import CONNECTOR_TOKEN
-from tests.security.footprint import NOTHING, footprint
-from tests.security.test_teams import Rig, teams_rig
+from tests.support.footprint import NOTHING, footprint
 from tests.support.mock_connector import APP_ID, TENANT_ID, MockConnector
 from tests.support.stack import served_from_settings
+from tests.support.teams_served import Rig, teams_rig
 
 #: what a real deployment's policy names: Bob by his Entra object id and his e-mail
 REAL_POLICY = Policy.from_dict(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -20,55 +19,15 @@ from bot.teams.connections import bot_connections
 from bot.teams.ingress import host_allowed
 from bot.teams.pacing import ConversationPacer
 from bot.teams.surface import TeamsSurface, base_conversation_id
-from tests.support.mock_connector import APP_ID, CHANNEL, CONNECTOR_TOKEN, TENANT_ID, MockConnector, Sent
+from tests.support.mock_connector import APP_ID, CHANNEL, CONNECTOR_TOKEN, TENANT_ID, MockConnector
 from tests.support.stack import Stack
-
-POLICY = Policy.from_dict(
-    {
-        "defaults": {
-            "requesters": ["email:alice@contoso.com", "email:bob@contoso.com"],
-            "approvers": ["email:bob@contoso.com", "email:carol@contoso.com", "email:alice@contoso.com"],
-        }
-    }
-)
-
-
-@dataclass
-class TeamsRig:
-    stack: Stack
-    connector: MockConnector
-    url: str
-    http: httpx.AsyncClient
-
-    async def post(self, activity: dict[str, Any], token: str | None = "valid") -> httpx.Response:
-        headers = {}
-        if token == "valid":
-            headers["Authorization"] = f"Bearer {self.connector.token()}"
-        elif token is not None:
-            headers["Authorization"] = token
-        return await self.http.post(self.url + "/api/messages", json=activity, headers=headers)
-
-    async def card_for_new_request(self) -> tuple[int, Sent]:
-        return await self.connector.new_request_card()
+from tests.support.teams import POLICY, TeamsRig, connector_rig
 
 
 @pytest.fixture
 async def rig() -> AsyncIterator[TeamsRig]:
-    connector = MockConnector()
-    await connector.start()
-    surfaces: list[TeamsSurface] = []
-
-    def make(chatops):  # type: ignore[no-untyped-def]
-        surfaces.append(connector.surface(chatops))
-        return surfaces
-
-    async with Stack.start(make_surfaces=make, policy=POLICY) as stack:
-        app = build_app(stack.db, surfaces)
-        runner, port = await start_site(app, "127.0.0.1", 0)
-        async with httpx.AsyncClient(timeout=15) as http:
-            yield TeamsRig(stack, connector, f"http://127.0.0.1:{port}", http)
-        await runner.cleanup()
-    await connector.stop()
+    async with connector_rig() as rig_:
+        yield rig_
 
 
 # -- inbound authentication ---------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Helpers for schedule tests: create and approve a schedule, read runs, events and bulk tag calls."""
+"""Schedule test helpers: create and approve a schedule, read its runs and the bulk tag calls MDE received."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from typing import Any
 from sqlalchemy import select, update
 
 from approvals.db import utcnow
-from approvals.outbox.models import Event
 from approvals.schedules.models import Schedule, ScheduleRun
 from mde.simulator import Simulator
 from tests.support.actors import ALICE, BOB, HERE
@@ -65,14 +64,6 @@ async def runs(stack: Stack, schedule_id: int) -> list[ScheduleRun]:
             select(ScheduleRun).where(ScheduleRun.schedule_id == schedule_id).order_by(ScheduleRun.id)
         )
         return list(rows)
-
-
-async def notes(stack: Stack, request_id: int) -> list[str]:
-    async with stack.db.sessions() as session:
-        rows = await session.scalars(
-            select(Event).where(Event.request_id == request_id, Event.kind == "note").order_by(Event.id)
-        )
-        return [str(e.payload.get("text")) for e in rows]
 
 
 async def make_due(stack: Stack, schedule_id: int, **ago: float) -> None:

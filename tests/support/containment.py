@@ -1,4 +1,4 @@
-"""Helpers for containment tests: pick plain devices of the simulated tenant, isolate or release them."""
+"""Containment test helpers: plain devices of the simulated tenant, a request run to success, the register."""
 
 from __future__ import annotations
 
