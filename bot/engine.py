@@ -119,9 +119,7 @@ class Engine:
 
     async def start(self) -> None:
         for surface in self.surfaces:
-            start = getattr(surface, "start", None)
-            if start is not None:
-                await start()
+            await surface.start()
         if self.run_worker:
             await self.worker.start()
             if self.scheduler is not None:
@@ -138,6 +136,4 @@ class Engine:
             await self.reconciler.stop()
         await self.worker.stop()
         for surface in self.surfaces:
-            stop = getattr(surface, "stop", None)
-            if stop is not None:
-                await stop()
+            await surface.stop()

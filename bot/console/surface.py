@@ -24,6 +24,12 @@ class ConsoleSurface:
         #: what was shown, for the scripted demo's checks and for tests
         self.transcript: deque[str] = deque(maxlen=TRANSCRIPT_LINES)
 
+    async def start(self) -> None:
+        """Nothing to open: the stream belongs to the caller."""
+
+    async def stop(self) -> None:
+        """Nothing to close: the stream belongs to the caller."""
+
     def _print(self, text: str) -> None:
         self.transcript.append(text)
         self.out.write(text + "\n")

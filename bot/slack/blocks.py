@@ -7,6 +7,7 @@ from typing import Any
 from approvals.requests.states import RequestState
 from approvals.text import fit_lines, neutralize_bidi
 from approvals.views import IncidentView, RequestView
+from bot.slack.enums import ActionId, BlockId, InputId, ModalId
 
 MAX_TEXT = 2900
 PREVIEW_ROWS = 15
@@ -94,14 +95,14 @@ def request_blocks(view: RequestView) -> list[Block]:
         buttons += [
             {
                 "type": "button",
-                "action_id": "mde_approve",
+                "action_id": ActionId.APPROVE,
                 "style": "primary",
                 "value": value,
                 "text": {"type": "plain_text", "text": "Approve"},
             },
             {
                 "type": "button",
-                "action_id": "mde_reject",
+                "action_id": ActionId.REJECT,
                 "style": "danger",
                 "value": value,
                 "text": {"type": "plain_text", "text": "Reject"},
@@ -111,7 +112,7 @@ def request_blocks(view: RequestView) -> list[Block]:
             buttons.append(
                 {
                     "type": "button",
-                    "action_id": "mde_break_glass",
+                    "action_id": ActionId.BREAK_GLASS,
                     "value": value,
                     "text": {"type": "plain_text", "text": "Approve incl. protected (break glass)"},
                 }
@@ -120,13 +121,13 @@ def request_blocks(view: RequestView) -> list[Block]:
         buttons.append(
             {
                 "type": "button",
-                "action_id": "mde_show_all",
+                "action_id": ActionId.SHOW_ALL,
                 "value": value,
                 "text": {"type": "plain_text", "text": "Show all devices"},
             }
         )
     if buttons:
-        blocks.append({"type": "actions", "block_id": f"mde_request_{view.id}", "elements": buttons})
+        blocks.append({"type": "actions", "block_id": f"{BlockId.REQUEST}_{view.id}", "elements": buttons})
     return blocks
 
 
@@ -139,16 +140,16 @@ def reason_modal(request_id: int, *, break_glass: bool) -> dict[str, Any]:
     label = "Why must protected devices be included?" if break_glass else "Why are you rejecting it?"
     return {
         "type": "modal",
-        "callback_id": "mde_break_glass_modal" if break_glass else "mde_reject_modal",
+        "callback_id": ModalId.BREAK_GLASS if break_glass else ModalId.REJECT,
         "private_metadata": str(request_id),
         "title": {"type": "plain_text", "text": title},
         "submit": {"type": "plain_text", "text": "Submit"},
         "blocks": [
             {
                 "type": "input",
-                "block_id": "reason",
+                "block_id": BlockId.REASON,
                 "label": {"type": "plain_text", "text": label},
-                "element": {"type": "plain_text_input", "action_id": "value", "multiline": True},
+                "element": {"type": "plain_text_input", "action_id": InputId.REASON, "multiline": True},
             }
         ],
     }

@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -24,6 +24,7 @@ from approvals.service import ChatOps
 from approvals.views import IncidentView, RequestView
 from bot.console.render import render_summary
 from bot.slack.blocks import fallback_text, incident_blocks, incident_text, reason_modal, request_blocks
+from bot.slack.enums import ActionId, BlockId, InputId, ModalId
 from bot.slack.identity import SlackDirectory
 from bot.slack.ingress import SlackIngress, Verdict
 from bot.surfaces.base import MessageRef
@@ -105,14 +106,14 @@ class SlackSurface:
     # -- inbound -------------------------------------------------------------------------------------------
     def _register(self) -> None:
         self.app.command("/mde")(self._on_command)
-        self.app.action("mde_approve")(self._on_approve)
-        self.app.action("mde_reject")(self._on_reason_button)
-        self.app.action("mde_break_glass")(self._on_reason_button)
-        self.app.action("mde_show_all")(self._on_show_all)
-        self.app.view("mde_reject_modal")(self._on_reason_submit)
-        self.app.view("mde_break_glass_modal")(self._on_reason_submit)
+        self.app.action(ActionId.APPROVE)(self._on_approve)
+        self.app.action(ActionId.REJECT)(self._on_reason_button)
+        self.app.action(ActionId.BREAK_GLASS)(self._on_reason_button)
+        self.app.action(ActionId.SHOW_ALL)(self._on_show_all)
+        self.app.view(ModalId.REJECT)(self._on_reason_submit)
+        self.app.view(ModalId.BREAK_GLASS)(self._on_reason_submit)
 
-    async def _on_command(self, ack: Any, body: dict[str, Any], respond: Any) -> None:
+    async def _on_command(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()  # within Slack's 3 seconds, before any work
         actor = await self.directory.actor(body["user_id"], body.get("user_name", ""))
         origin = Origin(surface="slack", channel_id=body["channel_id"], context=body.get("team_id"))
@@ -128,37 +129,37 @@ class SlackSurface:
     async def _refuse(self, channel: str, user: str, text: str) -> None:
         await self.client.chat_postEphemeral(channel=channel, user=user, text=text)
 
-    async def _on_approve(self, ack: Any, body: dict[str, Any]) -> None:
+    async def _on_approve(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
         request_id, user, channel = await self._clicked(body)
         reply = await self.chatops.decide(await self.directory.actor(user), request_id, approve=True)
         if reply.error:
             await self._refuse(channel, user, reply.text)
 
-    async def _on_reason_button(self, ack: Any, body: dict[str, Any]) -> None:
+    async def _on_reason_button(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
         request_id, _user, _channel = await self._clicked(body)
-        break_glass = body["actions"][0]["action_id"] == "mde_break_glass"
+        break_glass = body["actions"][0]["action_id"] == ActionId.BREAK_GLASS
         await self.client.views_open(
             trigger_id=body["trigger_id"], view=reason_modal(request_id, break_glass=break_glass)
         )
 
-    async def _on_reason_submit(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
-        reason = (view["state"]["values"]["reason"]["value"].get("value") or "").strip()
+    async def _on_reason_submit(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        reason = (view["state"]["values"][BlockId.REASON][InputId.REASON].get("value") or "").strip()
         if not reason:
-            await ack(response_action="errors", errors={"reason": "A reason is required."})
+            await ack(response_action="errors", errors={BlockId.REASON: "A reason is required."})
             return
         await ack()
         request_id = int(view["private_metadata"])
         user = body["user"]["id"]
-        break_glass = view["callback_id"] == "mde_break_glass_modal"
+        break_glass = view["callback_id"] == ModalId.BREAK_GLASS
         reply = await self.chatops.decide(
             await self.directory.actor(user), request_id, approve=break_glass, reason=reason, break_glass=break_glass
         )
         if reply.error:
             await self.client.chat_postMessage(channel=user, text=f"Request #{request_id}: {reply.text}")
 
-    async def _on_show_all(self, ack: Any, body: dict[str, Any]) -> None:
+    async def _on_show_all(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
         request_id, user, channel = await self._clicked(body)
         if not await self.chatops.lives_in(request_id, self.name, channel):

@@ -38,6 +38,15 @@ class MessageRef:
 class ChatSurface(Protocol):
     name: str
 
+    async def start(self) -> None:
+        """Open what the surface holds while it runs (a keep-alive session, a socket); before any post.
+        A no-op where there is nothing to open."""
+        ...
+
+    async def stop(self) -> None:
+        """Close what ``start`` opened; called at shutdown, after delivery has stopped."""
+        ...
+
     async def post_request(
         self, channel_id: str, view: RequestView, context: str | None, thread_id: str | None = None
     ) -> MessageRef:

@@ -127,6 +127,12 @@ class TeamsSurface:
         )
         self._register()
 
+    async def start(self) -> None:
+        """Nothing to open: the Agents SDK makes (and closes) the connector client of each turn."""
+
+    async def stop(self) -> None:
+        """Nothing to close (see ``start``)."""
+
     # -- web server ----------------------------------------------------------------------------------------
     def register_routes(self, app: web.Application) -> None:
         app.router.add_post(PATH, self._handle)

@@ -149,6 +149,12 @@ class FlakySurface:
         self.up = False
         self.received: list[str] = []
 
+    async def start(self) -> None:
+        """Nothing to open."""
+
+    async def stop(self) -> None:
+        """Nothing to close."""
+
     def _check(self) -> None:
         if not self.up:
             raise ConnectionError("chat platform is down")

@@ -26,6 +26,7 @@ from approvals.views import RequestView
 from bot.console.render import render_card
 from bot.console.surface import ConsoleSurface
 from bot.slack.blocks import request_blocks
+from bot.slack.enums import ActionId, ModalId
 from bot.teams import cards
 from tests.support.actors import ALICE, BOB, HERE
 from tests.support.grammar import WORDS
@@ -211,7 +212,7 @@ clicks = st.fixed_dictionaries(
         "actions": st.lists(
             st.fixed_dictionaries(
                 {
-                    "action_id": st.sampled_from(["mde_approve", "mde_reject", "mde_break_glass", "mde_show_all", "x"]),
+                    "action_id": st.sampled_from([*ActionId, "x"]),
                     "block_id": texts,
                     "value": st.sampled_from(["1", "0", "-1", "99999999999999999999"]) | texts,
                 }
@@ -227,7 +228,7 @@ modals = st.fixed_dictionaries(
         "user": st.fixed_dictionaries({"id": st.sampled_from(["UALICE", "UBOB"]) | texts}),
         "view": st.fixed_dictionaries(
             {
-                "callback_id": st.sampled_from(["mde_reject_modal", "mde_break_glass_modal", "x"]),
+                "callback_id": st.sampled_from([*ModalId, "x"]),
                 "private_metadata": st.sampled_from(["1", ""]) | texts,
                 "state": st.fixed_dictionaries({"values": st.dictionaries(texts, json_values, max_size=3)}),
             }

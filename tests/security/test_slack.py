@@ -18,6 +18,7 @@ import pytest
 
 from approvals.service import ChatOps
 from bot.server import build_app, start_site
+from bot.slack.enums import ActionId
 from bot.slack.surface import SlackSurface
 from bot.surfaces.base import ChatSurface
 from tests.support.footprint import NOTHING, footprint
@@ -81,7 +82,7 @@ async def test_the_same_signed_command_twice_creates_one_request(rig: SlackRig) 
 
 async def test_the_same_signed_approval_twice_decides_once(rig: SlackRig) -> None:
     request_id = await pending_request(rig)
-    body = rig.click("UBOB", "mde_approve", request_id)
+    body = rig.click("UBOB", ActionId.APPROVE, request_id)
     headers = signed(body)
     assert (await send(rig, body, headers)).status_code == 200
     await rig.stack.wait_for_state(request_id, {"approved", "executing", "succeeded"})
@@ -151,11 +152,23 @@ async def test_a_signature_older_than_five_minutes_is_401(rig: SlackRig) -> None
 async def test_a_deeply_nested_signed_payload_is_400_and_reaches_nothing(rig: SlackRig) -> None:
     request_id = await pending_request(rig)
     before = await footprint(rig.stack)
-    click = json.loads(dict(parse_qsl(rig.click("UBOB", "mde_approve", request_id)))["payload"])
+    click = json.loads(dict(parse_qsl(rig.click("UBOB", ActionId.APPROVE, request_id)))["payload"])
     body = urlencode({"payload": json.dumps(click)[:-1] + ', "x": ' + "[" * 5000 + "]" * 5000 + "}"})
     answer = await send(rig, body, signed(body))
     assert answer.status_code == 400
     assert await footprint(rig.stack) == before
+
+
+async def test_an_unknown_action_id_is_refused_and_reaches_nothing(rig: SlackRig) -> None:
+    """A signed click on a button no listener owns (a card of another app, a crafted id) decides nothing."""
+    request_id = await pending_request(rig)
+    before = await footprint(rig.stack)
+    body = rig.click("UBOB", "mde_approve_all", request_id)
+    answer = await send(rig, body, signed(body))
+    assert answer.status_code == 404 and answer.json() == {"error": "unhandled request"}
+    await rig.stack.engine.delivery.drain("slack")
+    assert await footprint(rig.stack) == before
+    assert not [c for c in rig.slack.calls if c.method in ("chat.postEphemeral", "views.open")]
 
 
 async def test_control_characters_in_a_device_name_are_one_sentence(rig: SlackRig) -> None:

@@ -16,6 +16,7 @@ import httpx
 
 from approvals.policy import Policy
 from bot.server import build_app, start_site
+from bot.slack.enums import BlockId, InputId
 from bot.slack.surface import SlackSurface
 from tests.support.mock_slack import MockSlack
 from tests.support.stack import Stack
@@ -82,7 +83,7 @@ class SlackRig:
             "actions": [
                 {
                     "action_id": action_id,
-                    "block_id": f"mde_request_{request_id}",
+                    "block_id": f"{BlockId.REQUEST}_{request_id}",
                     "value": str(request_id),
                     "type": "button",
                     "action_ts": "1",
@@ -104,7 +105,7 @@ class SlackRig:
                 "type": "modal",
                 "callback_id": callback_id,
                 "private_metadata": str(request_id),
-                "state": {"values": {"reason": {"value": {"type": "plain_text_input", "value": reason}}}},
+                "state": {"values": {BlockId.REASON: {InputId.REASON: {"type": "plain_text_input", "value": reason}}}},
             },
         }
         return urlencode({"payload": json.dumps(payload)})

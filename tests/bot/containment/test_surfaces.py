@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from bot.slack.enums import ActionId
 from bot.teams import cards
 from mde.simulator.tenant import COLLECTABLE, RARE_FILE
 from tests.support.mock_connector import CHANNEL
@@ -20,7 +21,7 @@ async def test_slack_block_card_shows_the_indicator_and_runs_on_approval(slack_r
     assert "Indicator DomainName evil.example.com \\u2192 Block" in text
     assert "*Devices*\\ntenant-wide" in text and "Scope: every device in the tenant" in text
     request_id = int(card.args["blocks"][0]["text"]["text"].split()[0].lstrip("#"))
-    await rig.post(rig.click("UBOB", "mde_approve", request_id))
+    await rig.post(rig.click("UBOB", ActionId.APPROVE, request_id))
     assert await rig.stack.wait_for_state(request_id, {"succeeded"}) == "succeeded"
     thread = [c.args["text"] for c in rig.slack.named("chat.postMessage") if c.args.get("thread_ts")]
     assert any("is in MDE: DomainName evil.example.com → Block on every device" in t for t in thread)
@@ -61,7 +62,7 @@ async def test_slack_quarantine_reports_per_device_and_collect_file_posts_its_li
     card = await rig.slack.wait_for(lambda c: c.method == "chat.postMessage" and "blocks" in c.args)
     assert f"Stop and quarantine file {RARE_FILE[0]}" in card.args["blocks"][0]["text"]["text"]
     request_id = int(card.args["blocks"][0]["text"]["text"].split()[0].lstrip("#"))
-    await rig.post(rig.click("UBOB", "mde_approve", request_id))
+    await rig.post(rig.click("UBOB", ActionId.APPROVE, request_id))
     assert await rig.stack.wait_for_state(request_id, {"succeeded"}) == "succeeded"
     thread = [c.args["text"] for c in rig.slack.named("chat.postMessage") if c.args.get("thread_ts")]
     assert any(t.startswith(f"Summary of #{request_id}: Succeeded. 2 succeeded, 0 failed") for t in thread)
@@ -73,7 +74,7 @@ async def test_slack_quarantine_reports_per_device_and_collect_file_posts_its_li
         lambda c: c.method == "chat.postMessage" and "blocks" in c.args and "Collect file" in json.dumps(c.args)
     )
     collect_id = int(second.args["blocks"][0]["text"]["text"].split()[0].lstrip("#"))
-    await rig.post(rig.click("UBOB", "mde_approve", collect_id))
+    await rig.post(rig.click("UBOB", ActionId.APPROVE, collect_id))
     assert await rig.stack.wait_for_state(collect_id, {"succeeded"}) == "succeeded"
     thread = [c.args["text"] for c in rig.slack.named("chat.postMessage") if c.args.get("thread_ts")]
     assert any(t.startswith(f"File collected from {name}. Download it within 30 minutes") for t in thread)

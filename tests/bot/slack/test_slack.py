@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from bot.slack.blocks import request_blocks
+from bot.slack.enums import ActionId, ModalId
 from bot.slack.surface import SlackSurface
 from tests.support.slack import POLICY, SECRET, SlackRig, slack_rig
 from tests.support.stack import Stack
@@ -58,13 +59,13 @@ async def test_from_slash_command_to_summary_in_the_thread(rig: SlackRig) -> Non
     request_id = int(header.split()[0].lstrip("#"))
     assert "Isolate (Selective)" in header
     buttons = [e["action_id"] for b in card.args["blocks"] if b["type"] == "actions" for e in b["elements"]]
-    assert "mde_approve" in buttons and "mde_reject" in buttons
+    assert ActionId.APPROVE in buttons and ActionId.REJECT in buttons
 
-    await rig.post(rig.click("UALICE", "mde_approve", request_id))
+    await rig.post(rig.click("UALICE", ActionId.APPROVE, request_id))
     refused = await rig.slack.wait_for(lambda c: c.method == "chat.postEphemeral")
     assert refused.args["user"] == "UALICE" and "own request" in refused.args["text"]
 
-    await rig.post(rig.click("UBOB", "mde_approve", request_id))
+    await rig.post(rig.click("UBOB", ActionId.APPROVE, request_id))
     await rig.stack.wait_for_state(request_id, {"approved", "executing", "succeeded"}, timeout=10)
     assert await rig.stack.wait_for_state(request_id, {"succeeded"}) == "succeeded"
     updates = rig.slack.named("chat.update")
@@ -81,12 +82,12 @@ async def test_reject_asks_for_a_reason_in_a_modal(rig: SlackRig) -> None:
     await rig.post(rig.command("UALICE", "scan device:ws-0005 --reason r"))
     card = await rig.slack.wait_for(lambda c: c.method == "chat.postMessage" and "blocks" in c.args)
     request_id = int(card.args["blocks"][0]["text"]["text"].split()[0].lstrip("#"))
-    await rig.post(rig.click("UBOB", "mde_reject", request_id))
+    await rig.post(rig.click("UBOB", ActionId.REJECT, request_id))
     opened = await rig.slack.wait_for(lambda c: c.method == "views.open")
-    assert opened.args["view"]["callback_id"] == "mde_reject_modal"
-    response = await rig.post(rig.modal("UBOB", "mde_reject_modal", request_id, "   "))
+    assert opened.args["view"]["callback_id"] == ModalId.REJECT
+    response = await rig.post(rig.modal("UBOB", ModalId.REJECT, request_id, "   "))
     assert response.status_code == 200 and response.json()["response_action"] == "errors"
-    await rig.post(rig.modal("UBOB", "mde_reject_modal", request_id, "wrong host"))
+    await rig.post(rig.modal("UBOB", ModalId.REJECT, request_id, "wrong host"))
     assert await rig.stack.wait_for_state(request_id, {"rejected"}) == "rejected"
 
 
@@ -115,7 +116,7 @@ async def test_show_all_from_another_channel_reveals_nothing(rig: SlackRig) -> N
     await rig.post(rig.command("UALICE", "scan device:ws-0005 --reason r"))
     card = await rig.slack.wait_for(lambda c: c.method == "chat.postMessage" and "blocks" in c.args)
     request_id = int(card.args["blocks"][0]["text"]["text"].split()[0].lstrip("#"))
-    forged = json.loads(dict(parse_qsl(rig.click("UBOB", "mde_show_all", request_id)))["payload"])
+    forged = json.loads(dict(parse_qsl(rig.click("UBOB", ActionId.SHOW_ALL, request_id)))["payload"])
     forged["channel"] = {"id": "COTHER"}
     forged["container"]["channel_id"] = "COTHER"
     await rig.post(urlencode({"payload": json.dumps(forged)}))
@@ -131,7 +132,7 @@ async def test_the_register_and_a_drift_reach_slack_as_a_reply_a_thread_line_and
     header = card.args["blocks"][0]["text"]["text"]
     request_id = int(header.split()[0].lstrip("#"))
     assert "release proposed 8h after isolation" in header
-    await rig.post(rig.click("UBOB", "mde_approve", request_id))
+    await rig.post(rig.click("UBOB", ActionId.APPROVE, request_id))
     assert await rig.stack.wait_for_state(request_id, {"succeeded"}) == "succeeded"
 
     await rig.post(rig.command("UBOB", "isolated"))
@@ -156,4 +157,4 @@ async def test_the_register_and_a_drift_reach_slack_as_a_reply_a_thread_line_and
         lambda c: c.method == "chat.postMessage" and f"#{report.proposals[0]}" in json.dumps(c.args.get("blocks", []))
     )
     buttons = [e["action_id"] for b in proposal.args["blocks"] if b["type"] == "actions" for e in b["elements"]]
-    assert "mde_approve" in buttons
+    assert ActionId.APPROVE in buttons
