@@ -66,8 +66,11 @@ class ChatOps:
         *,
         worker: Worker | None = None,
         limiter: Any = None,
+        on_schedule_queued: Callable[[], None] | None = None,
         clock: Clock = utcnow,
     ) -> None:
+        """``on_schedule_queued``: wakes this process's scheduler when ``schedule run N`` queues a run; without
+        one (no scheduler here) a scheduler elsewhere claims the run at its next tick."""
         self.db = db
         self.client = client
         self.policy = policy
@@ -78,7 +81,15 @@ class ChatOps:
         self.resolver = Resolver(client, policy, incidents=self._incident_devices)
         self._listeners: list[Callable[[], None]] = []
         self.containment = ContainmentFlows(db, self.resolver, policy, clock)
-        self.schedules = ScheduleFlows(db, client, policy, view=self.view, notify=self.notify, clock=clock)
+        self.schedules = ScheduleFlows(
+            db,
+            client,
+            policy,
+            view=self.view,
+            notify=self.notify,
+            on_queued=on_schedule_queued or _next_tick,
+            clock=clock,
+        )
         self.indicators = IndicatorFlows(db, client, policy, view=self.view, notify=self.notify, clock=clock)
         #: the deployment checks for the admin-only ``doctor`` command (bot/engine.py sets it)
         self.doctor: Callable[[], Awaitable[str]] | None = None
@@ -408,3 +419,7 @@ def _params(command: ActionCommand) -> dict[str, Any]:
 
 def _prefix(surface: str) -> str:
     return {"slack": "/mde", "teams": "@mde"}.get(surface, "")
+
+
+def _next_tick() -> None:
+    """No scheduler in this process to wake: a queued run waits for the next tick of one elsewhere."""

@@ -5,7 +5,8 @@ text). ``ACTIONS`` has one row per verb that changes devices: the rate-limit fam
 endpoint (which names the application permission it needs), the ``MachineAction`` type MDE records, the
 call that submits it, the parameters a request stores and the label every surface shows. Policy,
 resolution, execution, labels and ``doctor`` all read this table, so adding a verb means one row here
-(plus its grammar row in ``approvals/commands/spec.py``).
+(plus its grammar row in ``approvals/commands/spec.py``). ``EFFECTS`` says, for every verb that makes a
+request, what its approval sets off: the job engine, the card and delivery ask it, never the verb's name.
 """
 
 from __future__ import annotations
@@ -53,6 +54,33 @@ class Verb(enum.StrEnum):
     def is_action(self) -> bool:
         """Changes devices in MDE: needs a request, approvals and a row in ``ACTIONS``."""
         return self in ACTIONS
+
+    @property
+    def effect(self) -> Effect | None:
+        """What approving a request of this verb sets off; None for a verb that makes no request."""
+        return EFFECTS.get(self)
+
+    @property
+    def runs_jobs(self) -> bool:
+        """The job engine carries its requests to the end: jobs at approval, finalization, the summary."""
+        return self.effect is Effect.ACTS_NOW
+
+
+class Effect(enum.StrEnum):
+    """What approving a request sets off, which decides who carries the request to its end (house style 4).
+
+    ``ACTS_NOW``: approval stores jobs (one per device, per chunk of tags, or one tenant-wide call); the job
+    engine submits them, closes the request once every job settled (succeeded, partially failed, failed)
+    and emits the summary with the per-device results.
+
+    ``ACTIVATES_SCHEDULE``: pending → approved → active. Approval makes a schedule active (or removes it)
+    in one transaction (``approvals/schedules/activation.py``): no job, no MDE call, no device progress.
+    The request closes as succeeded (failed if the schedule was gone) with the schedule's own line as its
+    summary; each run then reports in the request's thread. The job engine never looks at it.
+    """
+
+    ACTS_NOW = "acts_now"
+    ACTIVATES_SCHEDULE = "activates_schedule"
 
 
 class ScheduleOp(enum.StrEnum):
@@ -273,9 +301,14 @@ ACTIONS: dict[Verb, ActionSpec] = {
     )
 }
 
-#: every verb the policy governs (``actions:`` keys, ``channels: allow:`` values); a schedule follows
-#: ``actions.tag`` unless the policy gives it its own entry
-POLICY_VERBS: tuple[Verb, ...] = (*ACTIONS, Verb.SCHEDULE)
+#: every verb that makes a request, and what its approval sets off (``Verb.effect``)
+EFFECTS: dict[Verb, Effect] = {**dict.fromkeys(ACTIONS, Effect.ACTS_NOW), Verb.SCHEDULE: Effect.ACTIVATES_SCHEDULE}
+#: the verbs whose requests the job engine runs, finalizes and summarizes (its queries filter on them)
+JOB_VERBS: tuple[Verb, ...] = tuple(verb for verb in EFFECTS if verb.runs_jobs)
+
+#: every verb the policy governs (``actions:`` keys, ``channels: allow:`` values): each that makes a request;
+#: a schedule follows ``actions.tag`` unless the policy gives it its own entry
+POLICY_VERBS: tuple[Verb, ...] = tuple(EFFECTS)
 
 
 def is_tenant_wide(verb: Verb) -> bool:

@@ -23,6 +23,7 @@ from approvals.outbox.models import Event, EventKind
 from approvals.requests.models import RequestRecord
 from approvals.requests.states import RequestState
 from approvals.service import ChatOps
+from approvals.verbs import Effect, Verb
 from bot.incident_delivery import IncidentDelivery
 from bot.surfaces.base import ChatSurface, MessageRef
 
@@ -30,9 +31,13 @@ log = logging.getLogger(__name__)
 
 MILESTONES = (25, 50, 75)
 REQUEST_CACHE = 10_000
-APPROVED_NOTHING_RUNS = "Approved by {by}."
+#: the thread line at approval, by what approval sets off (a schedule's own line then says it is active)
+APPROVED_LINES = {
+    Effect.ACTS_NOW: "Approved by {by}; execution is starting.",
+    Effect.ACTIVATES_SCHEDULE: "Approved by {by}.",
+}
 STATE_LINES = {
-    "approved": "Approved by {by}; execution is starting.",
+    "approved": APPROVED_LINES[Effect.ACTS_NOW],
     "rejected": "Rejected by {by}.",
     "expired": "Expired without enough approvals.",
     "cancelled": "Cancelled by {by}; nothing more will be submitted.",
@@ -73,7 +78,7 @@ class Delivery:
         self._locks: dict[str, asyncio.Lock] = {name: asyncio.Lock() for name in self.surfaces}
         self._tasks: list[asyncio.Task[None]] = []
         #: request id -> (origin surface, verb); bounded (a long-running bot sees many requests)
-        self._requests: OrderedDict[int, tuple[str, str]] = OrderedDict()
+        self._requests: OrderedDict[int, tuple[str, Verb]] = OrderedDict()
         self._milestone: dict[tuple[str, int], int] = {}
         self.incidents = IncidentDelivery(db, self.owner, self.lease, batch)
         chatops.subscribe(self.wake)
@@ -119,7 +124,7 @@ class Delivery:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), self.poll_s)
 
-    async def _about(self, request_id: int) -> tuple[str, str] | None:
+    async def _about(self, request_id: int) -> tuple[str, Verb] | None:
         """(origin surface, verb) of a request, read once."""
         if request_id not in self._requests:
             async with self.db.sessions() as session:
@@ -196,8 +201,9 @@ class Delivery:
         if kind is EventKind.STATE and payload.get("state") in STATE_LINES:
             template = STATE_LINES[payload["state"]]
             about = await self._about(request_id)
-            if payload["state"] == "approved" and about is not None and about[1] == "schedule":
-                template = APPROVED_NOTHING_RUNS  # the schedule's own line says what follows
+            effect = about[1].effect if about is not None else None
+            if payload["state"] == "approved" and effect is not None:
+                template = APPROVED_LINES[effect]
             await surface.post_in_thread(ref, template.format(by=payload.get("by", "someone")))
         elif kind is EventKind.DECISION:
             await surface.post_in_thread(ref, f"Approved by {payload.get('by')} ({payload.get('approvals')} so far).")

@@ -5,6 +5,7 @@ Used by ``serve``, ``demo`` and the end-to-end tests alike, so they all run the 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -62,7 +63,8 @@ class Engine:
         run_worker: bool = True,
         reconcile: ReconcileConfig | None = None,
     ) -> Engine:
-        chatops = ChatOps(db, client, policy, limiter=limiter)
+        schedule_queued = asyncio.Event()  # `schedule run N` wakes the scheduler at once
+        chatops = ChatOps(db, client, policy, limiter=limiter, on_schedule_queued=schedule_queued.set)
         timers = ContainmentTimers(db, chatops, chatops.clock)
 
         async def housekeeping() -> None:
@@ -88,6 +90,7 @@ class Engine:
         chatops.doctor = doctor
         scheduler = Scheduler(
             chatops.schedules,
+            wake=schedule_queued,
             owner=owner and f"{owner}-scheduler",
             config=SchedulerConfig(tick_s=5 * worker.config.housekeeping_s),
         )

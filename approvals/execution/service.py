@@ -21,7 +21,7 @@ from approvals.outbox.models import EventKind
 from approvals.outbox.service import emit
 from approvals.requests.models import FAILED_DEVICE_STATES, DeviceState, RequestDevice, RequestRecord
 from approvals.requests.states import RequestState, transition
-from approvals.verbs import ACTIONS
+from approvals.verbs import ACTIONS, JOB_VERBS
 
 TAG_CHUNK = 500
 LIVE_JOB_STATES = (JobState.HELD, JobState.QUEUED, JobState.SUBMITTING, JobState.SUBMITTED, JobState.CANCELLING)
@@ -34,6 +34,8 @@ async def enqueue_jobs(session: AsyncSession, record: RequestRecord, *, include_
     Set-based (a few UPDATEs and one bulk INSERT whatever the size): a 100,000-device approval must answer
     the click in about a second, and row-at-a-time ORM changes took seconds per 10,000 devices.
     """
+    if not record.verb.runs_jobs:  # a schedule request: its approval activates the schedule instead
+        return 0
     rows = (
         await session.execute(
             select(RequestDevice.machine_id, RequestDevice.protection)
@@ -360,7 +362,9 @@ async def cancelled_request_ids(session: AsyncSession) -> set[int]:
     """Cancelled requests not summarized yet: their queued submissions must not go out (other replicas)."""
     rows = await session.scalars(
         select(RequestRecord.id).where(
-            RequestRecord.state == RequestState.CANCELLED.value, RequestRecord.summarized_at.is_(None)
+            RequestRecord.state == RequestState.CANCELLED.value,
+            RequestRecord.summarized_at.is_(None),
+            RequestRecord.verb.in_(JOB_VERBS),
         )
     )
     return set(rows)
@@ -497,12 +501,14 @@ async def finalize_if_done(session: AsyncSession, request_id: int, *, now: datet
 
 
 async def active_request_ids(session: AsyncSession) -> Sequence[int]:
+    """Requests the job engine still has to settle; a schedule request is not one (``Verb.runs_jobs``)."""
     rows = await session.scalars(
         select(RequestRecord.id).where(
             RequestRecord.state.in_(
                 [RequestState.APPROVED.value, RequestState.EXECUTING.value, RequestState.CANCELLED.value]
             ),
             RequestRecord.summarized_at.is_(None),
+            RequestRecord.verb.in_(JOB_VERBS),
         )
     )
     return list(rows)

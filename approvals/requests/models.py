@@ -91,7 +91,9 @@ class RequestRecord(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    #: when the final summary was emitted (a cancelled request is summarized once its actions settle)
+    #: when the job engine emitted the final summary (a cancelled request is summarized once its actions
+    #: settle); only for requests the job engine runs (``Verb.runs_jobs``): a schedule request's stays empty
+    #: (older schedule rows carry their creation time, which nothing reads any more)
     summarized_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     outcome_note: Mapped[str | None] = mapped_column(Text)
 

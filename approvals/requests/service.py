@@ -257,7 +257,7 @@ async def build_view(session: AsyncSession, request_id: int, *, eta_seconds: flo
         created_at=record.created_at,
         expires_at=record.expires_at,
         # a schedule's runs and an indicator's MDE call report in the thread, not as device counts
-        progress=None if record.verb == Verb.SCHEDULE or is_tenant_wide(record.verb) else progress,
+        progress=None if not record.verb.runs_jobs or is_tenant_wide(record.verb) else progress,
         dry_run=record.dry_run,
         canary=record.canary,
         incident_id=record.incident_id,

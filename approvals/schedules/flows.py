@@ -2,8 +2,8 @@
 
 A schedule is created (and removed) through a request with verb ``schedule``: the card shows the tag, the
 query, the cadence, --sync and a preview of what the query returns now. The request carries no device
-snapshot (the devices are whatever the query finds at each run), so the job engine has nothing to do for
-it; ``summarized_at`` is set at creation so the engine never summarizes it either. Once approved,
+snapshot (the devices are whatever the query finds at each run), and its verb's effect is
+``Effect.ACTIVATES_SCHEDULE`` (``approvals/verbs.py``): the job engine never takes it. Once approved,
 ``activation.py`` makes the schedule active (or removes it) and closes the request; ``runs.py`` runs one
 occurrence; ``scheduled.py`` is the loop that claims occurrences across replicas.
 """
@@ -52,6 +52,7 @@ class ScheduleFlows:
         *,
         view: Callable[[int], Awaitable[RequestView]],
         notify: Callable[[], None],
+        on_queued: Callable[[], None],
         clock: Clock = utcnow,
     ) -> None:
         self.db = db
@@ -60,10 +61,10 @@ class ScheduleFlows:
         self.clock = clock
         self._view = view
         self._notify = notify
+        #: a run was queued (``schedule run N``): wakes the scheduler so it does not wait for its next tick
+        self._on_queued = on_queued
         self.activation = Activation(db, notify=notify, clock=clock)
         self.runs = ScheduleRuns(db, client, policy, notify=notify, clock=clock)
-        #: set by the scheduler: a run was queued (``schedule run N``), do not wait for the next tick
-        self.on_queued: Callable[[], None] | None = None
 
     # -- chat commands ---------------------------------------------------------------------------------
     async def handle(self, actor: Actor, origin: Origin, command: ScheduleCommand) -> Reply:
@@ -187,7 +188,6 @@ class ScheduleFlows:
             canary=None,
             warnings=lines,
         )
-        record.summarized_at = now  # no device jobs: the job engine must not summarize (fail) it
         announce_created(session, record, actor, origin, Resolution(exclusions=exclusions or []))
         return record
 
@@ -256,8 +256,7 @@ class ScheduleFlows:
                 text=command.reason,
                 schedule_id=schedule.id,
             )
-        if self.on_queued is not None:
-            self.on_queued()
+        self._on_queued()
         return Reply(
             text=f"Schedule #{schedule.id} runs now; its report goes to the thread of request #{schedule.request_id}."
         )

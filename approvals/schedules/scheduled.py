@@ -27,14 +27,19 @@ class Scheduler:
     """The loop: settle approved schedule requests, claim due and queued runs, execute them one by one."""
 
     def __init__(
-        self, flows: ScheduleFlows, *, owner: str | None = None, config: SchedulerConfig | None = None
+        self,
+        flows: ScheduleFlows,
+        *,
+        wake: asyncio.Event | None = None,
+        owner: str | None = None,
+        config: SchedulerConfig | None = None,
     ) -> None:
+        """``wake``: the event ``flows`` sets when a run is queued (``ChatOps(on_schedule_queued=wake.set)``)."""
         self.flows = flows
         self.owner = owner or f"scheduler-{uuid.uuid4().hex[:12]}"
         self.config = config or SchedulerConfig()
-        self._wake = asyncio.Event()
+        self._wake = wake or asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        flows.on_queued = self.wake
 
     def wake(self) -> None:
         self._wake.set()

@@ -224,7 +224,8 @@ class Console:
                 self.failures += 1  # a script that waits for a request expected it to exist
                 self._print(f"✗ There is no request #{request_id}.")
                 return
-            if (RequestState(view.state).is_final and view.state != "cancelled") or await self._summarized(request_id):
+            state = RequestState(view.state)
+            if state.is_final and (state is not RequestState.CANCELLED or await self._summarized(request_id)):
                 await self.drain()
                 return
             await asyncio.sleep(0.2)
@@ -232,11 +233,12 @@ class Console:
         self._print(f"✗ request #{request_id} did not finish within {timeout:.0f} s")
 
     async def _summarized(self, request_id: int) -> bool:
+        """A cancelled request is over once the job engine summarized it; one it does not run, at once."""
         from approvals.requests.models import RequestRecord
 
         async with self.chatops.db.sessions() as session:
             record = await session.get(RequestRecord, request_id)
-        return record is not None and record.summarized_at is not None
+        return record is not None and (record.summarized_at is not None or not record.verb.runs_jobs)
 
 
 def script_from_file(path: str) -> list[str]:

@@ -118,6 +118,7 @@ class Stack:
             record = await self.record(request_id)
             done = record.state in states and (
                 record.summarized_at is not None
+                or not record.verb.runs_jobs  # a schedule request: no summary, its activation closes it
                 or record.state in ("pending", "approved", "executing", "rejected", "expired")
             )
             if done:
