@@ -46,6 +46,7 @@ from approvals.requests import service as requests
 from approvals.requests.flows import RequestFlows
 from approvals.requests.labels import action_label
 from approvals.requests.models import DeviceState, RequestRecord
+from approvals.requests.proposer import Proposer
 from approvals.resolution.flows import Resolution, Resolver
 from approvals.schedules.flows import ScheduleFlows
 from approvals.text import preview, status_line
@@ -81,16 +82,9 @@ class ChatOps:
         self.resolver = Resolver(client, policy, incidents=self._incident_devices)
         self._listeners: list[Callable[[], None]] = []
         self.containment = ContainmentFlows(db, self.resolver, policy, clock)
-        self.schedules = ScheduleFlows(
-            db,
-            client,
-            policy,
-            view=self.view,
-            notify=self.notify,
-            on_queued=on_schedule_queued or _next_tick,
-            clock=clock,
-        )
-        self.indicators = IndicatorFlows(db, client, policy, view=self.view, notify=self.notify, clock=clock)
+        proposer = Proposer(db, client, policy, view=self.view, notify=self.notify, clock=clock)
+        self.schedules = ScheduleFlows(proposer, on_queued=on_schedule_queued or _next_tick)
+        self.indicators = IndicatorFlows(proposer)
         #: the deployment checks for the admin-only ``doctor`` command (bot/engine.py sets it)
         self.doctor: Callable[[], Awaitable[str]] | None = None
 

@@ -8,45 +8,25 @@ approval and the call loses nothing, and the usual summary closes the request.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from approvals.commands.models import IndicatorCommand, IndicatorListCommand, Verb
-from approvals.db import Database, utcnow
 from approvals.identity import Actor, Origin
 from approvals.indicators import messaging
-from approvals.policy import Policy
 from approvals.policy.indicators import allowlisted_range, never_block_reason
-from approvals.requests.flows import announce_created
-from approvals.requests.service import insert_request
-from approvals.resolution.flows import Resolution
-from approvals.views import Reply, RequestView
-from mde.client import MdeClient
+from approvals.requests.proposer import Proposer
+from approvals.views import Reply
 from mde.errors import PermissionDenied
 from mde.models import Indicator, IndicatorType
 
-Clock = Callable[[], datetime]
 HASHES = {IndicatorType.FILE_SHA1, IndicatorType.FILE_SHA256, IndicatorType.FILE_MD5}
 
 
 class IndicatorFlows:
-    def __init__(
-        self,
-        db: Database,
-        client: MdeClient,
-        policy: Policy,
-        *,
-        view: Callable[[int], Awaitable[RequestView]],
-        notify: Callable[[], None],
-        clock: Clock = utcnow,
-    ) -> None:
-        self.db = db
-        self.client = client
-        self.policy = policy
-        self.clock = clock
-        self._view = view
-        self._notify = notify
+    def __init__(self, proposer: Proposer) -> None:
+        self.proposer = proposer
+        self.client, self.policy, self.clock = proposer.client, proposer.policy, proposer.clock
 
     @property
     def application(self) -> str:
@@ -55,10 +35,9 @@ class IndicatorFlows:
     async def handle(self, actor: Actor, origin: Origin, command: IndicatorCommand | IndicatorListCommand) -> Reply:
         if isinstance(command, IndicatorListCommand):
             return await self._list()
-        verb = command.verb
-        allowed = self.policy.can_request(actor, verb, surface=origin.surface, channel_id=origin.channel_id)
-        if not allowed.allowed:
-            return Reply(text=allowed.reason, error=True)
+        refusal = self.proposer.refusal(actor, origin, command.verb)
+        if refusal is not None:
+            return refusal
         if command.verb is Verb.UNBLOCK:
             return await self._unblock(actor, origin, command)
         return await self._block(actor, origin, command)
@@ -125,12 +104,11 @@ class IndicatorFlows:
             "application": self.application,
         }
         record_id = await self._create(actor, origin, command, params, lines)
-        return Reply(
-            text=f"Request #{record_id} created: {command.action} {messaging.typed(kind.value, value)} on "
+        return await self.proposer.created(
+            record_id,
+            f"Request #{record_id} created: {command.action} {messaging.typed(kind.value, value)} on "
             f"{messaging.scope(command.groups)} until {expires_at:%Y-%m-%d %H:%M} UTC; it needs approval by "
             "someone other than you.",
-            ephemeral=True,
-            request=await self._view(record_id),
         )
 
     async def _warnings(self, kind: IndicatorType, value: str, action: str) -> list[str]:
@@ -183,34 +161,24 @@ class IndicatorFlows:
             "application": self.application,
         }
         record_id = await self._create(actor, origin, command, params, lines)
-        return Reply(
-            text=f"Request #{record_id} created: unblock {messaging.typed(kind.value, value)}; it needs approval by "
+        return await self.proposer.created(
+            record_id,
+            f"Request #{record_id} created: unblock {messaging.typed(kind.value, value)}; it needs approval by "
             "someone other than you.",
-            ephemeral=True,
-            request=await self._view(record_id),
         )
 
     async def _create(
         self, actor: Actor, origin: Origin, command: IndicatorCommand, params: dict[str, Any], lines: list[str]
     ) -> int:
-        verb = command.verb
-        now = self.clock()
-        async with self.db.transaction() as session:
-            record = await insert_request(
+        async with self.proposer.db.transaction() as session:
+            record = await self.proposer.insert(
                 session,
-                actor=actor,
-                origin=origin,
-                verb=verb,
+                actor,
+                origin,
+                verb=command.verb,
                 params=params,
                 reason=command.reason,
                 target_text=messaging.typed(command.indicator_type, command.value),
-                resolution=Resolution(),
-                required_approvals=self.policy.required_approvals(verb, 0),
-                created_at=now,
-                expires_at=now + self.policy.expiry_for(verb),
-                canary=None,
-                warnings=lines,
+                lines=lines,
             )
-            announce_created(session, record, actor, origin, Resolution())
-        self._notify()
         return record.id

@@ -11,7 +11,7 @@ occurrence; ``scheduled.py`` is the loop that claims occurrences across replicas
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,12 +24,9 @@ from approvals.commands.models import (
     ScheduleRemoveCommand,
     ScheduleRunCommand,
 )
-from approvals.db import Clock, Database, utcnow
 from approvals.identity import Actor, Origin
-from approvals.policy import Policy
-from approvals.requests.flows import announce_created
 from approvals.requests.models import RequestRecord
-from approvals.requests.service import insert_request
+from approvals.requests.proposer import Proposer
 from approvals.resolution.flows import Resolution
 from approvals.schedules import messaging, tagging
 from approvals.schedules import service as store
@@ -37,42 +34,27 @@ from approvals.schedules.activation import Activation
 from approvals.schedules.models import RunState, Schedule, ScheduleRun
 from approvals.schedules.runs import ScheduleRuns
 from approvals.verbs import ScheduleOp, Verb
-from approvals.views import ExclusionRow, Reply, RequestView
-from mde.client import MdeClient
+from approvals.views import Reply
 
 log = logging.getLogger(__name__)
 
 
 class ScheduleFlows:
-    def __init__(
-        self,
-        db: Database,
-        client: MdeClient,
-        policy: Policy,
-        *,
-        view: Callable[[int], Awaitable[RequestView]],
-        notify: Callable[[], None],
-        on_queued: Callable[[], None],
-        clock: Clock = utcnow,
-    ) -> None:
-        self.db = db
-        self.client = client
-        self.policy = policy
-        self.clock = clock
-        self._view = view
-        self._notify = notify
-        #: a run was queued (``schedule run N``): wakes the scheduler so it does not wait for its next tick
+    def __init__(self, proposer: Proposer, *, on_queued: Callable[[], None]) -> None:
+        """``on_queued``: a run was queued (``schedule run N``); wakes the scheduler before its next tick."""
+        self.proposer = proposer
+        self.db, self.client, self.policy, self.clock = proposer.db, proposer.client, proposer.policy, proposer.clock
         self._on_queued = on_queued
-        self.activation = Activation(db, notify=notify, clock=clock)
-        self.runs = ScheduleRuns(db, client, policy, notify=notify, clock=clock)
+        self.activation = Activation(self.db, notify=proposer.notify, clock=self.clock)
+        self.runs = ScheduleRuns(self.db, self.client, self.policy, notify=proposer.notify, clock=self.clock)
 
     # -- chat commands ---------------------------------------------------------------------------------
     async def handle(self, actor: Actor, origin: Origin, command: ScheduleCommand) -> Reply:
         if isinstance(command, ScheduleListCommand):
             return await self._list()
-        allowed = self.policy.can_request(actor, Verb.SCHEDULE, surface=origin.surface, channel_id=origin.channel_id)
-        if not allowed.allowed:
-            return Reply(text=allowed.reason, error=True)
+        refusal = self.proposer.refusal(actor, origin, Verb.SCHEDULE)
+        if refusal is not None:
+            return refusal
         if isinstance(command, ScheduleCreateCommand):
             return await self._create(actor, origin, command)
         if isinstance(command, ScheduleRemoveCommand):
@@ -118,7 +100,7 @@ class ScheduleFlows:
             first_run=cadence.next_after(now),
         )
         async with self.db.transaction() as session:
-            record = await self._insert_request(
+            record = await self._insert(
                 session,
                 actor,
                 origin,
@@ -127,7 +109,7 @@ class ScheduleFlows:
                 command.query,
                 lines,
                 devices=preview.found,
-                exclusions=messaging.protected_rows(preview),
+                resolution=Resolution(exclusions=messaging.protected_rows(preview)),
             )
             schedule = Schedule(
                 request_id=record.id,
@@ -147,18 +129,14 @@ class ScheduleFlows:
             session.add(schedule)
             await session.flush()
             record.params = {**params, "schedule_id": schedule.id}
-        self._notify()
-        return Reply(
-            text=(
-                f"Request #{record.id} created: schedule #{schedule.id}, tag '{command.tag_value}' "
-                f"{cadence.describe()} on what the query finds ({preview.found} device(s) now); it needs "
-                f"{record.required_approvals} approval(s) by someone other than you."
-            ),
-            ephemeral=True,
-            request=await self._view(record.id),
+        return await self.proposer.created(
+            record.id,
+            f"Request #{record.id} created: schedule #{schedule.id}, tag '{command.tag_value}' "
+            f"{cadence.describe()} on what the query finds ({preview.found} device(s) now); it needs "
+            f"{record.required_approvals} approval(s) by someone other than you.",
         )
 
-    async def _insert_request(
+    async def _insert(
         self,
         session: AsyncSession,
         actor: Actor,
@@ -168,28 +146,22 @@ class ScheduleFlows:
         kql: str,
         lines: list[str],
         *,
-        devices: int,
-        exclusions: list[ExclusionRow] | None = None,
+        devices: int = 0,
+        resolution: Resolution | None = None,
     ) -> RequestRecord:
-        now = self.clock()
-        target = f'query:"{kql}"'
-        record = await insert_request(
+        """A ``schedule`` request whose target is the query as typed."""
+        return await self.proposer.insert(
             session,
-            actor=actor,
-            origin=origin,
+            actor,
+            origin,
             verb=Verb.SCHEDULE,
             params=params,
             reason=reason,
-            target_text=target,
-            resolution=Resolution(exclusions=exclusions or []),
-            required_approvals=self.policy.required_approvals(Verb.SCHEDULE, devices),
-            created_at=now,
-            expires_at=now + self.policy.expiry_for(Verb.SCHEDULE),
-            canary=None,
-            warnings=lines,
+            target_text=f'query:"{kql}"',
+            lines=lines,
+            devices=devices,
+            resolution=resolution,
         )
-        announce_created(session, record, actor, origin, Resolution(exclusions=exclusions or []))
-        return record
 
     async def _remove(self, actor: Actor, origin: Origin, command: ScheduleRemoveCommand) -> Reply:
         async with self.db.sessions() as session:
@@ -211,17 +183,11 @@ class ScheduleFlows:
             f"Devices keep the tag '{schedule.tag}'; untag them separately if needed.",
         ]
         async with self.db.transaction() as session:
-            record = await self._insert_request(
-                session, actor, origin, params, command.reason, schedule.kql, lines, devices=0
-            )
-        self._notify()
-        return Reply(
-            text=(
-                f"Request #{record.id} created: remove schedule #{schedule.id}; it needs "
-                f"{record.required_approvals} approval(s) by someone other than you."
-            ),
-            ephemeral=True,
-            request=await self._view(record.id),
+            record = await self._insert(session, actor, origin, params, command.reason, schedule.kql, lines)
+        return await self.proposer.created(
+            record.id,
+            f"Request #{record.id} created: remove schedule #{schedule.id}; it needs "
+            f"{record.required_approvals} approval(s) by someone other than you.",
         )
 
     async def _run_now(self, actor: Actor, command: ScheduleRunCommand) -> Reply:
