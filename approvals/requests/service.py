@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, func, insert, or_, select
+from sqlalchemy import Table, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from approvals.bulk import insert_columns
 from approvals.identity import Actor, Origin
 from approvals.requests.labels import action_label
 from approvals.requests.models import (
@@ -25,9 +27,8 @@ from approvals.resolution.flows import Resolution
 from approvals.resolution.priority import order_sentence, priority
 from approvals.verbs import ACTIONS, Family, Verb, is_tenant_wide
 from approvals.views import DecisionRow, DeviceRow, ExclusionRow, ProgressView, RequestView
-from mde.models import Machine
 
-#: Core tables for the bulk inserts: an executemany, where ORM objects cost a flush step per row
+#: Core tables for the bulk inserts (approvals.bulk), where ORM objects cost a flush step per row
 _DEVICES: Table = RequestDevice.__table__  # type: ignore[assignment]
 _EXCLUSIONS: Table = RequestExclusion.__table__  # type: ignore[assignment]
 
@@ -72,36 +73,45 @@ async def insert_request(
     )
     session.add(record)
     await session.flush()
-    # one executemany per table, not one INSERT per ORM object: 100,000 devices are one statement's batches
-    devices = [_device_values(record.id, machine, resolution) for machine in resolution.devices]
-    if devices:
-        await session.execute(insert(_DEVICES), devices)
-    exclusions = [
-        {"request_id": record.id, "machine_id": e.machine_id, "name": e.name, "kind": e.kind, "reason": e.reason}
-        for e in resolution.exclusions
-    ]
-    if exclusions:
-        await session.execute(insert(_EXCLUSIONS), exclusions)
+    # column by column, one driver call per table (COPY on PostgreSQL): 100,000 devices in about a second
+    await insert_columns(session, _DEVICES, _device_columns(record.id, resolution))
+    exclusions = resolution.exclusions
+    await insert_columns(
+        session,
+        _EXCLUSIONS,
+        {
+            "request_id": [record.id] * len(exclusions),
+            "machine_id": [e.machine_id for e in exclusions],
+            "name": [e.name for e in exclusions],
+            "kind": [e.kind for e in exclusions],
+            "reason": [e.reason for e in exclusions],
+        },
+    )
     return record
 
 
-def _device_values(request_id: int, machine: Machine, resolution: Resolution) -> dict[str, Any]:
-    protection = resolution.protection[machine.id]
-    named = any(t.startswith("incident:") for t in resolution.matched_by.get(machine.id, ()))
+def _device_columns(request_id: int, resolution: Resolution) -> dict[str, list[Any]]:
+    devices = resolution.devices
+    protection = [resolution.protection[m.id] for m in devices]
+    matched_by, notes = resolution.matched_by, resolution.notes
     return {
-        "request_id": request_id,
-        "machine_id": machine.id,
-        "name": machine.computer_dns_name,
-        "os_platform": machine.os_platform,
-        "health_status": machine.health_status,
-        "last_seen": machine.last_seen,
-        "tags": list(machine.machine_tags),
-        "group_name": machine.rbac_group_name,
-        "protection": protection.level,
-        "warning": protection.reason if protection.level != "none" else None,
-        "priority": priority(machine, named_by_incident=named),
-        "note": resolution.notes.get(machine.id),
+        "request_id": [request_id] * len(devices),
+        "machine_id": [m.id for m in devices],
+        "name": [m.computer_dns_name for m in devices],
+        "os_platform": [m.os_platform for m in devices],
+        "health_status": [m.health_status for m in devices],
+        "last_seen": [m.last_seen for m in devices],
+        "tags": [m.machine_tags for m in devices],  # a tuple is written as the same JSON array as a list
+        "group_name": [m.rbac_group_name for m in devices],
+        "protection": [p.level for p in protection],
+        "warning": [p.reason if p.level != "none" else None for p in protection],
+        "priority": [priority(m, named_by_incident=_named_by_incident(matched_by.get(m.id, ()))) for m in devices],
+        "note": [notes.get(m.id) for m in devices],
     }
+
+
+def _named_by_incident(targets: Sequence[str]) -> bool:
+    return any(t.startswith("incident:") for t in targets)
 
 
 async def get_request(session: AsyncSession, request_id: int, *, for_update: bool = False) -> RequestRecord | None:

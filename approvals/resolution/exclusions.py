@@ -5,6 +5,7 @@ Platform rules are not written here: they come from the one capability table, ``
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from approvals.verbs import ACTIONS, Verb
@@ -75,10 +76,16 @@ def device_of(machine: Machine) -> Device:
 def unsupported(machine: Machine, verb: Verb, isolation_type: str) -> Verdict:
     """The capability table's verdict; anything but SUPPORTED leaves the device out, with the reason."""
     action, scope = capability(verb, isolation_type)
-    if not covers(action):  # verbs the table does not cover yet (live response): their own rules
+    if not _covers(action):  # verbs the table does not cover yet (live response): their own rules
         reason = unsupported_reason(machine, verb, isolation_type)
         return Verdict(Support.SUPPORTED if reason is None else Support.UNSUPPORTED, reason)
-    return check(action, device_of(machine), scope)
+    return _check(action, device_of(machine), scope)
+
+
+#: the table's verdict depends on the action and the device's platform, version, build and onboarding only: a
+#: fleet has a few hundred such combinations, a large request 100,000 devices (the verdicts are frozen values)
+_check = functools.lru_cache(maxsize=4096)(check)
+_covers = functools.lru_cache(maxsize=64)(covers)
 
 
 def inactive_reason(machine: Machine, verb: Verb, isolation_type: str, *, active_only: bool) -> str | None:

@@ -276,6 +276,7 @@ class Resolver:
             actions += await self._client.list_machine_actions(type="Unisolate")
             states = isolation_states(actions)
         caveats: set[str] = set()
+        classify = self._policy.classifier()
         for machine in sorted(machines, key=lambda m: m.computer_dns_name.lower()):
             verdict = unsupported(machine, verb, isolation_type)
             reason, kind = verdict.reason, "unsupported"
@@ -294,7 +295,7 @@ class Resolver:
                 caveats.add(verdict.caveat)
             if machine.health_status == "Inactive" and verb is Verb.ISOLATE and isolation_type != "UnManagedDevice":
                 result.notes[machine.id] = reconnect_note(machine)
-            result.protection[machine.id] = self._policy.classify(machine)
+            result.protection[machine.id] = classify(machine)
             result.devices.append(machine)
         if result.notes:
             result.caveats.append(reconnect_line(len(result.notes)))
@@ -302,6 +303,7 @@ class Resolver:
 
     def _mark_skips(self, machines: list[Machine], result: Resolution) -> None:
         """A preview excludes nothing: it lists every match and what each action would skip on it."""
+        classify = self._policy.classifier()
         for machine in sorted(machines, key=lambda m: m.computer_dns_name.lower()):
             skips = []
             for verb, isolation_type, label in PREVIEW_ACTIONS:
@@ -312,7 +314,7 @@ class Resolver:
                     skips.append(f"{label}: {reason}")
             if skips:
                 result.skips[machine.id] = skips
-            result.protection[machine.id] = self._policy.classify(machine)
+            result.protection[machine.id] = classify(machine)
             result.devices.append(machine)
 
 

@@ -103,6 +103,8 @@ class Parser:
         self.fields = fields  # filter name -> kind ("str", "num", "date")
         self.collections = collections
         self.lambda_var: str | None = None
+        #: the item the innermost any()/all() is looking at: read by its variable, set by its loop (no row copy)
+        self.lambda_item: list[Any] = []
         #: compare strings case-insensitively (False: as they are, OData's reading of eq)
         self.fold = True
 
@@ -169,7 +171,8 @@ class Parser:
             return lambda _row: value
         if tok.kind == "name":
             if tok.value == self.lambda_var:
-                return lambda row: row["__item__"]
+                item = self.lambda_item
+                return lambda _row: item[0]
             if tok.value in ("true", "false", "null"):
                 const = {"true": True, "false": False, "null": None}[tok.value]
                 return lambda _row: const
@@ -205,13 +208,22 @@ class Parser:
         self.take("punct", "(")
         var = self.take("name")
         self.take("punct", ":")
-        outer, self.lambda_var = self.lambda_var, var.value
+        outer = self.lambda_var, self.lambda_item
+        self.lambda_var, self.lambda_item = var.value, [None]
+        current = self.lambda_item
         inner = self.or_expr()
-        self.lambda_var = outer
+        self.lambda_var, self.lambda_item = outer
         self.take("punct", ")")
-        quantifier = any if kind.value == "any" else all
-        field_ = coll.value
-        return lambda row: quantifier(inner({**row, "__item__": item}) for item in row.get(field_) or [])
+        field_, wanted = coll.value, kind.value == "any"  # any: the first match decides; all: the first miss
+
+        def test(row: dict[str, Any]) -> bool:
+            for item in row.get(field_) or []:
+                current[0] = item
+                if bool(inner(row)) is wanted:
+                    return wanted
+            return not wanted
+
+        return test
 
 
 def _norm(value: Any, fold: bool = True) -> Any:
