@@ -21,8 +21,6 @@ isolated device releases it (DD-ep:respond-machine-alerts.md); MDE lists no acti
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import math
 import uuid
@@ -45,6 +43,7 @@ from approvals.execution.models import Job
 from approvals.identity import Actor, Origin
 from approvals.outbox.models import EventKind
 from approvals.outbox.service import emit
+from approvals.periodic import Periodic
 from approvals.requests.models import RequestDevice, RequestRecord
 from approvals.service import ChatOps
 from mde.client import MAX_PAGE
@@ -108,7 +107,10 @@ class Reconciler:
         self.owner = owner or f"reconciler-{uuid.uuid4().hex[:12]}"
         self.config = config or ReconcileConfig()
         self.clock = clock
-        self._task: asyncio.Task[None] | None = None
+        # a run is due every interval_s (the lease row says when); looking ten times as often keeps it on time
+        self._loop = Periodic(
+            self._round, interval_s=min(60.0, max(0.2, self.config.interval_s / 10)), name="reconciliation"
+        )
 
     # -- one run -----------------------------------------------------------------------------------------
     async def run_once(self, *, force: bool = False) -> RunReport | None:
@@ -333,26 +335,14 @@ class Reconciler:
 
     # -- the loop ----------------------------------------------------------------------------------------
     async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop())
+        await self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-            self._task = None
+        await self._loop.stop()
 
-    async def _loop(self) -> None:
-        tick = min(60.0, max(0.2, self.config.interval_s / 10))
-        while True:
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("reconciliation failed; retrying next tick")
-            await asyncio.sleep(tick)
+    async def _round(self) -> bool:
+        await self.run_once()
+        return False
 
 
 def marker_in(action: MachineAction) -> bool:

@@ -10,7 +10,7 @@ makes one replica deliver a surface at a time.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import logging
 import uuid
 from collections import OrderedDict
@@ -20,6 +20,7 @@ from datetime import timedelta
 from approvals.db import Database
 from approvals.outbox import service as outbox
 from approvals.outbox.models import Event, EventKind
+from approvals.periodic import Periodic
 from approvals.requests.models import RequestRecord
 from approvals.requests.states import RequestState
 from approvals.service import ChatOps
@@ -69,14 +70,21 @@ class Delivery:
         self.chatops = chatops
         self.surfaces = {s.name: s for s in surfaces}
         self.owner = owner or f"delivery-{uuid.uuid4().hex[:12]}"
-        self.poll_s = poll_s
         self.batch = batch
         self.lease = timedelta(seconds=lease_s)
         self.max_backoff_s = max_backoff_s
-        self._wake: dict[str, asyncio.Event] = {name: asyncio.Event() for name in self.surfaces}
         #: one batch at a time per surface in this process (the lease covers other processes)
         self._locks: dict[str, asyncio.Lock] = {name: asyncio.Lock() for name in self.surfaces}
-        self._tasks: list[asyncio.Task[None]] = []
+        #: one loop per surface: a surface that is down backs off without holding up the others
+        self._loops = {
+            name: Periodic(
+                functools.partial(self._round, name),
+                interval_s=poll_s,
+                name=f"delivery to {name}",
+                backoff=self._backoff,
+            )
+            for name in self.surfaces
+        }
         #: request id -> (origin surface, verb); bounded (a long-running bot sees many requests)
         self._requests: OrderedDict[int, tuple[str, Verb]] = OrderedDict()
         self._milestone: dict[tuple[str, int], int] = {}
@@ -84,19 +92,16 @@ class Delivery:
         chatops.subscribe(self.wake)
 
     def wake(self) -> None:
-        for event in self._wake.values():
-            event.set()
+        for loop in self._loops.values():
+            loop.wake()
 
     async def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._loop(name)) for name in self.surfaces]
+        for loop in self._loops.values():
+            await loop.start()
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+        for loop in self._loops.values():
+            await loop.stop()
 
     async def drain(self, name: str, *, max_rounds: int = 1000) -> None:
         """Deliver everything stored so far to one surface (console, tests): deterministic output."""
@@ -104,25 +109,13 @@ class Delivery:
             if not await self.deliver_once(name):
                 return
 
-    async def _loop(self, name: str) -> None:
-        backoff = 0.0
-        while True:
-            try:
-                handled = await self.deliver_once(name)
-                backoff = 0.0
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                backoff = min(self.max_backoff_s, max(1.0, backoff * 2))
-                log.warning("delivery to %s failed (%s); retrying in %.0f s", name, type(exc).__name__, backoff)
-                await asyncio.sleep(backoff)
-                continue
-            if handled:
-                continue
-            wake = self._wake[name]
-            wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), self.poll_s)
+    async def _round(self, name: str) -> bool:
+        """One batch; True while there is more (a surface catching up does not wait between batches)."""
+        return await self.deliver_once(name) > 0
+
+    def _backoff(self, failures: int) -> float:
+        """1 s, 2 s, 4 s, … at most ``max_backoff_s`` (read each time: tests shorten it on a running engine)."""
+        return min(self.max_backoff_s, 2.0 ** (failures - 1))
 
     async def _about(self, request_id: int) -> tuple[str, Verb] | None:
         """(origin surface, verb) of a request, read once."""

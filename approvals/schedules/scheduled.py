@@ -4,12 +4,12 @@ queued runs across replicas, execute them one by one."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
+from approvals.periodic import Periodic
 from approvals.schedules.flows import ScheduleFlows
 
 log = logging.getLogger(__name__)
@@ -38,22 +38,17 @@ class Scheduler:
         self.flows = flows
         self.owner = owner or f"scheduler-{uuid.uuid4().hex[:12]}"
         self.config = config or SchedulerConfig()
-        self._wake = wake or asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic(self._round, interval_s=self.config.tick_s, name="scheduler tick", wake=wake)
 
     def wake(self) -> None:
-        self._wake.set()
+        """Look now, not at the next tick."""
+        self._loop.wake()
 
     async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop())
+        await self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-            self._task = None
+        await self._loop.stop()
 
     async def tick(self) -> int:
         """One round; returns how many runs this scheduler executed (tests call it directly)."""
@@ -68,14 +63,6 @@ class Scheduler:
                 log.exception("schedule run %s failed unexpectedly", run.id)
         return len(runs)
 
-    async def _loop(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("scheduler tick failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.config.tick_s)
+    async def _round(self) -> bool:
+        await self.tick()
+        return False  # the next round waits for the tick (or a wake)
