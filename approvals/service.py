@@ -70,8 +70,7 @@ class ChatOps:
         on_schedule_queued: Callable[[], None] | None = None,
         clock: Clock = utcnow,
     ) -> None:
-        """``on_schedule_queued``: wakes this process's scheduler when ``schedule run N`` queues a run; without
-        one (no scheduler here) a scheduler elsewhere claims the run at its next tick."""
+        """``on_schedule_queued`` wakes this process's scheduler on ``schedule run N`` (none: a later tick)."""
         self.db = db
         self.client = client
         self.policy = policy
