@@ -27,6 +27,7 @@ from approvals.audit.service import audit
 from approvals.db import Clock, Database, utcnow
 from approvals.execution import service as jobs
 from approvals.execution.actions import MARKER, comment_for, marker, submit_device_action
+from approvals.execution.adoption import find_own_actions
 from approvals.execution.cancelling import NOT_CANCELLED, Canceller
 from approvals.execution.indicators import run as indicator_job
 from approvals.execution.models import Job, JobKind, JobState
@@ -221,7 +222,8 @@ class Worker:
             # dropped stores stranded its jobs in ``submitting`` with their MDE actions already created)
             request_ids = {j.request_id for j in batch}
             records = await self._until_done(functools.partial(self._records, request_ids), "reading requests")
-            results = await asyncio.gather(*(self._attempt(job, records.get(job.request_id)) for job in batch))
+            known = await self._guard(functools.partial(find_own_actions, self.client, batch, records)) or {}
+            results = await asyncio.gather(*(self._attempt(job, records.get(job.request_id), known) for job in batch))
             await self._until_done(functools.partial(self._store, list(results)), "storing results")
 
     async def _until_done(self, step: Callable[[], Awaitable[T]], what: str) -> T:
@@ -258,8 +260,11 @@ class Worker:
             rows = await session.scalars(select(RequestRecord).where(RequestRecord.id.in_(request_ids)))
             return {r.id: r for r in rows}
 
-    async def _attempt(self, job: Job, record: RequestRecord | None) -> _Result:
-        """One job against MDE; never raises: every outcome becomes a ``_Result`` to store."""
+    async def _attempt(
+        self, job: Job, record: RequestRecord | None, known: dict[int, MachineAction | None] | None = None
+    ) -> _Result:
+        """One job against MDE; never raises: every outcome becomes a ``_Result`` to store. ``known``: what one
+        listing already said about jobs that may have their action (``adoption.find_own_actions``)."""
         if record is None or record.state == RequestState.CANCELLED.value:
             return _Result(job, record, outcome=DeviceState.CANCELLED, error="request cancelled before submission")
         try:
@@ -277,7 +282,9 @@ class Worker:
                 return _Result(job, record, outcome=DeviceState.SUCCEEDED)
             machine_id = job.machine_ids[0]
             action = None
-            if job.attempts > 1 or job.error:
+            if known is not None and job.id in known:
+                action = known[job.id]
+            elif job.attempts > 1 or job.error:
                 action = await self._find_own_action(record, machine_id)
             if action is None:
                 comment = comment_for(record.id, record.reason, record.requester_label)

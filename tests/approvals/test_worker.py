@@ -6,12 +6,13 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from approvals.commands.models import Target, TargetKind
 from approvals.db import Database
-from approvals.execution.actions import marker
+from approvals.execution.actions import comment_for, marker
 from approvals.execution.flows import Worker, WorkerConfig
+from approvals.execution.models import Job
 from approvals.identity import Origin
 from approvals.outbox.models import Event, EventKind
 from approvals.policy import Policy
@@ -113,3 +114,37 @@ async def test_a_canary_batch_releases_the_rest_once_it_succeeded(
             )
         ]
     assert any(n.startswith("Canary batch of 1 succeeded") for n in notes), notes
+
+
+async def test_claims_taken_over_from_a_dead_worker_are_found_with_one_listing_not_one_look_up_each(
+    db: Database, mde: tuple[Simulator, MdeClient]
+) -> None:
+    """A restarted replica adopts a whole batch at once: per-device look-ups would spend the 100-a-minute budget
+    of ``GET /api/machineactions`` (a minute and more for a full batch) before anything is resumed."""
+    sim, client = mde
+    request_id = await _approved(db, client, sim, devices=6, canary=None)
+    async with db.transaction() as session:
+        jobs = list(await session.scalars(select(Job).where(Job.request_id == request_id).order_by(Job.id)))
+        record = await session.get(RequestRecord, request_id)
+        assert record is not None
+        comment = comment_for(request_id, record.reason, record.requester_label)
+        # the dead worker had claimed them all and its calls for the first half had reached MDE
+        await session.execute(
+            update(Job).where(Job.request_id == request_id).values(state="submitting", owner="gone", attempts=1)
+        )
+    created = {j.machine_ids[0]: (await client.isolate(j.machine_ids[0], comment=comment)).id for j in jobs[:3]}
+    before = len(sim.request_log)
+    worker = Worker(db, client, config=WorkerConfig(concurrency=8, batch_size=8, poll_interval_s=0.1))
+    record = await _run_until_final(db, worker, request_id)
+    assert record.state == "succeeded"
+    per_device = [a.machine_id for a in sim.tenant.actions.values()]
+    assert sorted(per_device) == sorted(j.machine_ids[0] for j in jobs)  # every device once, none twice
+    async with db.sessions() as session:
+        stored = dict((await session.execute(select(RequestDevice.machine_id, RequestDevice.action_id))).all())
+    assert all(stored[machine] == action for machine, action in created.items())  # adopted, not redone
+    lookups = [e for e in sim.request_log[before:] if e.path.endswith("/machineactions") and e.method == "GET"]
+    assert sum("machineId" in e.query.get("$filter", "") for e in lookups) == 0
+    assert (
+        sum("creationDateTimeUtc" in e.query.get("$filter", "") and "Isolate" in e.query["$filter"] for e in lookups)
+        == 1
+    )
