@@ -36,6 +36,8 @@ from mde.errors import (
     UntrustedNextLink,
 )
 from mde.models import (
+    Alert,
+    AlertStatus,
     FileStats,
     HuntingResult,
     Indicator,
@@ -86,6 +88,7 @@ ROLE_FOR_PATH = {
     # get-user-related-machines.md: Machine.ReadWrite.All is the only application permission listed
     "users/machines": "Machine.ReadWrite.All",
     "runHuntingQuery": "ThreatHunting.Read.All",
+    "alerts": "Alert.Read.All",  # get-alerts.md, get-machine-related-alerts.md
 }
 #: "The maximal execution time of a single request is 200 seconds" (run-advanced-query-api.md)
 LEGACY_HUNTING_S = 200.0
@@ -573,6 +576,33 @@ class MdeClient(ApiClient):
                 retry_throttled=retry_throttled,
             )
         )
+
+    # -- alerts -----------------------------------------------------------------------------------------------
+    async def list_alerts(
+        self, *, active_only: bool = True, page_size: int = MAX_PAGE, max_pages: int = 10, retry_throttled: bool = True
+    ) -> list[Alert]:
+        """get-alerts.md: the tenant's alerts in one listing (``$top`` 10,000 a page, ``@odata.nextLink``
+        followed), not one call per device; ``active_only`` asks for ``status ne 'Resolved'`` (``status`` is
+        filterable; New, InProgress and Unknown stay). At most ``max_pages`` pages: a caller that only ranks
+        devices must not wait on a tenant's whole alert history. ``retry_throttled=False``: a 429 is raised at
+        once (the family still pauses) for a caller that would rather go on without the alerts."""
+        params: dict[str, Any] | None = {"$top": max(1, min(MAX_PAGE, page_size))}
+        if active_only:
+            params = {**(params or {}), "$filter": f"status ne {odata.quote(AlertStatus.RESOLVED)}"}
+        path, out = "/api/alerts", list[Alert]()
+        for _ in range(max(1, max_pages)):
+            data = await self._json("GET", path, "alerts_read", params=params, retry_throttled=retry_throttled) or {}
+            out.extend(Alert.from_api(a) for a in data.get("value") or [])
+            next_link = data.get("@odata.nextLink")
+            if not next_link:
+                break
+            path, params = self._next_url(next_link), None
+        return out
+
+    async def list_machine_alerts(self, machine_id: str) -> list[Alert]:
+        """get-machine-related-alerts.md: every alert of one device (404 for an unknown device)."""
+        data = await self._json("GET", f"/api/machines/{urlquote(machine_id, safe='')}/alerts", "alerts_read")
+        return [Alert.from_api(a) for a in (data or {}).get("value") or []]
 
     # -- users ------------------------------------------------------------------------------------------------
     async def get_user_related_machines(self, user: str) -> list[Machine]:

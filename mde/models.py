@@ -225,6 +225,53 @@ class MachineAction:
         )
 
 
+class AlertStatus(enum.StrEnum):
+    """alerts.md: an alert's ``status``."""
+
+    UNKNOWN = "Unknown"
+    NEW = "New"
+    IN_PROGRESS = "InProgress"
+    RESOLVED = "Resolved"
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """An MDE alert (learn.microsoft.com/defender-endpoint/api/alerts); ``machine_id`` is the device it was
+    raised on, the same id the machine entity and the action calls use."""
+
+    id: str
+    machine_id: str | None
+    status: str
+    severity: str | None = None
+    title: str | None = None
+    incident_id: int | None = None
+    computer_dns_name: str | None = None
+    alert_creation_time: datetime | None = None
+    last_update_time: datetime | None = None
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def is_active(self) -> bool:
+        """Not resolved: New, InProgress, or a status this client does not know yet."""
+        return self.status != AlertStatus.RESOLVED
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> Alert:
+        incident = data.get("incidentId")
+        return cls(
+            id=str(data["id"]),
+            machine_id=data.get("machineId"),
+            status=str(data.get("status") or AlertStatus.UNKNOWN),
+            severity=data.get("severity"),
+            title=data.get("title"),
+            incident_id=int(incident) if isinstance(incident, int | str) and str(incident).isdigit() else None,
+            computer_dns_name=data.get("computerDnsName"),
+            alert_creation_time=parse_datetime(data.get("alertCreationTime")),
+            last_update_time=parse_datetime(data.get("lastUpdateTime")),
+            raw=dict(data),
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class HuntingColumn:
     name: str

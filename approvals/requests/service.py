@@ -93,7 +93,7 @@ async def insert_request(
 def _device_columns(request_id: int, resolution: Resolution) -> dict[str, list[Any]]:
     devices = resolution.devices
     protection = [resolution.protection[m.id] for m in devices]
-    matched_by, notes = resolution.matched_by, resolution.notes
+    matched_by, notes, alerted = resolution.matched_by, resolution.notes, resolution.alerted
     return {
         "request_id": [request_id] * len(devices),
         "machine_id": [m.id for m in devices],
@@ -105,7 +105,10 @@ def _device_columns(request_id: int, resolution: Resolution) -> dict[str, list[A
         "group_name": [m.rbac_group_name for m in devices],
         "protection": [p.level for p in protection],
         "warning": [p.reason if p.level != "none" else None for p in protection],
-        "priority": [priority(m, named_by_incident=_named_by_incident(matched_by.get(m.id, ()))) for m in devices],
+        "priority": [
+            priority(m, named_by_incident=_named_by_incident(matched_by.get(m.id, ())), alerted=m.id in alerted)
+            for m in devices
+        ],
         "note": [notes.get(m.id) for m in devices],
     }
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from approvals.commands.models import Target, TargetKind
 from approvals.errors import ResolutionError
 from approvals.policy import Policy, Protection
+from approvals.resolution.alerts import alerted_devices, worth_ranking
 from approvals.resolution.catalog import CatalogCache, did_you_mean
 from approvals.resolution.exclusions import (
     inactive_reason,
@@ -64,6 +65,8 @@ class Resolution:
     caveats: list[str] = field(default_factory=list)
     #: ``devices`` previews: what each action would skip on a device, and why (nothing is excluded)
     skips: dict[str, list[str]] = field(default_factory=dict)
+    #: devices with an unresolved MDE alert: they go first, with the incident's hosts (riskiest first)
+    alerted: frozenset[str] = frozenset()
 
     @property
     def protected(self) -> list[Machine]:
@@ -101,6 +104,11 @@ class Resolver:
             await self._apply_exclusions(
                 list(seen.values()), result, verb=verb, isolation_type=isolation_type, active_only=active_only
             )
+            if worth_ranking(verb, len(result.devices)):
+                found = await alerted_devices(self._client, [m.id for m in result.devices])
+                result.alerted = found.machine_ids
+                if found.caveat:
+                    result.caveats.append(found.caveat)
         return result
 
     async def _match(self, target: Target, result: Resolution) -> list[Machine]:

@@ -4,7 +4,8 @@ Past MDE's limits (100 actions a minute, 1,500 an hour per action family, from e
 learn.microsoft.com/defender-endpoint/api/isolate-machine "Limitations"), a 3,000-device isolation runs for
 two hours, so the order matters. Devices go in this order of classes:
 
-1. named by the incident the request acts on (its entities: the hosts the attack was seen on);
+1. named by the incident the request acts on (its entities: the hosts the attack was seen on), or with an
+   unresolved MDE alert (one listing of the tenant's alerts per request: ``approvals.resolution.alerts``);
 2. MDE's own ``riskScore`` High, then 3. Medium (the machine entity's "Risk score as evaluated by Microsoft
    Defender for Endpoint", values None, Informational, Low, Medium, High: defender-endpoint/api/machine.md);
 4. the rest.
@@ -40,16 +41,16 @@ class RiskClass(IntEnum):
 
 
 _LABELS = {
-    RiskClass.INCIDENT: "named by the incident",
+    RiskClass.INCIDENT: "alerted or named by the incident",
     RiskClass.HIGH: "High risk",
     RiskClass.MEDIUM: "Medium risk",
     RiskClass.OTHER: "the rest",
 }
 
 
-def priority(machine: Machine, *, named_by_incident: bool) -> int:
+def priority(machine: Machine, *, named_by_incident: bool, alerted: bool = False) -> int:
     """Lower goes first: ten per class, plus the exposure level within it."""
-    if named_by_incident:
+    if named_by_incident or alerted:
         risk = RiskClass.INCIDENT
     elif machine.risk_score == "High":
         risk = RiskClass.HIGH

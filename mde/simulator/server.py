@@ -18,6 +18,7 @@ from aiohttp import web
 
 from mde.simulator import liveresponse
 from mde.simulator.actions import FINAL, SimAction, new_action
+from mde.simulator.alerts import ALERT_FIELDS, ALERT_ROLES
 from mde.simulator.config import SimulatorConfig
 from mde.simulator.errors import ApiError
 from mde.simulator.errors import required as _required
@@ -210,6 +211,8 @@ class Simulator:
             app.router.add_post(prefix + "/machines/AddOrRemoveTagForMultipleMachines", self.bulk_tags)
             app.router.add_get(prefix + "/machines/{rest}", self.get_machine_route)
             app.router.add_get(prefix + "/machines/{id}/logonusers", self.logon_users)
+            app.router.add_get(prefix + "/machines/{id}/alerts", self.machine_alerts)
+            app.router.add_get(prefix + "/alerts", self.list_alerts)
             app.router.add_post(prefix + "/machines/{id}/tags", self.machine_tags)
             app.router.add_post(prefix + "/machines/{id}/runliveresponse", self.run_live_response)
             app.router.add_post(prefix + "/machines/{id}/{action}", self.machine_action)
@@ -243,6 +246,8 @@ class Simulator:
         p = path.replace("/api/v1.0/", "/api/")
         if not p.startswith("/api/"):
             return None, ()
+        if p.startswith("/api/alerts") or (p.startswith("/api/machines/") and p.endswith("/alerts")):
+            return "alerts_read", ALERT_ROLES  # get-alerts.md, get-machine-related-alerts.md
         if p.startswith("/api/advancedqueries"):
             return "advanced_queries", ("AdvancedQuery.Read.All",)
         if p.startswith("/api/indicators"):
@@ -425,6 +430,21 @@ class Simulator:
         if not rows:
             raise ApiError(404, "NotFound", "No machines found")
         return self._page(request, rows, "Machines")
+
+    # -- alerts ---------------------------------------------------------------------------------------
+    async def list_alerts(self, request: web.Request) -> web.Response:
+        """learn.microsoft.com/defender-endpoint/api/get-alerts: ``$filter`` on the documented properties,
+        ``$top`` up to 10,000 and ``$skip``; 200 with an empty ``value`` when nothing matches (the page
+        documents no 404 for an empty list, unlike get-machines.md)."""
+        rows = _filtered(request, self.tenant.alerts, ALERT_FIELDS, case_sensitive=self.config.case_sensitive_filters)
+        return self._page(request, rows, "Alerts")
+
+    async def machine_alerts(self, request: web.Request) -> web.Response:
+        """learn.microsoft.com/defender-endpoint/api/get-machine-related-alerts: every alert of one device;
+        404 when the device is not found."""
+        machine = self._machine(request.match_info["id"])
+        rows = [a for a in self.tenant.alerts if a["machineId"] == machine["id"]]
+        return web.json_response({"@odata.context": "…#Alerts", "value": rows})
 
     async def get_machine_route(self, request: web.Request) -> web.Response:
         rest = request.match_info["rest"]
@@ -762,6 +782,7 @@ class Simulator:
         self.tenant.actions[action.id] = action
         self._latest[(machine["id"], action.type)] = action
         return web.json_response(action.to_api(list_shape=False), status=201)
+
     async def sim_reconnect(self, request: web.Request) -> web.Response:
         """An offline device comes back: its held actions run now (respond-machine-alerts.md, three days)."""
         machine = self._machine(request.match_info["id"])

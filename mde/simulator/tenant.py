@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mde.simulator.actions import SimAction
+from mde.simulator.alerts import seed_alerts
 from mde.simulator.timefmt import iso
 
 GROUPS = [
@@ -62,6 +63,8 @@ class Tenant:
     device_files: dict[str, set[str]] = field(default_factory=dict)
     #: per machine id: logon users (get-machine-log-on-users.md shape)
     logons: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: alerts (alerts.md shape), newest last; ``mde.simulator.alerts``
+    alerts: list[dict[str, Any]] = field(default_factory=list)
 
     def add_file(self, sha1: str, sha256: str, machine_ids: list[str], names: list[str]) -> dict[str, Any]:
         """A file seen on ``machine_ids`` (its organization prevalence is their number)."""
@@ -261,6 +264,7 @@ def seed_tenant(devices: int, seed: int = 0, inactive_rate: float = 0.05) -> Ten
             )
         )
     _seed_users_and_files(tenant, now)
+    tenant.alerts = seed_alerts(list(tenant.machines.values()), seed, now)
     if devices > 20:
         # two devices that share one name (a re-imaged laptop onboarded twice): never guess between them
         for suffix in ("a", "b"):
