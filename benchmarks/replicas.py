@@ -84,6 +84,12 @@ class RecordingSurface:
     def __init__(self) -> None:
         self._ids = 0
 
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
     def _show(self, kind: str) -> None:
         print(json.dumps({"t": time.monotonic(), "shown": kind}), flush=True)
 
