@@ -35,6 +35,7 @@ from mde.errors import (
     UnsupportedDevice,
     UntrustedNextLink,
 )
+from mde.gcpause import cyclic_gc_paused
 from mde.models import (
     Alert,
     AlertStatus,
@@ -247,7 +248,8 @@ class ApiClient:
 
     async def _json(self, method: str, path: str, family: str, **kw: Any) -> Any:
         response = await self._request(method, path, family, **kw)
-        return response.json() if response.content else None
+        with cyclic_gc_paused():  # a machine page is megabytes of JSON: see mde.gcpause
+            return response.json() if response.content else None
 
 
 class MdeClient(ApiClient):
@@ -310,10 +312,13 @@ class MdeClient(ApiClient):
             except NotFound:
                 return  # documented: 404 when there are no (more) machines
             values = data.get("value") or []
-            for index, item in enumerate(values):
-                if index and index % YIELD_EVERY == 0:
+            for start in range(0, len(values), YIELD_EVERY):
+                if start:
                     await asyncio.sleep(0)  # a 10,000-row page must not hold the event loop (chat acks wait on it)
-                yield Machine.from_api(item)
+                with cyclic_gc_paused():
+                    machines = [Machine.from_api(item) for item in values[start : start + YIELD_EVERY]]
+                for machine in machines:
+                    yield machine
             next_link = data.get("@odata.nextLink")
             if next_link:
                 path, params, linked = self._next_url(next_link), None, True

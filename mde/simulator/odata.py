@@ -167,15 +167,13 @@ class Parser:
     def operand(self) -> Getter:
         tok = self.take()
         if tok.kind in ("str", "num", "date"):
-            value = tok.value
-            return lambda _row: value
+            return _Const(tok.value)
         if tok.kind == "name":
             if tok.value == self.lambda_var:
                 item = self.lambda_item
                 return lambda _row: item[0]
             if tok.value in ("true", "false", "null"):
-                const = {"true": True, "false": False, "null": None}[tok.value]
-                return lambda _row: const
+                return _Const({"true": True, "false": False, "null": None}[tok.value])
             if tok.value not in self.fields:
                 raise ODataError(f"property '{tok.value}' cannot be used in $filter")
             name, kind = tok.value, self.fields[tok.value]
@@ -236,7 +234,22 @@ def _text_test(test: Callable[[str, str], bool], left: Any, right: Any, fold: bo
     return test(left.lower(), right.lower()) if fold else test(left, right)
 
 
+class _Const:
+    """A literal operand: a getter that ignores the row, whose value a comparison can prepare once."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __call__(self, _row: dict[str, Any]) -> Any:
+        return self.value
+
+
 def _compare(op: str, left: Getter, right: Getter, fold: bool = True) -> Predicate:
+    if op in ("eq", "ne") and isinstance(right, _Const):
+        return _equals_constant(left, _norm(right.value, fold), fold, negate=op == "ne")
+
     def check(row: dict[str, Any]) -> bool:
         a, b = _norm(left(row), fold), _norm(right(row), fold)
         if op == "eq":
@@ -249,6 +262,19 @@ def _compare(op: str, left: Getter, right: Getter, fold: bool = True) -> Predica
             return bool({"gt": a > b, "ge": a >= b, "lt": a < b, "le": a <= b}[op])
         except TypeError:
             return False
+
+    return check
+
+
+def _equals_constant(left: Getter, b: Any, fold: bool, *, negate: bool) -> Predicate:
+    """``_compare``'s eq/ne against a literal, with the literal folded once: a listing tests every row per page."""
+    text = None if b is None else str(b)
+
+    def check(row: dict[str, Any]) -> bool:
+        a = left(row)
+        if fold and isinstance(a, str):
+            a = a.lower()
+        return bool(a == b or (a is not None and text is not None and str(a) == text)) is not negate
 
     return check
 
