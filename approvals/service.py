@@ -36,6 +36,7 @@ from approvals.containment.flows import ContainmentFlows
 from approvals.containment.timebox import time_box_params
 from approvals.db import Clock, Database, utcnow
 from approvals.errors import ResolutionError, UserError
+from approvals.execution.cancels import cancel_unsubmitted
 from approvals.execution.flows import Worker
 from approvals.identity import Actor, Origin
 from approvals.incidents import service as incident_store
@@ -43,6 +44,7 @@ from approvals.indicators.flows import IndicatorFlows
 from approvals.messages import describe_mde_error
 from approvals.policy import Policy
 from approvals.requests import service as requests
+from approvals.requests.approval import ApprovalFlows
 from approvals.requests.flows import RequestFlows
 from approvals.requests.labels import action_label
 from approvals.requests.models import DeviceState, RequestRecord
@@ -69,23 +71,25 @@ class ChatOps:
         limiter: Any = None,
         on_schedule_queued: Callable[[], None] | None = None,
         clock: Clock = utcnow,
+        doctor: Callable[[], Awaitable[str]] | None = None,
     ) -> None:
         """``on_schedule_queued`` wakes this process's scheduler on ``schedule run N`` (none: a later tick)."""
         self.db = db
         self.client = client
         self.policy = policy
+        #: woken by approvals and cancels; None in a process without one (the workers elsewhere find the work)
         self.worker = worker
         self.limiter = limiter
         self.clock = clock
-        self.flows = RequestFlows(db, policy, clock)
+        self.flows = RequestFlows(db, policy, clock, stop_jobs=cancel_unsubmitted)
+        self.approvals = ApprovalFlows(db, policy, clock, on_approved=self._approved)
         self.resolver = Resolver(client, policy, incidents=self._incident_devices)
         self._listeners: list[Callable[[], None]] = []
         self.containment = ContainmentFlows(db, self.resolver, policy, clock)
         proposer = Proposer(db, client, policy, view=self.view, notify=self.notify, clock=clock)
         self.schedules = ScheduleFlows(proposer, on_queued=on_schedule_queued or _next_tick)
         self.indicators = IndicatorFlows(proposer)
-        #: the deployment checks for the admin-only ``doctor`` command (bot/engine.py sets it)
-        self.doctor: Callable[[], Awaitable[str]] | None = None
+        self.doctor = doctor  # the deployment checks for the admin-only ``doctor`` command
 
     def subscribe(self, listener: Callable[[], None]) -> None:
         """Called (synchronously, cheaply) whenever new events were stored, to wake delivery loops."""
@@ -259,11 +263,9 @@ class ChatOps:
 
     async def auto_approve(self, request_id: int, rule: str) -> Reply:
         """A notification rule the policy lets act alone (``auto_rules``): approved without a person."""
-        outcome = await self.flows.auto_approve(request_id, rule)
+        outcome = await self.approvals.auto_approve(request_id, rule)
         if outcome.allowed:
             self.notify()
-            if self.worker is not None:
-                self.worker.wake()
         return Reply(text=outcome.reason, error=not outcome.allowed)
 
     async def decide(
@@ -275,14 +277,19 @@ class ChatOps:
         reason: str | None = None,
         break_glass: bool = False,
     ) -> Reply:
-        outcome = await self.flows.decide(actor, request_id, approve=approve, reason=reason, break_glass=break_glass)
+        outcome = await self.approvals.decide(
+            actor, request_id, approve=approve, reason=reason, break_glass=break_glass
+        )
         if outcome.allowed:
             self.notify()
-            if self.worker is not None:
-                self.worker.wake()
-            await self.schedules.activation.settle_approved(request_id)  # a schedule request: active right away
         view = await self.view(request_id) if outcome.request_id else None
         return Reply(text=outcome.reason, error=not outcome.allowed, request=view)
+
+    async def _approved(self, request_id: int) -> None:
+        """After every approval (``on_approved``): a worker creates the jobs; a schedule is active at once."""
+        if self.worker is not None:
+            self.worker.wake()
+        await self.schedules.activation.settle_approved(request_id)
 
     async def cancel(self, actor: Actor, request_id: int, reason: str | None) -> Reply:
         """Answers at once: the worker cancels the submitted actions in MDE (house rule: no MDE call here)."""

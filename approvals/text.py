@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 
 from approvals.execution.cancelling import CANCELLED_IN_MDE, NOT_CANCELLED
-from approvals.execution.service import BEFORE_SUBMISSION
+from approvals.execution.cancels import BEFORE_SUBMISSION
 from approvals.requests.models import CANCELLING_DEVICE_STATES, DeviceState
 from approvals.resolution.flows import Resolution
 from approvals.views import DeviceRow, ExclusionRow, ProgressView

@@ -61,12 +61,16 @@ class ProgressView:
     cancelling: int = 0
     cancel_waiting: int = 0
     eta_seconds: float | None = None
+    #: approved, and a worker is still creating the jobs of this many devices (the click answered first)
+    preparing: int = 0
 
     @property
     def done(self) -> int:
         return self.succeeded + self.failed + self.skipped + self.cancelled
 
     def sentence(self) -> str:
+        if self.preparing:
+            return f"preparing the jobs of {self.preparing} device(s), 0 of {self.total} submitted"
         text = f"{self.submitted} of {self.total} submitted, {self.done} finished"
         if self.failed:
             text += f" ({self.failed} failed)"

@@ -160,11 +160,9 @@ class ContainmentTimers:
             )
             pending = [request_id for request_id, params in rows if (params or {}).get("release_preapproved")]
         for request_id in pending:
-            outcome = await self.chatops.flows.approve_preapproved_release(request_id)
+            outcome = await self.chatops.approvals.approve_preapproved_release(request_id)
             if outcome.allowed:
                 self.chatops.notify()
-                if self.chatops.worker is not None:
-                    self.chatops.worker.wake()
 
     # -- reminders -----------------------------------------------------------------------------------------
     async def remind(self) -> int:

@@ -64,12 +64,15 @@ class Engine:
         reconcile: ReconcileConfig | None = None,
     ) -> Engine:
         schedule_queued = asyncio.Event()  # `schedule run N` wakes the scheduler at once
-        chatops = ChatOps(db, client, policy, limiter=limiter, on_schedule_queued=schedule_queued.set)
-        timers = ContainmentTimers(db, chatops, chatops.clock)
 
-        async def housekeeping() -> None:
+        async def housekeeping() -> None:  # chatops and timers are built below: hooks go to constructors
             await chatops.flows.expire_due()
             await timers.maybe_tick()
+
+        async def doctor() -> str:
+            from bot.doctor import doctor_report  # only when an admin asks
+
+            return await doctor_report(db=db, policy=policy)
 
         worker = Worker(
             db,
@@ -80,14 +83,10 @@ class Engine:
             on_tick=housekeeping,
             on_final=record_outcomes,
         )
-        chatops.worker = worker
-
-        async def doctor() -> str:
-            from bot.doctor import doctor_report  # only when an admin asks
-
-            return await doctor_report(db=db, policy=policy)
-
-        chatops.doctor = doctor
+        chatops = ChatOps(
+            db, client, policy, worker=worker, limiter=limiter, on_schedule_queued=schedule_queued.set, doctor=doctor
+        )
+        timers = ContainmentTimers(db, chatops, chatops.clock)
         scheduler = Scheduler(
             chatops.schedules,
             wake=schedule_queued,

@@ -6,10 +6,10 @@ actioned twice. Per device that is one ``GET /api/machineactions`` each, from th
 restarted replica adopting a full batch would wait a minute or more for its look-ups alone. One listing per
 request answers for the whole batch instead.
 
-Why the listing is complete for these devices: an action for a job is created after the job is (jobs are
-stored at approval), so every action of this request's type created since the oldest job of the group, less
-the same five-minute allowance for clock skew the poller uses, is in it; ``every_page`` follows the pages to
-the end. A device absent from it has no action of this request, exactly as an empty per-device look-up says.
+Why the listing is complete for these devices: an action for a job is created after the job is (a worker
+stores the jobs before any is claimed), so every action of this request's type created since the oldest job of
+the group, less the same five-minute allowance for clock skew the poller uses, is in it; ``every_page`` follows
+the pages to the end. A device absent from it has no action of this request, as an empty per-device look-up says.
 """
 
 from __future__ import annotations

@@ -19,9 +19,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approvals.db import Database
-from approvals.execution import service as jobs
+from approvals.execution import cancels
 from approvals.execution.actions import marker
 from approvals.execution.models import Job
+from approvals.execution.storing import OnFinal, settle_jobs
 from approvals.messages import describe_mde_error
 from approvals.outbox.models import EventKind
 from approvals.outbox.service import emit
@@ -61,7 +62,7 @@ class Canceller:
         retry_s: float,
         clock: Callable[[], datetime],
         settled: Callable[[set[int]], Awaitable[None]],
-        on_final: jobs.OnFinal | None = None,
+        on_final: OnFinal | None = None,
     ) -> None:
         self.db, self.client, self.owner = db, client, owner
         self.concurrency, self.stale_s, self.retry_s = concurrency, stale_s, retry_s
@@ -72,9 +73,9 @@ class Canceller:
     async def run_once(self) -> int:
         """One round: claim, look, cancel what is still pending, store the truth; returns jobs settled."""
         async with self.db.transaction() as session:
-            claimed = await jobs.claim_cancels(
+            claimed = await cancels.claim_cancels(
                 session,
-                self.owner,
+                owner=self.owner,
                 now=self.clock(),
                 stale=timedelta(seconds=self.stale_s),
                 limit=CANCEL_BATCH,
@@ -104,9 +105,9 @@ class Canceller:
                     work.later.append((job, self.clock() + timedelta(seconds=self.retry_s)))
         now = self.clock()
         async with self.db.transaction() as session:
-            await jobs.store_final(session, work.finals, now, self._on_final, announce=False)
-            await jobs.store_not_cancelled(session, work.not_cancelled, now)
-            await jobs.release_cancels(session, work.later)
+            await settle_jobs(session, work.finals, now=now, on_final=self._on_final, announce=False)
+            await cancels.store_not_cancelled(session, items=work.not_cancelled, now=now)
+            await cancels.release_cancels(session, items=work.later)
         await self._settled({j.request_id for j in claimed})
         return len(work.finals) + len(work.not_cancelled)
 
@@ -152,7 +153,7 @@ class Canceller:
         """The card and thread say a throttled cancel waits, at once (not at the end of the round)."""
         text = f"MDE throttled the cancel (HTTP 429); retrying after its Retry-After of {wait:.0f} s"
         async with self.db.transaction() as session:
-            await jobs.store_cancel_waiting(session, job, error=text, now=self.clock())
+            await cancels.store_cancel_waiting(session, job=job, error=text, now=self.clock())
             emit(session, job.request_id, EventKind.PROGRESS, cancel_waiting=True)
             if job.request_id not in work.throttle_noted:
                 work.throttle_noted.add(job.request_id)

@@ -90,6 +90,8 @@ class RequestRecord(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: when a worker created the jobs of the approved request (in the background, after the click answered)
+    jobs_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: when the job engine emitted the final summary (a cancelled request is summarized once its actions
     #: settle); only for requests the job engine runs (``Verb.runs_jobs``): a schedule request's stays empty

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, func, or_, select
+from sqlalchemy import Table, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approvals.bulk import insert_columns
@@ -124,6 +124,18 @@ async def get_request(session: AsyncSession, request_id: int, *, for_update: boo
     return await session.scalar(query)
 
 
+async def lock_request(session: AsyncSession, *, request_id: int, now: datetime) -> RequestRecord | None:
+    """Take the request's row lock first (PostgreSQL row lock, SQLite write lock), then read it: a decision
+    and a cancel of one request serialise."""
+    await session.execute(
+        update(RequestRecord)
+        .where(RequestRecord.id == request_id)
+        .values(updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return await get_request(session, request_id)
+
+
 async def decisions_for(session: AsyncSession, request_id: int) -> list[Decision]:
     rows = await session.scalars(select(Decision).where(Decision.request_id == request_id).order_by(Decision.id))
     return list(rows)
@@ -154,6 +166,16 @@ async def progress_for(session: AsyncSession, request_id: int, eta_seconds: floa
         ).all()
     }
     total = sum(counts.values())
+    preparing = 0
+    if counts.get(None):  # approved, but a worker has not created the jobs yet (no device has a state)
+        waiting = await session.scalar(
+            select(func.count()).where(
+                RequestRecord.id == request_id,
+                RequestRecord.state == RequestState.APPROVED.value,
+                RequestRecord.jobs_created_at.is_(None),
+            )
+        )
+        preparing = counts[None] if waiting else 0
     return ProgressView(
         total=total,
         submitted=sum(n for s, n in counts.items() if s in SUBMITTED_DEVICE_STATES),
@@ -164,6 +186,7 @@ async def progress_for(session: AsyncSession, request_id: int, eta_seconds: floa
         cancelling=sum(n for s, n in counts.items() if s in CANCELLING_DEVICE_STATES),
         cancel_waiting=counts.get(DeviceState.CANCEL_WAITING, 0),
         eta_seconds=eta_seconds,
+        preparing=preparing,
     )
 
 

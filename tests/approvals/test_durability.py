@@ -131,6 +131,8 @@ async def test_two_engines_clicking_approve_together_execute_once_on_postgres() 
                     other.decide(CAROL, request_id, approve=True),
                 )
                 assert sorted(r.error for r in results) == [False, True], [r.text for r in results]
+                # both engines' workers create the approved request's jobs at once: one wins
+                await asyncio.gather(stack.engine.worker.prepare_once(), Worker(db_b, stack.client).prepare_once())
                 async with db_a.sessions() as session:
                     jobs = await session.scalar(
                         select(func.count()).select_from(Job).where(Job.request_id == request_id)

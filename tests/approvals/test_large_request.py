@@ -39,6 +39,7 @@ async def test_a_100000_device_request_is_one_card_within_limits_and_one_job_per
 
         approved = await stack.chatops.decide(BOB, view.id, approve=True)
         assert not approved.error, approved.text
+        assert await stack.engine.worker.prepare_once() == [view.id]  # the jobs come after the click's answer
         async with stack.db.sessions() as session:
             jobs = list(await session.scalars(select(Job.machine_ids).where(Job.request_id == view.id)))
             first = await session.scalar(select(Job.machine_ids).order_by(Job.id).limit(1))

@@ -11,11 +11,13 @@ from sqlalchemy import select, update
 from approvals.commands.models import Target, TargetKind
 from approvals.db import Database
 from approvals.execution.actions import comment_for, marker
+from approvals.execution.cancels import cancel_unsubmitted
 from approvals.execution.flows import Worker, WorkerConfig
 from approvals.execution.models import Job
 from approvals.identity import Origin
 from approvals.outbox.models import Event, EventKind
 from approvals.policy import Policy
+from approvals.requests.approval import ApprovalFlows
 from approvals.requests.flows import RequestFlows
 from approvals.requests.models import DeviceState, RequestDevice, RequestRecord
 from approvals.resolution.flows import Resolver
@@ -52,7 +54,7 @@ async def _approved(db: Database, client: MdeClient, sim: Simulator, *, devices:
         [Target(TargetKind.DEVICE, name) for name in names], verb=Verb.ISOLATE
     )
     assert len(resolution.devices) >= 2
-    flows = RequestFlows(db, policy)
+    flows = RequestFlows(db, policy, stop_jobs=cancel_unsubmitted)
     record = await flows.create(
         actor=REQUESTER,
         origin=ORIGIN,
@@ -63,7 +65,7 @@ async def _approved(db: Database, client: MdeClient, sim: Simulator, *, devices:
         resolution=resolution,
         canary=canary,
     )
-    verdict = await flows.decide(APPROVER, record.id, approve=True, reason=None, break_glass=False)
+    verdict = await ApprovalFlows(db, policy).decide(APPROVER, record.id, approve=True, reason=None, break_glass=False)
     assert verdict.allowed, verdict.reason
     return record.id
 
@@ -123,6 +125,7 @@ async def test_claims_taken_over_from_a_dead_worker_are_found_with_one_listing_n
     of ``GET /api/machineactions`` (a minute and more for a full batch) before anything is resumed."""
     sim, client = mde
     request_id = await _approved(db, client, sim, devices=6, canary=None)
+    assert await Worker(db, client).prepare_once() == [request_id]  # the approved request's jobs
     async with db.transaction() as session:
         jobs = list(await session.scalars(select(Job).where(Job.request_id == request_id).order_by(Job.id)))
         record = await session.get(RequestRecord, request_id)

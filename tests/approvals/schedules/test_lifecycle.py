@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from approvals.execution.models import Job
 from approvals.outbox.models import Event
 from approvals.policy import Policy
+from approvals.requests.approval import ApprovalFlows
 from approvals.service import ChatOps
 from approvals.verbs import Effect, Verb
 from tests.support.actors import ALICE, BOB, HERE
@@ -72,7 +73,8 @@ async def test_the_job_engine_leaves_an_approved_schedule_request_to_its_activat
     housekeeping must not report progress on it nor close it; the scheduler's tick activates it."""
     async with Stack.start(db_kind=db_kind, devices=50, start_engine=False) as stack:
         request_id = await create(stack, CREATE)
-        verdict = await stack.chatops.flows.decide(BOB, request_id, approve=True, reason=None, break_glass=False)
+        approvals = ApprovalFlows(stack.db, stack.chatops.policy)  # no on_approved: nothing activates it here
+        verdict = await approvals.decide(BOB, request_id, approve=True, reason=None, break_glass=False)
         assert verdict.allowed and (await stack.record(request_id)).state == "approved"
 
         await stack.engine.worker.settle()
