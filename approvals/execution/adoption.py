@@ -6,10 +6,12 @@ actioned twice. Per device that is one ``GET /api/machineactions`` each, from th
 restarted replica adopting a full batch would wait a minute or more for its look-ups alone. One listing per
 request answers for the whole batch instead.
 
-Why the listing is complete for these devices: an action for a job is created after the job is (a worker
+Why the listing answers for these devices: an action for a job is created after the job is (a worker
 stores the jobs before any is claimed), so every action of this request's type created since the oldest job of
-the group, less the same five-minute allowance for clock skew the poller uses, is in it; ``every_page`` follows
-the pages to the end. A device absent from it has no action of this request, as an empty per-device look-up says.
+the group, less the same five-minute allowance for clock skew the poller uses, is in it. The listing is one
+page (MDE's 10,000, newest first): when the page is not full it is complete, and a device absent from it has
+no action of this request, as an empty per-device look-up says; when it is full (a request running for many
+hours), the devices it does not show are looked up one by one as before.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from approvals.execution.models import Job, JobKind
 from approvals.requests.models import RequestRecord
 from approvals.requests.states import RequestState
 from approvals.verbs import ACTIONS
-from mde.client import MdeClient
+from mde.client import MAX_PAGE, MdeClient
 from mde.errors import MdeError
 from mde.models import ActionStatus, MachineAction
 
@@ -57,7 +59,7 @@ async def find_own_actions(
             continue
         since = min(job.created_at for job in group) - CLOCK_SKEW
         try:
-            listed = await client.list_machine_actions(type=spec.action_type, created_after=since, every_page=True)
+            listed = await client.list_machine_actions(type=spec.action_type, created_after=since, top=MAX_PAGE)
         except MdeError as exc:  # each job then looks for itself, and fails or retries on its own
             log.warning("listing request #%s's actions failed (%s); looking up device by device", request_id, exc)
             continue
@@ -66,6 +68,9 @@ async def find_own_actions(
         for action in listed:  # newest first, like the per-device look-up: the first match wins
             if tag in (action.requestor_comment or "") and action.status != ActionStatus.CANCELLED:
                 found.setdefault(action.machine_id, action)
+        complete = len(listed) < MAX_PAGE
         for job in group:
-            known[job.id] = found.get(job.machine_ids[0])
+            mine = found.get(job.machine_ids[0])
+            if mine is not None or complete:
+                known[job.id] = mine
     return known

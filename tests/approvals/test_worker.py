@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
@@ -118,12 +119,8 @@ async def test_a_canary_batch_releases_the_rest_once_it_succeeded(
     assert any(n.startswith("Canary batch of 1 succeeded") for n in notes), notes
 
 
-async def test_claims_taken_over_from_a_dead_worker_are_found_with_one_listing_not_one_look_up_each(
-    db: Database, mde: tuple[Simulator, MdeClient]
-) -> None:
-    """A restarted replica adopts a whole batch at once: per-device look-ups would spend the 100-a-minute budget
-    of ``GET /api/machineactions`` (a minute and more for a full batch) before anything is resumed."""
-    sim, client = mde
+async def _claimed_by_a_dead_worker(db: Database, client: MdeClient, sim: Simulator) -> tuple[int, dict[str, str]]:
+    """Six devices' jobs claimed by a worker that died; its calls for the first three had reached MDE."""
     request_id = await _approved(db, client, sim, devices=6, canary=None)
     assert await Worker(db, client).prepare_once() == [request_id]  # the approved request's jobs
     async with db.transaction() as session:
@@ -131,23 +128,59 @@ async def test_claims_taken_over_from_a_dead_worker_are_found_with_one_listing_n
         record = await session.get(RequestRecord, request_id)
         assert record is not None
         comment = comment_for(request_id, record.reason, record.requester_label)
-        # the dead worker had claimed them all and its calls for the first half had reached MDE
         await session.execute(
             update(Job).where(Job.request_id == request_id).values(state="submitting", owner="gone", attempts=1)
         )
     created = {j.machine_ids[0]: (await client.isolate(j.machine_ids[0], comment=comment)).id for j in jobs[:3]}
+    return request_id, created
+
+
+async def _resumed_once_each(db: Database, client: MdeClient, sim: Simulator, request_id: int) -> list[Any]:
+    """Run a fresh worker to the end: every device actioned exactly once; the look-ups it made."""
     before = len(sim.request_log)
     worker = Worker(db, client, config=WorkerConfig(concurrency=8, batch_size=8, poll_interval_s=0.1))
     record = await _run_until_final(db, worker, request_id)
     assert record.state == "succeeded"
-    per_device = [a.machine_id for a in sim.tenant.actions.values()]
-    assert sorted(per_device) == sorted(j.machine_ids[0] for j in jobs)  # every device once, none twice
     async with db.sessions() as session:
-        stored = dict((await session.execute(select(RequestDevice.machine_id, RequestDevice.action_id))).all())
-    assert all(stored[machine] == action for machine, action in created.items())  # adopted, not redone
-    lookups = [e for e in sim.request_log[before:] if e.path.endswith("/machineactions") and e.method == "GET"]
-    assert sum("machineId" in e.query.get("$filter", "") for e in lookups) == 0
-    assert (
-        sum("creationDateTimeUtc" in e.query.get("$filter", "") and "Isolate" in e.query["$filter"] for e in lookups)
-        == 1
-    )
+        stored = dict(
+            (
+                await session.execute(
+                    select(RequestDevice.machine_id, RequestDevice.action_id).where(
+                        RequestDevice.request_id == request_id
+                    )
+                )
+            ).all()
+        )
+    per_device = sorted(a.machine_id for a in sim.tenant.actions.values())
+    assert per_device == sorted(stored)  # every device once, none twice
+    assert sorted(a or "" for a in stored.values()) == sorted(sim.tenant.actions)  # MDE holds what was recorded
+    return [e for e in sim.request_log[before:] if e.path.endswith("/machineactions") and e.method == "GET"]
+
+
+def _per_device(lookups: list[Any]) -> int:
+    return sum("machineId" in e.query.get("$filter", "") for e in lookups)
+
+
+async def test_claims_taken_over_from_a_dead_worker_are_found_with_one_listing_not_one_look_up_each(
+    db: Database, mde: tuple[Simulator, MdeClient]
+) -> None:
+    """A restarted replica adopts a whole batch at once: per-device look-ups would spend the 100-a-minute budget
+    of ``GET /api/machineactions`` (a minute and more for a full batch) before anything is resumed."""
+    sim, client = mde
+    request_id, created = await _claimed_by_a_dead_worker(db, client, sim)
+    lookups = await _resumed_once_each(db, client, sim, request_id)
+    assert all(sim.tenant.actions[a].machine_id == m for m, a in created.items())  # adopted, not redone
+    assert _per_device(lookups) == 0
+    listings = [e for e in lookups if "creationDateTimeUtc" in e.query.get("$filter", "")]
+    assert sum("Isolate" in e.query["$filter"] for e in listings) == 1
+
+
+async def test_a_listing_that_fills_its_page_leaves_the_devices_it_does_not_show_to_per_device_look_ups(
+    db: Database, mde: tuple[Simulator, MdeClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full page may hide older actions: only what it shows is trusted, the rest is looked up as before."""
+    sim, client = mde
+    monkeypatch.setattr("approvals.execution.adoption.MAX_PAGE", 2)
+    request_id, _created = await _claimed_by_a_dead_worker(db, client, sim)
+    lookups = await _resumed_once_each(db, client, sim, request_id)
+    assert _per_device(lookups) == 4  # six claims, two shown by the full page
