@@ -128,7 +128,7 @@ class Resolver:
                 raise ResolutionError(f"No device was seen with IP {value} in the last 15 minutes.")
             return found
         if kind is TargetKind.QUERY:
-            return await self._by_query(value)
+            return await self._by_query(value, result)
         if kind is TargetKind.INCIDENT:
             return await self._by_incident(value, result)
         if kind is TargetKind.USER:
@@ -207,14 +207,14 @@ class Resolver:
                 result.exclusions.append(ExclusionRow(name=name, kind="not_found", reason="not found in MDE"))
         return out
 
-    async def _by_query(self, kql: str) -> list[Machine]:
+    async def _by_query(self, kql: str, result: Resolution) -> list[Machine]:
         hunting = await self._client.hunt(kql)
         if id_column := hunting.column("DeviceId"):
             ids = [str(r.get(id_column) or "") for r in hunting.results]
             found = await self._by_ids(ids)
         elif name_column := hunting.column("DeviceName"):
             names = [str(r.get(name_column) or "") for r in hunting.results if r.get(name_column)]
-            found = await self._by_names(names, Resolution())
+            found = await self._by_names(names, result)
         else:
             raise ResolutionError("The query must return a DeviceId or DeviceName column (add | project DeviceId).")
         if not found:

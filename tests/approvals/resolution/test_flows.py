@@ -178,14 +178,6 @@ async def test_several_targets_are_one_union_each_device_once_with_every_target_
     assert resolution.matched_by[LINUX] == [str(by_group)]
 
 
-QUERY_DROPS_EXCLUSIONS = pytest.mark.xfail(
-    strict=True,
-    reason="found by these tests: Resolver._by_query collects name exclusions in a throwaway Resolution(), so the "
-    "card never shows them (the incident: path keeps them); remove this mark when flows.py passes `result`",
-)
-
-
-@QUERY_DROPS_EXCLUSIONS
 async def test_two_devices_a_query_names_by_one_name_are_shown_not_dropped(client: MdeClient) -> None:
     query = 'DeviceInfo | where DeviceName == "twin.contoso.local" or DeviceName == "ws-a.contoso.local"'
     resolution = await _resolve(client, Target(TargetKind.QUERY, query + " | project DeviceName"))
@@ -239,7 +231,6 @@ async def test_an_mde_that_answers_more_than_the_exact_name_does_not_widen_the_t
         assert _ids(await _resolve(client, Target(TargetKind.DEVICE, "ws-a"))) == {PLAIN}
 
 
-@QUERY_DROPS_EXCLUSIONS
 async def test_query_names_mde_does_not_know_are_listed_as_not_found_and_the_rest_resolve() -> None:
     async with _lax_mde(hunting=_names(fqdn(PLAIN), "ghost.contoso.local", "bad\x00name")) as client:
         resolution = await _resolve(client, Target(TargetKind.QUERY, "DeviceInfo | project DeviceName"))
