@@ -15,7 +15,7 @@ import pytest
 
 from approvals.commands.models import Target, TargetKind
 from approvals.errors import ResolutionError
-from approvals.resolution.flows import EMPTY_TENANT, MAX_QUERY_NAMES, Resolution, Resolver
+from approvals.resolution.flows import EMPTY_TENANT, ID_CHUNK, MAX_QUERY_NAMES, Resolution, Resolver
 from approvals.resolution.priority import RiskClass, priority, risk_class
 from approvals.verbs import Verb
 from mde.auth import StaticTokenProvider
@@ -253,3 +253,12 @@ async def test_an_isolation_whose_device_state_mde_will_not_tell_is_not_resolved
     async with _lax_mde(actions_status=403) as client:
         with pytest.raises(PermissionDenied):
             await Resolver(client, POLICY).resolve([Target(TargetKind.DEVICE, "ws-a")], verb=Verb.ISOLATE)
+
+
+async def test_a_query_naming_many_devices_resolves_every_one_in_chunks_of_ids() -> None:
+    """MDE's $filter has a length limit: ids go ``ID_CHUNK`` at a time, and none may fall between two chunks."""
+    async with Simulator(SimulatorConfig(devices=60)) as tenant, tenant.connect() as client:
+        resolution = await _resolve(client, Target(TargetKind.QUERY, "DeviceInfo | project DeviceId"))
+        filters = [e.query.get("$filter", "") for e in tenant.request_log if e.path == "/api/machines"]
+    assert _ids(resolution) == set(tenant.tenant.machines)
+    assert len([f for f in filters if f.startswith("id eq ")]) == -(-len(tenant.tenant.machines) // ID_CHUNK)
