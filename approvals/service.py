@@ -7,8 +7,6 @@ the ``Reply``; request cards, their updates and the thread are driven by the sto
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -44,6 +42,7 @@ from approvals.indicators.flows import IndicatorFlows
 from approvals.messages import describe_mde_error
 from approvals.policy import Policy
 from approvals.requests import service as requests
+from approvals.requests import views as request_views
 from approvals.requests.approval import ApprovalFlows
 from approvals.requests.flows import RequestFlows
 from approvals.requests.labels import action_label
@@ -53,7 +52,7 @@ from approvals.resolution.flows import Resolution, Resolver
 from approvals.schedules.flows import ScheduleFlows
 from approvals.text import preview, status_line
 from approvals.verbs import ACTIONS, Verb
-from approvals.views import Reply, RequestView
+from approvals.views import DeviceRow, Reply, RequestView
 from mde.client import MdeClient
 from mde.errors import MdeError
 
@@ -308,7 +307,7 @@ class ChatOps:
     # -- reads --------------------------------------------------------------------------------------------
     async def view(self, request_id: int) -> RequestView:
         async with self.db.sessions() as session:
-            view = await requests.build_view(session, request_id, eta_seconds=await self._eta(session, request_id))
+            view = await request_views.build_view(session, request_id, eta_seconds=await self._eta(session, request_id))
         if view is None:
             raise KeyError(request_id)
         return view
@@ -392,22 +391,12 @@ class ChatOps:
 
     async def results_csv(self, request_id: int) -> str:
         async with self.db.sessions() as session:
-            devices = await requests.devices_for(session, request_id)
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(["machine_id", "name", "os_platform", "state", "action_id", "error"])
-        for device in devices:
-            writer.writerow(
-                [
-                    device.machine_id,
-                    device.name,
-                    device.os_platform or "",
-                    device.state or "",
-                    device.action_id or "",
-                    device.error or "",
-                ]
-            )
-        return out.getvalue()
+            return await request_views.results_csv(session, request_id)
+
+    async def device_rows(self, request_id: int, *, limit: int) -> list[DeviceRow]:
+        """The first devices of a request, by name, read from storage ("show all": a view holds only a few)."""
+        async with self.db.sessions() as session:
+            return await request_views.device_rows(session, request_id, limit=limit)
 
     def help_text(self, topic: str | None, *, prefix: str) -> str:
         return grammar_help(topic, prefix=prefix)

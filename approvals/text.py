@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 
 from approvals.execution.cancelling import CANCELLED_IN_MDE, NOT_CANCELLED
 from approvals.execution.cancels import BEFORE_SUBMISSION
 from approvals.requests.models import CANCELLING_DEVICE_STATES, DeviceState
 from approvals.resolution.flows import Resolution
-from approvals.views import DeviceRow, ExclusionRow, ProgressView
+from approvals.views import ExclusionRow, OutcomeCount, ProgressView
 
 PREVIEW_ROWS = 15
 
@@ -30,11 +30,13 @@ def device_line(name: str, os_platform: str | None, health: str | None, extra: s
     return "  • " + " · ".join(bits) + (f" — {extra}" if extra else "")
 
 
-def exclusion_lines(rows: Iterable[ExclusionRow], limit: int = PREVIEW_ROWS) -> list[str]:
+def exclusion_lines(rows: Iterable[ExclusionRow], limit: int = PREVIEW_ROWS, total: int | None = None) -> list[str]:
+    """The first ``limit`` exclusions, then how many more of ``total`` (a request's view holds only the first)."""
     rows = list(rows)
+    total = len(rows) if total is None else total
     lines = [f"  ✗ {r.name}: {r.reason}" for r in rows[:limit]]
-    if len(rows) > limit:
-        lines.append(f"  … and {len(rows) - limit} more excluded")
+    if total > len(lines):
+        lines.append(f"  … and {total - len(lines)} more excluded")
     return lines
 
 
@@ -98,23 +100,26 @@ def summary_headline(request_id: int, state_label: str, progress: ProgressView |
     )
 
 
-def _cancel_outcome(device: DeviceRow) -> tuple[str, str]:
-    """(kind, detail) of one device of a cancelled request: cancelled / stopped / finished / refused / still."""
-    error = device.error or ""
+def _cancel_outcome(outcome: OutcomeCount) -> tuple[str, str]:
+    """(kind, detail) of devices of a cancelled request: cancelled / stopped / finished / refused / still."""
+    error = outcome.error or ""
     if error.startswith(NOT_CANCELLED):
         return "refused", error.split("; MDE then reported")[0].removeprefix(NOT_CANCELLED + ": ")
-    if device.state in CANCELLING_DEVICE_STATES:
+    if outcome.state in CANCELLING_DEVICE_STATES:
         return "still", ""
-    if device.state == DeviceState.CANCELLED and error == CANCELLED_IN_MDE:
+    if outcome.state == DeviceState.CANCELLED and error == CANCELLED_IN_MDE:
         return "cancelled", ""
-    if device.state == DeviceState.CANCELLED and error.endswith(BEFORE_SUBMISSION):
+    if outcome.state == DeviceState.CANCELLED and error.endswith(BEFORE_SUBMISSION):
         return "stopped", ""
-    return "finished", device.state or "unknown"
+    return "finished", outcome.state or "unknown"
 
 
-def cancel_report(devices: Sequence[DeviceRow]) -> str:
-    """What a cancel really did, as counts: what MDE reported for each action, not what was intended."""
-    kinds = Counter(_cancel_outcome(d) for d in devices)
+def cancel_report(outcomes: Iterable[OutcomeCount]) -> str:
+    """What a cancel really did, as counts: what MDE reported for each action, not what was intended. Counted
+    from devices per (state, error) (``RequestView.counts.outcomes``), never from every device's row."""
+    kinds: Counter[tuple[str, str]] = Counter()
+    for outcome in outcomes:
+        kinds[_cancel_outcome(outcome)] += outcome.count
     count = Counter(kind for kind, _detail in kinds.elements())
     parts = [f"{count['cancelled']} cancelled in MDE", f"{count['stopped']} stopped before submission"]
     finished = sorted((detail, n) for (kind, detail), n in kinds.items() if kind == "finished")

@@ -50,6 +50,41 @@ class DecisionRow:
 
 
 @dataclass(frozen=True, slots=True)
+class OutcomeCount:
+    """How many devices ended in one (state, error): what a cancel report counts."""
+
+    state: str | None
+    error: str | None
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceCounts:
+    """A request's devices as counts, and the few rows that matter, instead of every row.
+
+    ``build_view`` reads these with GROUP BY and LIMITed queries, so a view (built for the card, for a click's
+    answer and for every card refresh) costs about the same at 100,000 devices as at 100 (issue 18). Each list
+    holds the first rows by name, a bounded number; "show all" and the CSV page through storage instead.
+    """
+
+    #: the devices the request acts on (a protected device waiting for break glass is an exclusion instead)
+    total: int
+    #: (``DeviceState`` value, or None before approval; devices) over ``total``
+    by_state: tuple[tuple[str | None, int], ...] = ()
+    #: devices that ended without succeeding (a summary lists each once); ``not_succeeded_total`` counts all
+    not_succeeded: tuple[DeviceRow, ...] = ()
+    not_succeeded_total: int = 0
+    #: devices with a warning that did not exclude them (a Hyper-V host…); ``warned_total`` counts all
+    warned: tuple[DeviceRow, ...] = ()
+    warned_total: int = 0
+    exclusions_total: int = 0
+    #: the kinds among all exclusions: "protected" is what offers break glass
+    exclusion_kinds: frozenset[str] = frozenset()
+    #: a cancelled request's devices per (state, error): its cancel report
+    outcomes: tuple[OutcomeCount, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ProgressView:
     total: int
     submitted: int = 0
@@ -93,8 +128,11 @@ class RequestView:
     requester_label: str
     reason: str | None
     target_text: str  # the target expression as typed
+    #: the first devices by name (every device of a small request); ``counts`` has the totals
     devices: tuple[DeviceRow, ...]
+    #: the first exclusions (every one of a small request); ``counts.exclusions_total`` counts them all
     exclusions: tuple[ExclusionRow, ...]
+    counts: DeviceCounts
     required_approvals: int
     decisions: tuple[DecisionRow, ...]
     created_at: datetime
@@ -108,6 +146,19 @@ class RequestView:
     order_note: str | None = None
     #: the requester's identity key (``teams:<object id>``…), to recognise them in a stored conversation
     requester_key: str = ""
+
+    @property
+    def device_count(self) -> int:
+        return self.counts.total
+
+    @property
+    def exclusion_count(self) -> int:
+        return self.counts.exclusions_total
+
+    @property
+    def excludes_protected(self) -> bool:
+        """A protected device is left out: the card offers break glass."""
+        return "protected" in self.counts.exclusion_kinds
 
     @property
     def approvals_given(self) -> int:
@@ -130,7 +181,7 @@ class RequestView:
             return "per run"
         if is_tenant_wide(self.action):
             return "tenant-wide"
-        return str(len(self.devices))
+        return str(self.counts.total)
 
 
 @dataclass(frozen=True, slots=True)

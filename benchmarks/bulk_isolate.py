@@ -23,6 +23,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from approvals.identity import Origin
+from approvals.requests import service as requests
 from approvals.requests.models import RequestRecord
 from benchmarks.common import BENCH_TAG, bench_engine, emit, min_possible_s, tagged_simulator
 from bot.console.repl import console_actor
@@ -49,11 +50,12 @@ async def run_ours(n: int, time_scale: float, db_url: str | None = None) -> dict
                 if record.summarized_at is not None:
                     break
             await asyncio.sleep(0.05)
-        view = await engine.chatops.view(request_id)
-        finals = [sim.tenant.actions[d.action_id].finished_mono() for d in view.devices if d.action_id]
+        async with db.sessions() as session:  # every device: a view holds only the first rows
+            devices = await requests.devices_for(session, request_id)
+        finals = [sim.tenant.actions[d.action_id].finished_mono() for d in devices if d.action_id]
         first = min(e.time for e in sim.request_log if e.family == "machine_actions")
         makespan = max(f for f in finals if f is not None) - first
-        recorded = sum(1 for d in view.devices if d.state in ("Succeeded", "Failed", "TimeOut"))
+        recorded = sum(1 for d in devices if d.state in ("Succeeded", "Failed", "TimeOut"))
     stats = sim.stats()
     await sim.stop()
     return _result("ours", n, time_scale, makespan, stats, recorded)

@@ -7,6 +7,7 @@ its memory and CPU are not the bot's); the bot (this process) tags every device 
 user would, and one JSON line is printed with:
 
 * ``preview_s``: command received -> request stored and its card rendered (Slack blocks and Teams card);
+* ``view_s``, ``render_s``: one card refresh: the request's view read from storage, then both cards rendered;
 * ``approve_s``: approve click received -> the answer the platform gets;
 * ``first_action_s``: click -> the first MDE call of the run (the simulator's request log; CLOCK_MONOTONIC is
   system-wide, so the two processes' clocks compare);
@@ -94,6 +95,11 @@ async def run(n: int, time_scale: float, db_url: str | None, profile: str | None
             assert reply.request is not None, reply.text
             card_bytes = len(json.dumps(request_card(reply.request)).encode())
             blocks = request_blocks(reply.request)
+        started = time.perf_counter()  # what every card refresh pays: read the view, render both cards
+        view = await engine.chatops.view(reply.request.id)
+        view_s = time.perf_counter() - started
+        request_card(view), request_blocks(view)
+        render_s = time.perf_counter() - started - view_s
         async with httpx.AsyncClient(base_url=sim.url) as admin:
             seen = len((await admin.get("/_sim/requests")).json())
             clicked = time.monotonic()
@@ -118,8 +124,10 @@ async def run(n: int, time_scale: float, db_url: str | None, profile: str | None
     return {
         "n": n,
         "database": "postgresql" if db_url and db_url.startswith("postgres") else "sqlite",
-        "devices_on_card": len(reply.request.devices),
+        "devices_on_card": reply.request.device_count,
         "preview_s": round(preview.seconds, 3),
+        "view_s": round(view_s, 4),
+        "render_s": round(render_s, 4),
         "approve_s": round(approve.seconds, 3),
         "first_action_s": round(first_call - clicked, 3) if first_call is not None else None,
         "execute_s": round(execute_s, 3),

@@ -106,7 +106,10 @@ class RequestDevice(Base):
     __tablename__ = "request_devices"
     __table_args__ = (
         UniqueConstraint("request_id", "machine_id"),
-        Index("ix_request_devices_request_state", "request_id", "state"),
+        #: a view's counts from the index alone (issue 18); also every lookup by (request, state)
+        Index("ix_request_devices_request_counts", "request_id", "state", "protection", "priority"),
+        #: a card's first rows and the CSV's pages, in name order without sorting every device (issue 18)
+        Index("ix_request_devices_request_name", "request_id", "name", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -1,8 +1,11 @@
-"""Storage queries for requests: insert the snapshot, read views, list history. No chat, no HTTP."""
+"""Storage queries for requests: insert the snapshot, read decisions and progress, list history. No chat, no HTTP.
+
+The card's read model is built in ``approvals.requests.views``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -11,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from approvals.bulk import insert_columns
 from approvals.identity import Actor, Origin
-from approvals.requests.labels import action_label
 from approvals.requests.models import (
     CANCELLING_DEVICE_STATES,
     FAILED_DEVICE_STATES,
@@ -24,9 +26,9 @@ from approvals.requests.models import (
 )
 from approvals.requests.states import RequestState
 from approvals.resolution.flows import Resolution
-from approvals.resolution.priority import order_sentence, priority
-from approvals.verbs import ACTIONS, Family, Verb, is_tenant_wide
-from approvals.views import DecisionRow, DeviceRow, ExclusionRow, ProgressView, RequestView
+from approvals.resolution.priority import priority
+from approvals.verbs import Verb
+from approvals.views import ProgressView
 
 #: Core tables for the bulk inserts (approvals.bulk), where ORM objects cost a flush step per row
 _DEVICES: Table = RequestDevice.__table__  # type: ignore[assignment]
@@ -165,7 +167,6 @@ async def progress_for(session: AsyncSession, request_id: int, eta_seconds: floa
             )
         ).all()
     }
-    total = sum(counts.values())
     preparing = 0
     if counts.get(None):  # approved, but a worker has not created the jobs yet (no device has a state)
         waiting = await session.scalar(
@@ -176,8 +177,15 @@ async def progress_for(session: AsyncSession, request_id: int, eta_seconds: floa
             )
         )
         preparing = counts[None] if waiting else 0
+    return progress_of(counts, eta_seconds, preparing=preparing)
+
+
+def progress_of(
+    counts: Mapping[DeviceState | None, int], eta_seconds: float | None = None, *, preparing: int = 0
+) -> ProgressView:
+    """Progress from the devices per state (a view reads those once for its counts and its progress)."""
     return ProgressView(
-        total=total,
+        total=sum(counts.values()),
         submitted=sum(n for s, n in counts.items() if s in SUBMITTED_DEVICE_STATES),
         succeeded=counts.get(DeviceState.SUCCEEDED, 0),
         failed=sum(n for s, n in counts.items() if s in FAILED_DEVICE_STATES),
@@ -187,133 +195,6 @@ async def progress_for(session: AsyncSession, request_id: int, eta_seconds: floa
         cancel_waiting=counts.get(DeviceState.CANCEL_WAITING, 0),
         eta_seconds=eta_seconds,
         preparing=preparing,
-    )
-
-
-#: what a card needs of each device, read as plain rows: no ORM object per device (100,000 of them per view)
-_VIEW_COLUMNS = (
-    RequestDevice.machine_id,
-    RequestDevice.name,
-    RequestDevice.os_platform,
-    RequestDevice.health_status,
-    RequestDevice.last_seen,
-    RequestDevice.tags,
-    RequestDevice.group_name,
-    RequestDevice.state,
-    RequestDevice.action_id,
-    RequestDevice.error,
-    RequestDevice.warning,
-    RequestDevice.protection,
-    RequestDevice.priority,
-    RequestDevice.note,
-)
-
-
-async def build_view(session: AsyncSession, request_id: int, *, eta_seconds: float | None = None) -> RequestView | None:
-    record = await get_request(session, request_id)
-    if record is None:
-        return None
-    devices = (
-        await session.execute(
-            select(*_VIEW_COLUMNS).where(RequestDevice.request_id == request_id).order_by(RequestDevice.name)
-        )
-    ).all()
-    exclusions = list(
-        await session.scalars(
-            select(RequestExclusion).where(RequestExclusion.request_id == request_id).order_by(RequestExclusion.id)
-        )
-    )
-    decisions = await decisions_for(session, request_id)
-    protected_pending = record.touches_protected and not record.break_glass_by
-    state = RequestState(record.state)
-    # the break-glass offer stands only while the request waits for approval
-    left_out = (
-        "only a break-glass approval with a reason includes it"
-        if state is RequestState.PENDING
-        else "not included (approved without break glass)"
-        if record.approved_at
-        else "not included"
-    )
-    rows = []
-    priorities = []
-    excl = [ExclusionRow(name=e.name, machine_id=e.machine_id, kind=e.kind, reason=e.reason) for e in exclusions]
-    for d in devices:
-        if d.protection == "protected" and protected_pending:
-            excl.append(
-                ExclusionRow(
-                    name=d.name,
-                    machine_id=d.machine_id,
-                    kind="protected",
-                    reason=f"protected: {d.warning}; {left_out}",
-                )
-            )
-            continue
-        rows.append(
-            DeviceRow(
-                machine_id=d.machine_id,
-                name=d.name,
-                os_platform=d.os_platform,
-                health_status=d.health_status,
-                last_seen=d.last_seen,
-                tags=tuple(d.tags or ()),
-                group=d.group_name,
-                state=d.state,
-                action_id=d.action_id,
-                error=d.error,
-                warning=d.warning,
-                note=d.note,
-            )
-        )
-        priorities.append(d.priority)
-    progress = None
-    if state not in (RequestState.PENDING, RequestState.REJECTED, RequestState.EXPIRED) or record.approved_at:
-        progress = await progress_for(session, request_id, eta_seconds)
-    return RequestView(
-        id=record.id,
-        action=record.verb,
-        action_label=action_label(record.verb, record.params or {}),
-        state=record.state,
-        requester_label=record.requester_label,
-        requester_key=record.requester_key,
-        reason=record.reason,
-        target_text=record.target_text,
-        devices=tuple(rows),
-        exclusions=tuple(excl),
-        required_approvals=record.required_approvals,
-        decisions=tuple(
-            DecisionRow(
-                actor_label=d.actor_label,
-                approve=d.approve,
-                at=d.at,
-                reason=d.reason,
-                break_glass=d.break_glass,
-            )
-            for d in decisions
-        ),
-        created_at=record.created_at,
-        expires_at=record.expires_at,
-        # a schedule's runs and an indicator's MDE call report in the thread, not as device counts
-        progress=None if not record.verb.runs_jobs or is_tenant_wide(record.verb) else progress,
-        dry_run=record.dry_run,
-        canary=record.canary,
-        incident_id=record.incident_id,
-        warnings=tuple(record.warnings or ()),
-        order_note=order_sentence(priorities) if _ordered(record.verb, state) else None,
-    )
-
-
-def _ordered(verb: Verb, state: RequestState) -> bool:
-    """One action per device (not a bulk tag call), not yet over: the order rule and the ETAs mean something."""
-    spec = ACTIONS.get(verb)
-    return (
-        spec is not None
-        and spec.family is Family.MACHINE_ACTIONS
-        and state
-        in (
-            RequestState.PENDING,
-            RequestState.APPROVED,
-            RequestState.EXECUTING,
-        )
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from approvals.requests.models import NOT_SUCCEEDED_DEVICE_STATES
 from approvals.requests.states import RequestState
 from approvals.text import PREVIEW_ROWS, cancel_report, device_line, exclusion_lines, summary_headline
 from approvals.views import IncidentView, RequestView
@@ -27,11 +26,11 @@ def render_card(view: RequestView) -> str:
         if row.note:
             extra += f" · {row.note}"
         lines.append(device_line(row.name, row.os_platform, row.health_status, extra.strip()))
-    if len(view.devices) > PREVIEW_ROWS:
-        lines.append(f"  … and {len(view.devices) - PREVIEW_ROWS} more")
+    if view.device_count > PREVIEW_ROWS:
+        lines.append(f"  … and {view.device_count - PREVIEW_ROWS} more")
     if view.exclusions:
-        lines.append(f"Excluded ({len(view.exclusions)}):")
-        lines.extend(exclusion_lines(view.exclusions))
+        lines.append(f"Excluded ({view.exclusion_count}):")
+        lines.extend(exclusion_lines(view.exclusions, total=view.exclusion_count))
     for warning in view.warnings:
         lines.append(f"⚠ {warning}")
     if view.order_note:
@@ -56,12 +55,11 @@ def render_summary(view: RequestView) -> str:
     if progress is None:
         return text
     if view.state == RequestState.CANCELLED.value:
-        text += "\n" + cancel_report(view.devices)
-    failed = [r for r in view.devices if r.state in NOT_SUCCEEDED_DEVICE_STATES]
-    for row in failed[:PREVIEW_ROWS]:
+        text += "\n" + cancel_report(view.counts.outcomes)
+    for row in view.counts.not_succeeded[:PREVIEW_ROWS]:
         text += f"\n  ✗ {row.name}: {row.state} — {row.error or ''}"
-    if len(failed) > PREVIEW_ROWS:
-        text += f"\n  … and {len(failed) - PREVIEW_ROWS} more (see the CSV)"
+    if view.counts.not_succeeded_total > PREVIEW_ROWS:
+        text += f"\n  … and {view.counts.not_succeeded_total - PREVIEW_ROWS} more (see the CSV)"
     return text
 
 

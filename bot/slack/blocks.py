@@ -42,12 +42,12 @@ def _device_lines(view: RequestView) -> str:
         if row.error:
             bits.append(_escape(row.error[:200]))
         rows.append("• " + " · ".join(bits))
-    return fit_lines(rows, len(view.devices), "(Show all devices)", budget=MAX_TEXT, bullet="") if rows else "_none_"
+    return fit_lines(rows, view.device_count, "(Show all devices)", budget=MAX_TEXT, bullet="") if rows else "_none_"
 
 
 def _exclusion_lines(view: RequestView) -> str:
     rows = [f"• `{_escape(e.name)}`: {_escape(e.reason[:300])}" for e in view.exclusions[:EXCLUSION_ROWS]]
-    return fit_lines(rows, len(view.exclusions), "excluded", budget=MAX_TEXT, bullet="")
+    return fit_lines(rows, view.exclusion_count, "excluded", budget=MAX_TEXT, bullet="")
 
 
 def request_blocks(view: RequestView) -> list[Block]:
@@ -78,7 +78,7 @@ def request_blocks(view: RequestView) -> list[Block]:
         why = _escape((rejection.reason or "no reason given")[:500])
         blocks.insert(2, _section(f"*Rejected by {_escape(rejection.actor_label)}:* {why}"))
     if view.exclusions:
-        blocks.append(_section(f"*Excluded ({len(view.exclusions)})*\n{_exclusion_lines(view)}"))
+        blocks.append(_section(f"*Excluded ({view.exclusion_count})*\n{_exclusion_lines(view)}"))
     for warning in view.warnings[:MAX_WARNINGS]:
         blocks.append(_section(f":warning: {_escape(warning)}"))
     if view.order_note:
@@ -108,7 +108,7 @@ def request_blocks(view: RequestView) -> list[Block]:
                 "text": {"type": "plain_text", "text": "Reject"},
             },
         ]
-        if any(e.kind == "protected" for e in view.exclusions):
+        if view.excludes_protected:
             buttons.append(
                 {
                     "type": "button",
@@ -117,7 +117,7 @@ def request_blocks(view: RequestView) -> list[Block]:
                     "text": {"type": "plain_text", "text": "Approve incl. protected (break glass)"},
                 }
             )
-    if len(view.devices) > PREVIEW_ROWS:
+    if view.device_count > PREVIEW_ROWS:
         buttons.append(
             {
                 "type": "button",
@@ -132,7 +132,7 @@ def request_blocks(view: RequestView) -> list[Block]:
 
 
 def fallback_text(view: RequestView) -> str:
-    return f"Request #{view.id}: {view.action_label} on {len(view.devices)} device(s) · {view.state}"
+    return f"Request #{view.id}: {view.action_label} on {view.device_count} device(s) · {view.state}"
 
 
 def reason_modal(request_id: int, *, break_glass: bool) -> dict[str, Any]:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from typing import Any
 
-from approvals.requests.models import NOT_SUCCEEDED_DEVICE_STATES
 from approvals.requests.states import RequestState
 from approvals.text import cancel_report, fit_lines, neutralize_bidi, summary_headline
-from approvals.views import IncidentView, RequestView
+from approvals.views import DeviceRow, IncidentView, RequestView
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 VERSION = "1.5"  # the version Teams supports, and the one Universal Actions need
@@ -29,6 +29,8 @@ MAX_TEXT = 2000
 #: a fact (Reason, Target) is one line in Teams: longer ones are cut, with the whole kept in the audit log
 FACT_CHARS = 300
 ALL_DEVICES_BYTES = 20_000
+#: devices "show all" reads: more lines than fit in ALL_DEVICES_BYTES (a line is at least 8 bytes)
+ALL_DEVICES_ROWS = ALL_DEVICES_BYTES // 8
 SUMMARY_BYTES = 4_000
 #: Teams refreshes a card automatically for at most 60 listed users
 REFRESH_USERS = 60
@@ -94,7 +96,7 @@ def _device_lines(view: RequestView) -> str:
         if row.error:
             bits.append(escape(row.error[:120]))
         rows.append("- " + " · ".join(bits))
-    return _fitted(rows, len(view.devices), "(Show all devices)") if rows else "_none_"
+    return _fitted(rows, view.device_count, "(Show all devices)") if rows else "_none_"
 
 
 def _execute(title: str, verb: str, request_id: int, **extra: Any) -> dict[str, Any]:
@@ -170,7 +172,7 @@ def request_card(view: RequestView, refresh_users: tuple[str, ...] = ()) -> Card
     if view.exclusions:
         rows = [f"- **{escape(e.name)}**: {escape(e.reason[:200])}" for e in view.exclusions[:EXCLUSION_ROWS]]
         body.append(
-            _text(f"**Excluded ({len(view.exclusions)})**\n\n" + _fitted(rows, len(view.exclusions), "excluded"))
+            _text(f"**Excluded ({view.exclusion_count})**\n\n" + _fitted(rows, view.exclusion_count, "excluded"))
         )
     for warning in view.warnings[:MAX_WARNINGS]:
         body.append(_text("⚠ " + escape(_cap(warning, MAX_TEXT // 4)), color="Warning"))
@@ -188,9 +190,9 @@ def request_card(view: RequestView, refresh_users: tuple[str, ...] = ()) -> Card
             _execute("Approve", VERB_APPROVE, view.id, style="positive"),
             _reason_card(view.id, break_glass=False),
         ]
-        if any(e.kind == "protected" for e in view.exclusions):
+        if view.excludes_protected:
             actions.append(_reason_card(view.id, break_glass=True))
-    if len(view.devices) > PREVIEW_ROWS:
+    if view.device_count > PREVIEW_ROWS:
         show_all = _execute("Show all devices", VERB_SHOW_ALL, view.id)
         if state is RequestState.PENDING:
             show_all["mode"] = "secondary"
@@ -202,23 +204,24 @@ def request_card(view: RequestView, refresh_users: tuple[str, ...] = ()) -> Card
     return card
 
 
-def all_devices_card(view: RequestView) -> Card:
-    """Every device of the request, as many as fit in one message; the rest counted."""
+def all_devices_card(view: RequestView, devices: Iterable[DeviceRow]) -> Card:
+    """Every device of the request, as many as fit in one message; the rest counted. ``devices`` are read from
+    storage (the first ``ALL_DEVICES_ROWS`` are more than fit): the view holds only the first few."""
     lines, used = [], 0
-    for row in view.devices:
+    for row in devices:
         line = f"- {escape(row.name)} · {escape(row.state or row.health_status or '?')}"
         if used + wire_bytes(line) + 1 > ALL_DEVICES_BYTES:
             break
         lines.append(line)
         used += wire_bytes(line) + 1
-    body = [_text(f"**All {len(view.devices)} devices of request #{view.id}**")]
+    body = [_text(f"**All {view.device_count} devices of request #{view.id}**")]
     for start in range(0, len(lines), 100):  # TextBlocks of 100 lines keep each one small
         body.append(_text("\n".join(lines[start : start + 100])))
-    if len(lines) < len(view.devices):
+    if len(lines) < view.device_count:
         body.append(
-            _text(f"_… and {len(view.devices) - len(lines)} more: `mde-chatops audit export` has every device._")
+            _text(f"_… and {view.device_count - len(lines)} more: `mde-chatops audit export` has every device._")
         )
-    return _card(body, f"All {len(view.devices)} devices of request #{view.id}")
+    return _card(body, f"All {view.device_count} devices of request #{view.id}")
 
 
 def summary_card(view: RequestView) -> Card:
@@ -226,18 +229,18 @@ def summary_card(view: RequestView) -> Card:
     headline = summary_headline(view.id, RequestState(view.state).label, view.progress)
     body = [_text(escape(headline))]
     if view.state == RequestState.CANCELLED.value:
-        body.append(_text(escape(cancel_report(view.devices))))
-    failed = [d for d in view.devices if d.state in NOT_SUCCEEDED_DEVICE_STATES]
-    if failed:
+        body.append(_text(escape(cancel_report(view.counts.outcomes))))
+    failed, total = view.counts.not_succeeded, view.counts.not_succeeded_total
+    if total:
         rows = [f"- **{escape(d.name)}** · {escape(d.state or '')} · {escape((d.error or '')[:200])}" for d in failed]
         more = "(Show all devices)"
-        body.append(_text(f"**Did not succeed ({len(failed)})**\n\n" + _fitted(rows, len(failed), more, SUMMARY_BYTES)))
-    actions = [_execute("Show all devices", VERB_SHOW_ALL, view.id)] if view.devices else []
+        body.append(_text(f"**Did not succeed ({total})**\n\n" + _fitted(rows, total, more, SUMMARY_BYTES)))
+    actions = [_execute("Show all devices", VERB_SHOW_ALL, view.id)] if view.device_count else []
     return _card(body, headline, actions)
 
 
 def fallback_text(view: RequestView) -> str:
-    return f"Request #{view.id}: {view.action_label} on {len(view.devices)} device(s) · {view.state}"
+    return f"Request #{view.id}: {view.action_label} on {view.device_count} device(s) · {view.state}"
 
 
 def incident_card(view: IncidentView) -> Card:

@@ -263,8 +263,9 @@ class TeamsSurface:
         view = await self._view_here(context, data)
         if view is None:
             return message_response("This card is not a request card of this conversation.")
-        await self._reply_card(context, cards.all_devices_card(view))
-        return message_response(f"All {len(view.devices)} devices are posted in the thread.")
+        devices = await self.chatops.device_rows(view.id, limit=cards.ALL_DEVICES_ROWS)
+        await self._reply_card(context, cards.all_devices_card(view, devices))
+        return message_response(f"All {view.device_count} devices are posted in the thread.")
 
     async def _on_refresh(self, context: TurnContext, _state: TurnState, data: Any) -> AdaptiveCardInvokeResponse:
         view = await self._view_here(context, data)

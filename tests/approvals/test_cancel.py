@@ -58,7 +58,7 @@ async def test_cancelling_300_devices_reports_what_mde_really_did() -> None:
 
         ours = [a for a in stack.sim.tenant.actions.values() if f"[mde-chatops #{request_id}]" in a.comment]
         truth = {s: sum(1 for a in ours if a.status() == s) for s in ("Cancelled", "Succeeded", "Failed")}
-        report = cancel_report((await stack.chatops.view(request_id)).devices)
+        report = cancel_report((await stack.chatops.view(request_id)).counts.outcomes)
         assert truth["Cancelled"] > 0 and truth["Succeeded"] > 0, (truth, report, len(ours))
         counts = _counts(report)
         assert counts["cancelled in MDE"] == truth["Cancelled"], report
@@ -92,7 +92,7 @@ async def test_cancels_go_out_newest_first() -> None:
         sent = [rank[e.path.split("/")[-2]] for e in cancels]
         quarter = max(1, len(sent) // 4)
         assert len(sent) >= 8 and sum(sent[:quarter]) < sum(sent[-quarter:]), sent
-        report = cancel_report((await stack.chatops.view(request_id)).devices)
+        report = cancel_report((await stack.chatops.view(request_id)).counts.outcomes)
         assert "150 stopped before submission" in report, report
 
 
@@ -120,7 +120,7 @@ async def test_a_throttled_cancel_waits_for_retry_after_and_the_card_says_so() -
         assert "throttled by MDE: waiting for its Retry-After" in waiting[0]
         assert await stack.wait_for_state(request_id, {"cancelled"}) == "cancelled"
         assert all(a.status() == "Cancelled" for a in stack.sim.tenant.actions.values())
-        report = cancel_report((await stack.chatops.view(request_id)).devices)
+        report = cancel_report((await stack.chatops.view(request_id)).counts.outcomes)
         assert report.startswith("Cancel: 20 cancelled in MDE, 0 stopped before submission"), report
         assert stack.sim.stats()["http_429"] == 3
 

@@ -73,7 +73,7 @@ async def test_a_killed_worker_resumes_with_nothing_twice_and_nothing_lost(
         ) as stack:
             reply = await stack.chatops.handle(ALICE, HERE, 'scan tag:"Finance Laptops" tag:VIP --reason crash')
             assert reply.request is not None
-            request_id, total = reply.request.id, len(reply.request.devices)
+            request_id, total = reply.request.id, reply.request.device_count
             assert not (await stack.chatops.decide(BOB, request_id, approve=True)).error
             assert not (await stack.chatops.decide(CAROL, request_id, approve=True)).error  # > 50 devices: two
             assert (await stack.record(request_id)).state == "approved"

@@ -32,7 +32,7 @@ async def _approved(stack: Stack, verb: str = "scan") -> tuple[int, int]:
     assert reply.request is not None, reply.text
     decision = await stack.chatops.decide(BOB, reply.request.id, approve=True)
     assert not decision.error, decision.text
-    return reply.request.id, len(reply.request.devices)
+    return reply.request.id, reply.request.device_count
 
 
 async def _jobs(db: Database, request_id: int) -> list[Job]:

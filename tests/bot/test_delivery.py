@@ -45,7 +45,7 @@ async def test_a_backlog_crossing_several_milestones_posts_one_progress_line() -
         await stack.engine.delivery.drain("console")
         before = len(console.transcript)  # well under the transcript bound
 
-        total = len(reply.request.devices)
+        total = reply.request.device_count
         async with stack.db.transaction() as session:  # what a worker writes while the surface is down
             for done in (total // 3, 2 * total // 3, total - 1):
                 outbox.emit(session, request_id, EventKind.PROGRESS, done=done, total=total)

@@ -10,9 +10,10 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from approvals.views import DecisionRow, DeviceRow, ExclusionRow, IncidentView, ProgressView, RequestView
+from approvals.views import DecisionRow, DeviceCounts, DeviceRow, ExclusionRow, IncidentView, ProgressView, RequestView
 from bot.slack.blocks import incident_blocks, reason_modal, request_blocks
 from bot.teams import cards
+from tests.support.views import counted
 
 NOW = datetime(2026, 12, 2, 9, 13, tzinfo=UTC)
 HYPER_V = "Hyper-V host: isolating it cuts off every guest VM"
@@ -99,9 +100,10 @@ def request_view(state: str = "pending", **changes: object) -> RequestView:
         decisions=(),
         created_at=NOW,
         expires_at=NOW + timedelta(hours=1),
+        counts=DeviceCounts(total=0),
         warnings=(HYPER_V,),
     )
-    return dataclasses.replace(view, **changes)  # type: ignore[arg-type]
+    return counted(dataclasses.replace(view, **changes))  # type: ignore[arg-type]
 
 
 def _approved(state: str, progress: ProgressView, devices: tuple[DeviceRow, ...]) -> RequestView:
@@ -142,9 +144,9 @@ def _summary_5000() -> RequestView:
     )
 
 
-def all_devices_cjk() -> RequestView:
+def cjk_devices() -> tuple[DeviceRow, ...]:
     """5,000 devices named in Japanese: three bytes each in UTF-8, six as sent."""
-    devices = tuple(
+    return tuple(
         DeviceRow(
             machine_id=f"{i:040x}",
             name=f"経理部ノートパソコン-{i:05d}.contoso.local",
@@ -154,7 +156,11 @@ def all_devices_cjk() -> RequestView:
         )
         for i in range(5000)
     )
-    return request_view("succeeded", id=9, devices=devices, exclusions=(), warnings=())
+
+
+def all_devices_cjk() -> RequestView:
+    """The request of the 5,000 ``cjk_devices``."""
+    return request_view("succeeded", id=9, devices=cjk_devices(), exclusions=(), warnings=())
 
 
 def incident_view(*, closed: bool = False) -> IncidentView:
@@ -238,7 +244,7 @@ def fixtures() -> list[Fixture]:
         ),
         Fixture(
             "all-devices-cjk",
-            cards.all_devices_card(all_devices_cjk()),
+            cards.all_devices_card(all_devices_cjk(), cjk_devices()),
             caption="Show all devices, with 5,000 Japanese names (budgeted in bytes)",
         ),
         Fixture(

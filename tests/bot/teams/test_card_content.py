@@ -11,7 +11,7 @@ import pytest
 
 from bot.teams import cards
 from tests.support import card_checks
-from tests.support.card_fixtures import Fixture, all_devices_cjk, fixtures, request_view
+from tests.support.card_fixtures import Fixture, all_devices_cjk, cjk_devices, fixtures, request_view
 from tests.support.views import huge_view
 
 
@@ -80,7 +80,7 @@ def test_a_rejected_card_says_who_rejected_it_and_why() -> None:
 
 def test_reason_and_target_are_capped_and_every_card_stays_under_28kb_for_5000_hostile_devices() -> None:
     view = huge_view(state="pending", name_suffix="[x](http://evil)*", exclusion_kind="protected")
-    for card in (cards.request_card(view), cards.all_devices_card(view), cards.summary_card(view)):
+    for card in (cards.request_card(view), cards.all_devices_card(view, view.devices), cards.summary_card(view)):
         assert card_checks.all_problems(card) == {}
         assert "[x](http://evil)" not in json.dumps(card)  # a name cannot become a link
     preview = next(t for t in card_checks.texts(cards.request_card(view)) if "ws-00000" in t)
@@ -89,8 +89,7 @@ def test_reason_and_target_are_capped_and_every_card_stays_under_28kb_for_5000_h
 
 
 def test_show_all_with_japanese_names_budgets_bytes_and_counts_the_rest() -> None:
-    view = all_devices_cjk()
-    card = cards.all_devices_card(view)
+    card = cards.all_devices_card(all_devices_cjk(), cjk_devices())
     assert card_checks.size_problems(card) == []
     shown = sum(t.count("\n- ") + 1 for t in card_checks.texts(card) if t.startswith("- "))
     more = re.search(r"and (\d+) more", card_checks.texts(card)[-1])
@@ -98,5 +97,6 @@ def test_show_all_with_japanese_names_budgets_bytes_and_counts_the_rest() -> Non
 
 
 def test_the_all_devices_card_of_a_small_request_lists_all_and_counts_none() -> None:
-    card = cards.all_devices_card(request_view())
+    view = request_view()
+    card = cards.all_devices_card(view, view.devices)
     assert "more" not in json.dumps(card) and json.dumps(card).count("contoso.local") == 31
