@@ -24,6 +24,8 @@ from approvals.verbs import ACTIONS, JOB_VERBS
 TAG_CHUNK = 500
 LIVE_JOB_STATES = (JobState.HELD, JobState.QUEUED, JobState.SUBMITTING, JobState.SUBMITTED, JobState.CANCELLING)
 _JOBS: Table = Job.__table__  # type: ignore[assignment]
+#: jobs per INSERT: building one statement's parameters holds the event loop, so 100,000 go in pieces
+_INSERT_CHUNK = 5000
 
 
 # -- creation: after approval, in the background -------------------------------------------------------------
@@ -122,8 +124,8 @@ async def create_jobs(session: AsyncSession, *, record: RequestRecord, include_p
                 .where(mine, RequestDevice.machine_id.in_(first))
                 .values(state=DeviceState.QUEUED, updated_at=now)
             )
-    if jobs:
-        await session.execute(insert(_JOBS), jobs)
+    for start in range(0, len(jobs), _INSERT_CHUNK):  # one transaction; the event loop serves others in between
+        await session.execute(insert(_JOBS), jobs[start : start + _INSERT_CHUNK])
     return len(runnable)
 
 
