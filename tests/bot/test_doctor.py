@@ -20,7 +20,7 @@ import pytest
 from approvals.migrate import upgrade_async
 from approvals.policy import Policy
 from bot.config import Settings, load_settings
-from bot.doctor import doctor_report, run_checks
+from bot.doctor import doctor_report, render, run_checks
 from mde.auth import StaticTokenProvider
 from mde.simulator import Simulator, SimulatorConfig
 from tests.support.databases import postgres_url
@@ -39,6 +39,7 @@ ALL_ROLES = (
     "Machine.StopAndQuarantine",
     "Machine.LiveResponse",
     "File.Read.All",
+    "Alert.Read.All",
     "User.Read.All",
 )
 GRAPH = "https://graph.microsoft.com"
@@ -328,3 +329,49 @@ async def test_block_needs_an_indicator_permission_and_user_targets_are_optional
     assert optional.ok and optional.detail == "not granted, so user: targets are refused"
     assert verdicts["mde permission File.Read.All (how common a file is)"].detail.startswith("not granted")
     assert all(c.ok for c in checks), [c.line() for c in checks if not c.ok]
+
+
+# -- Alert.Read.All: optional, riskiest first falls back to risk score without it --------------------------
+ALERTS = "mde permission Alert.Read.All (riskiest first)"
+
+
+async def test_alert_read_all_granted_is_proven_by_mde_answering_the_alerts_listing(
+    sqlite_url: str, policy_file: Path, slack: MockSlack
+) -> None:
+    token = make_token(ALL_ROLES)
+    async with simulator(token) as sim:
+        report = await doctor_report(settings_for(sim, sqlite_url, policy_file, slack))
+    assert lines_of(report)[ALERTS] == "ok (GET /api/alerts answered)"
+    assert report.splitlines()[-1].endswith("checks passed")
+
+
+async def test_alert_read_all_refused_by_mde_is_a_warning_that_says_what_to_grant(
+    sqlite_url: str, policy_file: Path, slack: MockSlack
+) -> None:
+    """A static token that is not a JWT has no roles to read: MDE's 403 on the listing is what tells."""
+    roles = tuple(r for r in ALL_ROLES if r != "Alert.Read.All")
+    async with simulator("an-opaque-static-token", roles) as sim:
+        settings = settings_for(sim, sqlite_url, policy_file, slack)
+        checks = await run_checks(settings)
+    alerts = next(c for c in checks if c.name == ALERTS)
+    assert alerts.ok and alerts.warning, alerts.line()
+    assert alerts.line().startswith(f"{ALERTS}: WARN: not granted, so a request of more than 100 devices is ordered")
+    assert "MDE risk score only" in alerts.detail
+    assert "Alert.Read.All under API permissions → WindowsDefenderATP" in alerts.detail
+    assert "admin consent" in alerts.detail
+    assert all(c.ok for c in checks), [c.line() for c in checks if not c.ok]
+    assert render(checks).splitlines()[-1] == f"all {len(checks)} checks passed, 1 with a warning"
+
+
+async def test_a_token_whose_roles_lack_alert_read_all_warns_and_fails_nothing(
+    sqlite_url: str, policy_file: Path, slack: MockSlack
+) -> None:
+    """The roles claim decides, whatever MDE would grant: the token the bot sends is the one that counts."""
+    token = make_token(tuple(r for r in ALL_ROLES if r != "Alert.Read.All"))
+    async with simulator(token) as sim:  # the simulator would grant it: only the token's roles lack it
+        settings = settings_for(sim, sqlite_url, policy_file, slack, mde_static_token="not-the-token")
+        checks = await run_checks(settings, token_provider=StaticTokenProvider(token))
+    alerts = next(c for c in checks if c.name == ALERTS)
+    assert alerts.ok and alerts.warning and "risk score only" in alerts.detail, alerts.line()
+    assert "WindowsDefenderATP" in alerts.detail and "Alert.Read.All" in alerts.detail
+    assert [c.name for c in checks if not c.ok or c.warning] == [ALERTS]
