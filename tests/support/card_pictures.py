@@ -48,7 +48,12 @@ STEPS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
                 "request-pending",
                 "Her request, waiting for approval: the devices it resolved to, and why others are excluded.",
             ),
-            ("request-executing", "Approved: progress counts only the devices the card lists."),
+            (
+                "request-executing",
+                "Approved: progress counts only the devices the card lists. The click is answered at once; until a "
+                "worker has created the jobs (a moment, a few seconds at 100,000 devices) the progress line "
+                'reads "preparing the jobs of N device(s), 0 of N submitted".',
+            ),
             ("request-partially-failed", "Finished."),
             ("summary-partially-failed", "The summary in the card's thread."),
             ("request-rejected", "Or rejected: who and why."),
