@@ -79,10 +79,27 @@ def describe_changes(changes: dict[str, tuple[Any, Any]], new_devices: list[dict
         if name in changes:
             old, new = changes[name]
             parts.append(f"{name} {old} → {new}")
+    if "alerts" in changes:
+        parts.extend(describe_alerts(*changes["alerts"]))
     if new_devices:
         names = ", ".join(d.get("dns_name") or d.get("mde_device_id") or "?" for d in new_devices[:10])
         parts.append(f"{len(new_devices)} new device(s): {names}")
     return "; ".join(parts)
+
+
+def describe_alerts(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[str]:
+    """One line per alert that is new or whose own status changed: the thread shows which alerts are resolved
+    while the incident itself stays as its own payloads say."""
+    before = {a["id"]: a for a in old}
+    lines = []
+    for alert in new:
+        name = f"alert {alert.get('title') or alert['id']}"
+        previous = before.get(alert["id"])
+        if previous is None:
+            lines.append(f"{name} ({alert['severity']}): {alert['status']}")
+        elif previous.get("status") != alert["status"]:
+            lines.append(f"{name} ({alert['severity']}): {previous.get('status')} → {alert['status']}")
+    return lines
 
 
 class IncidentFlows:
@@ -115,6 +132,8 @@ class IncidentFlows:
                     )
             if data.redirect_to:
                 await self._follow_redirect(session, record, data.redirect_to)
+            elif not data.alert_only:  # no longer redirected: what it isolates is its own again
+                record.merged_into = None
             incident_id = record.id
         received = Received(incident_id=incident_id, created=up.created, changed=sorted(up.changes))
         for rule in new_rules:
@@ -155,6 +174,7 @@ class IncidentFlows:
             await session.flush()
         if survivor.id == merged.id:
             return
+        merged.merged_into = survivor.id
         survivor.devices = [*survivor.devices, *service.unnamed(survivor.devices, merged.devices)]
         survivor.rules = sorted(set(survivor.rules or []) | set(merged.rules or []))
         for thread in await service.threads_for(session, merged.id):
@@ -260,15 +280,26 @@ class IncidentFlows:
                 )
         return request_id
 
+    async def _isolated_for(self, incident_ids: list[int]) -> list[str]:
+        """Machine ids the register holds isolated for any of these incidents, each once. A device has one
+        open containment, owned by the incident that isolated it last: one that another open incident
+        isolated since is that incident's, and is not listed."""
+        isolated: dict[str, None] = {}
+        for incident_id in incident_ids:
+            isolated.update(dict.fromkeys(await self.chatops.isolated_for_incident(incident_id)))
+        return list(isolated)
+
     async def _propose_release(self, incident_id: int) -> int | None:
-        """The incident is closed: propose releasing the devices that were isolated for it."""
+        """The incident is closed: propose releasing the devices that were isolated for it, and for every
+        incident merged into it (Graph ``redirected``), whose containments it took over with the merge."""
         rule = "release-on-close"
         existing = await self._existing(incident_id, rule)
         if existing is not None:
             return existing
         async with self.db.sessions() as session:
             record = await session.get(IncidentRecord, incident_id)
-        isolated = await self.chatops.isolated_for_incident(incident_id)
+            merged = await service.merged_into(session, incident_id)
+        isolated = await self._isolated_for([incident_id, *merged])
         if record is None or not isolated:
             return None
         primaries = [r for r in self.rules.rules if r.name in record.rules and r.release_on_close]

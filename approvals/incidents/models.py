@@ -33,6 +33,12 @@ class IncidentRecord(Base):
     devices: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     #: names of the rules already applied, so an update applies only newly matching ones
     rules: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: [{"id": str, "status": str, "severity": str, "title": str}], one per alert id, the latest state of each
+    #: (an alert's status is its own, never the incident's: the evidence shows which alerts are resolved)
+    alerts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, server_default="[]")
+    #: our id of the incident this one was merged into (Graph status ``redirected``), while it stays merged:
+    #: the survivor's release on close covers what was isolated under this one
+    merged_into: Mapped[int | None] = mapped_column(Integer, index=True)
     raw: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

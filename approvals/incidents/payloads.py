@@ -14,6 +14,9 @@
   that names its ``incidentId`` is folded into that incident as evidence only: its status, title and
   severity are the alert's, never the incident's. An incident whose status is ``redirected`` was merged
   into ``redirectIncidentId`` (Graph ``incident`` resource); it is not closed.
+* Every alert read (a Graph alert, an incident's expanded ``alerts``, a Sentinel alert or ``SecurityAlert``
+  row) is also kept as an ``AlertState`` (id, its own status and severity), so the incident's evidence shows
+  which of its alerts are resolved without an alert ever changing the incident's status.
 
 Anything else raises ``PayloadError`` with a reason meant for whoever wires the playbook.
 """
@@ -43,6 +46,19 @@ class DeviceEntity:
 
 
 @dataclass(frozen=True, slots=True)
+class AlertState:
+    """One alert as its source last reported it: the alert's own status and severity, not the incident's."""
+
+    id: str
+    status: str
+    severity: str  # one of SEVERITIES or "unknown"
+    title: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return {"id": self.id, "status": self.status, "severity": self.severity, "title": self.title}
+
+
+@dataclass(frozen=True, slots=True)
 class IncidentData:
     source: str  # sentinel | graph
     external_id: str
@@ -60,6 +76,8 @@ class IncidentData:
     alert_only: bool = False
     #: Graph ``redirected``: the incident this one was merged into
     redirect_to: str | None = None
+    #: the alerts this payload reports, each with its own status (one per alert id)
+    alerts: tuple[AlertState, ...] = ()
 
     @property
     def closed(self) -> bool:
@@ -185,15 +203,19 @@ def _sentinel_alert(body: dict[str, Any]) -> IncidentData:
     external = _text(body.get("SystemAlertId") or body.get("AlertId"), 300)
     if not external:
         raise PayloadError("a Sentinel alert needs SystemAlertId")
+    title = _text(body.get("AlertDisplayName") or body.get("DisplayName")) or "Sentinel alert"
+    severity = _severity(body.get("Severity") or body.get("AlertSeverity"))
+    status = _text(body.get("Status"), 32) or "New"
     return IncidentData(
         source="sentinel",
         external_id=f"alert:{external}",
-        title=_text(body.get("AlertDisplayName") or body.get("DisplayName")) or "Sentinel alert",
-        severity=_severity(body.get("Severity") or body.get("AlertSeverity")),
-        status=_text(body.get("Status"), 32) or "New",
+        title=title,
+        severity=severity,
+        status=status,
         product=_text(body.get("ProductName"), 200) or None,
         entity_kinds=frozenset(k for k in kinds if k),
         devices=_dedupe(devices),
+        alerts=(AlertState(id=external, status=status, severity=severity, title=title[:200]),),
     )
 
 
@@ -215,6 +237,21 @@ def _graph_evidence(evidence: list[Any], kinds: set[str]) -> list[DeviceEntity]:
                 )
             )
     return devices
+
+
+def _graph_alerts(alerts: list[dict[str, Any]]) -> tuple[AlertState, ...]:
+    """Each Graph alert's own ``id``, ``status`` and ``severity`` (the alert resource's fields), once per id."""
+    states: dict[str, AlertState] = {}
+    for alert in alerts:
+        alert_id = _text(alert.get("id"), 300)
+        if alert_id:
+            states[alert_id] = AlertState(
+                id=alert_id,
+                status=_text(alert.get("status"), 32) or "unknown",
+                severity=_severity(alert.get("severity")),
+                title=_text(alert.get("title"), 200),
+            )
+    return tuple(states.values())
 
 
 def _graph(body: dict[str, Any]) -> IncidentData:
@@ -245,7 +282,11 @@ def _graph(body: dict[str, Any]) -> IncidentData:
         entity_kinds=frozenset(kinds),
         devices=_dedupe(devices),
         alert_only=is_alert and bool(body.get("incidentId")),
+        # Graph incident resource (v1.0): status ``redirected`` means "merged with another incident; the target
+        # incident ID appears in redirectIncidentId", which is populated only then.
+        # https://learn.microsoft.com/en-us/graph/api/resources/security-incident
         redirect_to=None if is_alert else (_text(body.get("redirectIncidentId"), 300) or None),
+        alerts=_graph_alerts(alerts),
     )
 
 

@@ -77,6 +77,7 @@ async def upsert(session: AsyncSession, data: IncidentData, raw: dict[str, Any])
             severity=data.severity,
             status="active" if data.alert_only else data.status,
             closed=False,
+            alerts=[a.as_dict() for a in data.alerts],
         )
         for name, value in _fields(data).items():
             setattr(record, name, value)
@@ -97,6 +98,10 @@ async def upsert(session: AsyncSession, data: IncidentData, raw: dict[str, Any])
         if old != value:
             result.changes[name] = (old, value)
             setattr(existing, name, value)
+    alerts = merge_alerts(existing.alerts or [], data)
+    if alerts != (existing.alerts or []):
+        result.changes["alerts"] = (existing.alerts or [], alerts)
+        existing.alerts = alerts
     added = unnamed(existing.devices, devices)
     if added:  # entities only ever accumulate: an update that omits a host does not un-name it
         existing.devices = [*existing.devices, *added]
@@ -107,6 +112,29 @@ async def upsert(session: AsyncSession, data: IncidentData, raw: dict[str, Any])
         existing.raw = raw
         existing.updated_at = utcnow()
     return result
+
+
+def merge_alerts(known: list[dict[str, Any]], data: IncidentData) -> list[dict[str, Any]]:
+    """The incident's alerts after this payload: a reported alert replaces its stored state (same id), a new one
+    is added, and one the payload does not mention stays as it was (an alert payload names only itself)."""
+    by_id = {a["id"]: a for a in known}
+    for alert in data.alerts:
+        by_id[alert.id] = alert.as_dict()
+    return list(by_id.values())
+
+
+async def merged_into(session: AsyncSession, incident_id: int) -> list[int]:
+    """Our ids of the incidents merged into this one, directly or through one another (B into A after C into
+    B), each once, nearest first. ``merged_into`` is set only while an incident stays ``redirected``."""
+    found: list[int] = []
+    seen = {incident_id}
+    frontier = [incident_id]
+    while frontier:
+        query = select(IncidentRecord.id).where(IncidentRecord.merged_into.in_(frontier)).order_by(IncidentRecord.id)
+        frontier = [i for i in await session.scalars(query) if i not in seen]
+        seen.update(frontier)
+        found.extend(frontier)
+    return found
 
 
 def unnamed(known: list[dict[str, Any]], devices: list[dict[str, Any]]) -> list[dict[str, Any]]:

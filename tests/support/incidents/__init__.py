@@ -43,3 +43,25 @@ def sentinel_incident(
             entities.append(entity)
         props["relatedEntities"] = entities
     return body
+
+
+def graph_incident(
+    incident_id: str,
+    *,
+    hosts: list[str],
+    title: str = "Ransomware on several endpoints",
+    status: str = "active",
+    **changes: Any,
+) -> dict[str, Any]:
+    """A Graph security incident with its alerts expanded, one alert per host (``hosts``: DNS names), each
+    alert ``new`` with device evidence; ``changes`` set top-level fields (``redirectIncidentId``…)."""
+    body = copy.deepcopy(load("graph_incident"))
+    template = body["alerts"][0]
+    alerts = []
+    for n, host in enumerate(hosts):
+        alert = copy.deepcopy(template)
+        alert.update(id=f"da{incident_id}_{n}", incidentId=incident_id, title=f"Alert on {host}")
+        alert["evidence"][0].update(deviceDnsName=host, mdeDeviceId=None)
+        alerts.append(alert)
+    body.update(id=incident_id, displayName=title, status=status, alerts=alerts, **changes)
+    return body
