@@ -16,6 +16,8 @@ from typing import Any
 from sqlalchemy import JSON, Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mde.gcpause import cyclic_gc_paused
+
 
 async def insert_columns(session: AsyncSession, table: Table, columns: Mapping[str, Sequence[Any]]) -> None:
     """Insert ``len`` of any column's values rows; ``columns`` maps a column name to its values, row by row.
@@ -38,7 +40,8 @@ async def insert_columns(session: AsyncSession, table: Table, columns: Mapping[s
         rows = zip(*(columns[name] for name in names), strict=True)
         await session.execute(insert(table), [dict(zip(names, row, strict=True)) for row in rows])
         return
-    records = list(zip(*(_processed(table, name, columns[name], dialect) for name in names), strict=True))
+    with cyclic_gc_paused():  # 100,000 fresh tuples, no cycle among them: see mde.gcpause
+        records = list(zip(*(_processed(table, name, columns[name], dialect) for name in names), strict=True))
     driver: Any = (await connection.get_raw_connection()).driver_connection
     if dialect.name == "postgresql":
         if not driver.is_in_transaction():  # SQLAlchemy's adapter begins on its first statement; COPY must be in it
