@@ -299,6 +299,7 @@ class IncidentFlows:
         async with self.db.sessions() as session:
             record = await session.get(IncidentRecord, incident_id)
             merged = await service.merged_into(session, incident_id)
+            merged_labels = [_label(r) for i in merged if (r := await session.get(IncidentRecord, i)) is not None]
         isolated = await self._isolated_for([incident_id, *merged])
         if record is None or not isolated:
             return None
@@ -311,7 +312,8 @@ class IncidentFlows:
         command = ActionCommand(
             verb=Verb.UNISOLATE,
             targets=tuple(Target(TargetKind.DEVICE, machine_id) for machine_id in isolated),
-            reason=f"Incident {_label(record)} closed: release the devices isolated for it",
+            reason=f"Incident {_label(record)} closed: release the devices isolated for it"
+            + (f" and for the incidents merged into it ({', '.join(merged_labels)})" if merged_labels else ""),
         )
         return await self._create(incident_id, rule, command, origin)
 

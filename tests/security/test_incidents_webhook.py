@@ -133,6 +133,28 @@ async def test_a_redirected_incident_follows_the_survivor_and_proposes_no_releas
     assert by_incident[survivor.id] == by_incident[old.id]  # the same war-room thread continues
 
 
+async def test_a_forged_merge_stores_nothing_and_a_signed_one_makes_the_survivor_release_its_devices(
+    rig: Rig,
+) -> None:
+    body, host = await isolated_for_graph_incident(rig)
+    merged = body | {"status": "redirected", "redirectIncidentId": "2972400"}
+    forged_alert = copy.deepcopy(body["alerts"][0]) | {"status": "resolved"}
+    before = await footprint(rig.stack)
+    assert [(await rig.send(b, auth="")).status_code for b in (merged, forged_alert)] == [401, 401]
+    (old,) = await incident(rig, body["id"])
+    assert old.merged_into is None and [a["status"] for a in old.alerts] == ["new"]
+    assert await incident(rig, "2972400") == [] and await footprint(rig.stack) == before
+
+    assert (await rig.send(merged)).status_code == 200
+    closed = graph_incident(host, id="2972400", status="resolved", alerts=[])
+    answer = await rig.send(closed)
+
+    assert answer.status_code == 200
+    (release_id,) = answer.json()["requests"]
+    view = await rig.stack.chatops.view(release_id)
+    assert (view.action, [d.machine_id for d in view.devices]) == ("unisolate", [host["id"]])
+
+
 # -- Log Analytics SecurityAlert rows -------------------------------------------------------------------------
 async def test_a_log_analytics_security_alert_row_is_read_with_its_severity(rig: Rig) -> None:
     (host,) = eligible_hosts(rig.stack, 1)

@@ -19,14 +19,16 @@ async def _open(stack: Stack, incident_id: str, hosts: list[str], **changes: str
     await stack.engine.incidents.receive(parse_incident(graph_incident(incident_id, hosts=hosts, **changes)), {})
 
 
-async def _release_of(stack: Stack, incident_id: str, hosts: list[str]) -> list[str]:
-    """Close the incident; the machine ids of the release it proposes (one request)."""
+async def _release_of(stack: Stack, incident_id: str, hosts: list[str], *, merged: str = "") -> list[str]:
+    """Close the incident; the machine ids of the release it proposes (one request), whose reason names the
+    incidents merged into it (``merged``, as the reason lists them)."""
     closed = await stack.engine.incidents.receive(
         parse_incident(graph_incident(incident_id, hosts=hosts, status="resolved")), {}
     )
     (release_id,) = closed.requests
     view = await stack.chatops.view(release_id)
     assert view.action == "unisolate"
+    assert view.reason.endswith(f"and for the incidents merged into it ({merged})" if merged else "isolated for it")
     return [d.machine_id for d in view.devices]
 
 
@@ -51,7 +53,7 @@ async def test_closing_the_survivor_releases_what_was_isolated_under_incidents_m
         await _open(stack, "5004", [dns[c]], status="redirected", redirectIncidentId="5002")
         await _open(stack, "5002", [dns[b], dns[other], dns[cleaned]], status="redirected", redirectIncidentId="5001")
 
-        released = await _release_of(stack, "5001", [dns[a]])
+        released = await _release_of(stack, "5001", [dns[a]], merged="5002, 5004")
 
         assert sorted(released) == sorted(machine_id(stack, n) for n in (a, b, c))
         assert len(released) == len(set(released))
