@@ -41,16 +41,14 @@ from approvals.incidents import service as incident_store
 from approvals.indicators.flows import IndicatorFlows
 from approvals.messages import describe_mde_error
 from approvals.policy import Policy
-from approvals.requests import service as requests
-from approvals.requests import views as request_views
+from approvals.reads import RequestReads
 from approvals.requests.approval import ApprovalFlows
 from approvals.requests.flows import RequestFlows
 from approvals.requests.labels import action_label
-from approvals.requests.models import DeviceState, RequestRecord
 from approvals.requests.proposer import Proposer
 from approvals.resolution.flows import Resolution, Resolver
 from approvals.schedules.flows import ScheduleFlows
-from approvals.text import preview, status_line
+from approvals.text import preview
 from approvals.verbs import ACTIONS, Verb
 from approvals.views import DeviceRow, Reply, RequestView
 from mde.client import MdeClient
@@ -78,13 +76,13 @@ class ChatOps:
         self.policy = policy
         #: woken by approvals and cancels; None in a process without one (the workers elsewhere find the work)
         self.worker = worker
-        self.limiter = limiter
         self.clock = clock
         self.flows = RequestFlows(db, policy, clock, stop_jobs=cancel_unsubmitted)
         self.approvals = ApprovalFlows(db, policy, clock, on_approved=self._approved)
         self.resolver = Resolver(client, policy, incidents=self._incident_devices)
         self._listeners: list[Callable[[], None]] = []
         self.containment = ContainmentFlows(db, self.resolver, policy, clock)
+        self.reads = RequestReads(db, client, self.containment, worker=worker, limiter=limiter)
         proposer = Proposer(db, client, policy, view=self.view, notify=self.notify, clock=clock)
         self.schedules = ScheduleFlows(proposer, on_queued=on_schedule_queued or _next_tick)
         self.indicators = IndicatorFlows(proposer)
@@ -118,11 +116,11 @@ class ChatOps:
         if isinstance(command, DecisionCommand):
             return await self.decide(actor, command.request_id, approve=command.approve, reason=command.reason)
         if isinstance(command, StatusCommand):
-            return await self._status(command.request_id, origin)
+            return await self.reads.status(command.request_id, origin)
         if isinstance(command, CancelCommand):
             return await self.cancel(actor, command.request_id, command.reason)
         if isinstance(command, HistoryCommand):
-            return await self._history(command)
+            return await self.reads.history(command)
         if isinstance(command, ScheduleCommand):
             return await self.schedules.handle(actor, origin, command)
         if isinstance(command, DoctorCommand):
@@ -304,99 +302,18 @@ class ChatOps:
             self.notify()
         return Reply(text=outcome.reason, error=not outcome.allowed, ephemeral=not outcome.allowed)
 
-    # -- reads --------------------------------------------------------------------------------------------
+    # -- reads (``approvals/reads.py``) -------------------------------------------------------------------
     async def view(self, request_id: int) -> RequestView:
-        async with self.db.sessions() as session:
-            view = await request_views.build_view(session, request_id, eta_seconds=await self._eta(session, request_id))
-        if view is None:
-            raise KeyError(request_id)
-        return view
+        return await self.reads.view(request_id)
 
     async def lives_in(self, request_id: int, surface: str, channel_id: str) -> bool:
-        """Whether the request's card is in this conversation: a forged button from another chat must not
-        read another channel's devices."""
-        async with self.db.sessions() as session:
-            record = await requests.get_request(session, request_id)
-        return record is not None and (record.origin_surface, record.origin_channel) == (surface, channel_id)
-
-    async def _eta(self, session: Any, request_id: int) -> float | None:
-        record = await requests.get_request(session, request_id)
-        if record is None or record.state not in ("approved", "executing"):
-            return None
-        progress = await requests.progress_for(session, request_id)
-        remaining = progress.total - progress.submitted - progress.skipped - progress.cancelled
-        submit = 0.0
-        spec = ACTIONS.get(record.verb)
-        if self.limiter is not None and spec is not None and remaining > 0:
-            submit = float(self.limiter.estimate_wait(spec.family, remaining))
-        action = self.worker.mean_action_seconds() if self.worker is not None else None
-        return submit + (action or 0.0)
-
-    async def _status(self, request_id: int | None, origin: Origin) -> Reply:
-        async with self.db.sessions() as session:
-            if request_id is not None:
-                record = await requests.get_request(session, request_id)
-                if record is None:
-                    return Reply(text=f"There is no request #{request_id}.", error=True)
-                records = [record]
-            else:
-                records = await requests.open_requests(session)
-            if not records:
-                return Reply(text="No request is open.")
-            lines = [] if request_id is not None else ["Open requests:"]
-            for record in records:
-                approvals = sum(1 for d in await requests.decisions_for(session, record.id) if d.approve)
-                lines.append(
-                    status_line(
-                        request_id=record.id,
-                        action_label=action_label(record.verb, record.params or {}),
-                        state=record.state,
-                        progress=await requests.progress_for(session, record.id),
-                        approvals=approvals,
-                        required=record.required_approvals,
-                    )
-                )
-        if request_id is not None:
-            lines += await self._fresh_results(records[0], origin)
-        return Reply(text="\n".join(lines))
-
-    async def _fresh_results(self, record: RequestRecord, origin: Origin) -> list[str]:
-        """A verb whose result expires (collect-file's 30-minute link) gets a fresh one, in its own conversation
-        only: a request number typed elsewhere must not hand out another channel's file."""
-        spec = ACTIONS.get(record.verb)
-        if spec is None or spec.result is None or not await self.lives_in(record.id, origin.surface, origin.channel_id):
-            return []
-        async with self.db.sessions() as session:
-            devices = await requests.devices_for(session, record.id)
-        lines = []
-        for device in devices:
-            if device.state is DeviceState.SUCCEEDED and device.action_id:
-                action = await self.client.get_machine_action(device.action_id)
-                lines.append(await spec.result(self.client, action))
-        return lines
-
-    async def _history(self, command: HistoryCommand) -> Reply:
-        async with self.db.sessions() as session:
-            records = await requests.recent_requests(session, limit=command.limit, device=command.device)
-        timeline = await self.containment.timeline(command.device) if command.device else []
-        if not records:
-            return Reply(text="\n".join(timeline) if timeline else "No requests yet.")
-        lines = [f"Last {len(records)} request(s):"]
-        for record in records:
-            lines.append(
-                f"#{record.id} {record.created_at:%Y-%m-%d %H:%M} {action_label(record.verb, record.params or {})}"
-                f" by {record.requester_label}: {record.state}"
-            )
-        return Reply(text="\n".join([*lines, *timeline]))
+        return await self.reads.lives_in(request_id, surface, channel_id)
 
     async def results_csv(self, request_id: int) -> str:
-        async with self.db.sessions() as session:
-            return await request_views.results_csv(session, request_id)
+        return await self.reads.results_csv(request_id)
 
     async def device_rows(self, request_id: int, *, limit: int) -> list[DeviceRow]:
-        """The first devices of a request, by name, read from storage ("show all": a view holds only a few)."""
-        async with self.db.sessions() as session:
-            return await request_views.device_rows(session, request_id, limit=limit)
+        return await self.reads.device_rows(request_id, limit=limit)
 
     def help_text(self, topic: str | None, *, prefix: str) -> str:
         return grammar_help(topic, prefix=prefix)
