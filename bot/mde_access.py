@@ -5,6 +5,8 @@ One place for ``serve``, the worker processes and ``doctor``, so the doctor chec
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pydantic import SecretStr
 
 from bot.config import HuntingApi, Settings
@@ -45,9 +47,19 @@ def graph_scope(settings: Settings) -> str:
     return settings.graph_scope or f"{graph_base_url(settings)}/.default"
 
 
-def build_client(settings: Settings, limiter: RateLimiter) -> MdeClient:
+def build_client(
+    settings: Settings, limiter: RateLimiter, *, on_response: Callable[[str, int], None] | None = None
+) -> MdeClient:
+    """``on_response``: the metrics hook, called with (family, HTTP status) for every answer from MDE."""
     graph = None
     if settings.hunting_api is HuntingApi.GRAPH:
         graph = GraphClient(graph_base_url(settings), token_provider(settings, graph=True), limiter=limiter)
     hosts = cloud_endpoints(Cloud(settings.mde_cloud)).api_hosts
-    return MdeClient(api_base_url(settings), token_provider(settings), limiter=limiter, graph=graph, api_hosts=hosts)
+    return MdeClient(
+        api_base_url(settings),
+        token_provider(settings),
+        limiter=limiter,
+        graph=graph,
+        api_hosts=hosts,
+        on_response=on_response,
+    )

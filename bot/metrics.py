@@ -13,7 +13,7 @@ import hmac
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
@@ -27,10 +27,6 @@ from approvals.execution.models import Job, JobState
 from approvals.incidents.models import IncidentRecord, WebhookReject
 from approvals.requests.models import RequestRecord
 from approvals.requests.states import RequestState
-
-if TYPE_CHECKING:
-    from mde.client import MdeClient
-    from mde.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -165,19 +161,14 @@ class Metrics:
             self.registry.register(self._database)
 
     def observe_response(self, family: str, status: int) -> None:
+        """The MDE client's ``on_response`` hook: pass it when building the client."""
         self.mde_calls.labels(family=family, status=str(status)).inc()
         if status == 429:
             self.mde_throttled.labels(family=family).inc()
 
     def observe_wait(self, family: str, seconds: float) -> None:
+        """The rate limiter's ``on_wait`` hook: pass it when building the limiter."""
         self.limiter_wait.labels(family=family).observe(seconds)
-
-    def watch(self, *, client: MdeClient | None = None, limiter: RateLimiter | None = None) -> None:
-        """Attach to the client's and the limiter's observation hooks (keeping any hook already there)."""
-        if client is not None:
-            client.on_response = _chain(client.on_response, self.observe_response)
-        if limiter is not None:
-            limiter.on_wait = _chain(limiter.on_wait, self.observe_wait)
 
     async def render(self) -> bytes:
         if self._database is not None:
@@ -185,41 +176,19 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-def _chain(first: Callable[[str, T], None] | None, second: Callable[[str, T], None]) -> Callable[[str, T], None]:
-    if first is None or first == second:
-        return second
-
-    def both(family: str, value: T) -> None:
-        first(family, value)
-        second(family, value)
-
-    return both
-
-
 METRICS = web.AppKey("mde_chatops_metrics", Metrics)
 
 
-def register_metrics_route(
-    app: web.Application,
-    db: Database | None,
-    *,
-    client: MdeClient | None = None,
-    limiter: RateLimiter | None = None,
-    token: str | None = None,
-) -> Metrics:
-    """Add ``GET /metrics`` (once) and attach the MDE client's and limiter's hooks; call again to attach more.
+def register_metrics_route(app: web.Application, metrics: Metrics, *, token: str | None = None) -> None:
+    """Add ``GET /metrics`` rendering ``metrics`` (whose hooks the MDE client and limiter were built with).
     With ``token`` (``METRICS_TOKEN``) a scrape must send ``Authorization: Bearer <token>``, else 401."""
-    metrics = app.get(METRICS)
-    if metrics is None:
-        metrics = app[METRICS] = Metrics(db)
-        expected = f"Bearer {token}".encode() if token else None
+    app[METRICS] = metrics
+    expected = f"Bearer {token}".encode() if token else None
 
-        async def scrape(request: web.Request) -> web.Response:
-            given = request.headers.get("Authorization", "").encode()
-            if expected is not None and not hmac.compare_digest(given, expected):
-                return web.json_response({"error": "unauthorized"}, status=401)
-            return web.Response(body=await metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    async def scrape(request: web.Request) -> web.Response:
+        given = request.headers.get("Authorization", "").encode()
+        if expected is not None and not hmac.compare_digest(given, expected):
+            return web.json_response({"error": "unauthorized"}, status=401)
+        return web.Response(body=await metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-        app.router.add_get("/metrics", scrape)
-    metrics.watch(client=client, limiter=limiter)
-    return metrics
+    app.router.add_get("/metrics", scrape)

@@ -18,6 +18,7 @@ from bot.containment_reconcile import ReconcileConfig
 from bot.engine import Engine
 from bot.logging import configure_logging
 from bot.mde_access import build_client
+from bot.metrics import Metrics
 from bot.secrets import resolve_settings
 from bot.server import build_app, start_site
 from bot.surfaces.base import ChatSurface
@@ -75,6 +76,7 @@ async def serve(settings: Settings) -> int:
     async with AsyncExitStack() as stack:
         db = await prepare_database(settings)
         stack.push_async_callback(db.dispose)
+        metrics = Metrics(db)
         backend = limiter_backend_from_url(default_limiter_url(settings.mde_limiter_url, settings.database_url))
         stack.push_async_callback(backend.aclose)
         limiter = RateLimiter(
@@ -83,8 +85,9 @@ async def serve(settings: Settings) -> int:
             hour_limit=settings.mde_hour_limit,
             backend=backend,
             clock=backend.clock,
+            on_wait=metrics.observe_wait,
         )
-        client = build_client(settings, limiter)
+        client = build_client(settings, limiter, on_response=metrics.observe_response)
         stack.push_async_callback(client.aclose)
         engine = Engine.build(
             db=db,
@@ -106,7 +109,7 @@ async def serve(settings: Settings) -> int:
         )
         metrics_token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
         owners = [*engine.surfaces, *incident_routes(settings, engine)]
-        app = build_app(db, owners, client=client, limiter=limiter, metrics_token=metrics_token)
+        app = build_app(db, owners, metrics=metrics, metrics_token=metrics_token)
         runner, port = await start_site(app, settings.host, settings.port)
         stack.push_async_callback(runner.cleanup)
         await engine.start()

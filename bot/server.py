@@ -12,9 +12,7 @@ from sqlalchemy import text
 
 from approvals.db import Database
 from bot.logging import request_id
-from bot.metrics import register_metrics_route
-from mde.client import MdeClient
-from mde.ratelimit import RateLimiter
+from bot.metrics import Metrics, register_metrics_route
 
 MAX_BODY = 1024 * 1024  # Slack, Teams and webhooks send far less; larger bodies get 413
 
@@ -43,12 +41,12 @@ def build_app(
     db: Database,
     route_owners: Iterable[Any] = (),
     *,
-    client: MdeClient | None = None,
-    limiter: RateLimiter | None = None,
+    metrics: Metrics | None = None,
     metrics_token: str | None = None,
 ) -> web.Application:
-    """Health, readiness, ``/metrics`` (watching ``client`` and ``limiter`` when given; behind a bearer
-    token when ``metrics_token`` is set) and the owners' routes."""
+    """Health, readiness, ``/metrics`` (``metrics``, whose hooks the MDE client and limiter were built with;
+    none: the database gauges only; behind a bearer token when ``metrics_token`` is set) and the owners'
+    routes."""
     app = web.Application(client_max_size=MAX_BODY, middlewares=[request_ids])
     app["db"] = db
 
@@ -65,7 +63,7 @@ def build_app(
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    register_metrics_route(app, db, client=client, limiter=limiter, token=metrics_token)
+    register_metrics_route(app, metrics or Metrics(db), token=metrics_token)
     for owner in route_owners:
         register: Callable[[web.Application], Awaitable[None] | None] | None = getattr(owner, "register_routes", None)
         if register is not None:

@@ -10,7 +10,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from approvals.db import Database
 from approvals.identity import Actor, Origin
-from bot.metrics import register_metrics_route
 from bot.server import build_app, start_site
 from tests.support.stack import Stack
 
@@ -20,8 +19,7 @@ HERE = Origin(surface="console", channel_id="console")
 
 @asynccontextmanager
 async def served(stack: Stack) -> AsyncIterator[str]:
-    app = build_app(stack.db)
-    register_metrics_route(app, stack.db, client=stack.client, limiter=stack.limiter)
+    app = build_app(stack.db, metrics=stack.metrics)
     runner, port = await start_site(app, "127.0.0.1", 0)
     try:
         yield f"http://127.0.0.1:{port}/metrics"

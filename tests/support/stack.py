@@ -20,6 +20,7 @@ from approvals.policy import Policy
 from approvals.requests.models import RequestRecord
 from approvals.service import ChatOps
 from bot.engine import Engine
+from bot.metrics import Metrics
 from bot.server import build_app, start_site
 from bot.surfaces.base import ChatSurface
 from mde.auth import StaticTokenProvider
@@ -49,6 +50,8 @@ class Stack:
     limiter: RateLimiter
     db: Database
     engine: Engine
+    #: the ``/metrics`` registry the client's and limiter's hooks feed
+    metrics: Metrics
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -80,14 +83,21 @@ class Stack:
                 await sim.start()
                 stack.push_async_callback(sim.stop)
             config = sim.config
-            limiter = RateLimiter(time_scale=config.time_scale)
-            graph_token = StaticTokenProvider(config.graph_token or config.token or "sim-token")
-            graph = GraphClient(sim.url, graph_token, limiter=limiter)
-            client = MdeClient(sim.url, StaticTokenProvider(config.token or "sim-token"), limiter=limiter, graph=graph)
-            stack.push_async_callback(client.aclose)
             if db is None:
                 tmp = stack.enter_context(tempfile.TemporaryDirectory())
                 db = await stack.enter_async_context(database(db_kind, Path(tmp)))
+            metrics = Metrics(db)  # wired as `mde-chatops serve` wires it: hooks passed to the constructors
+            limiter = RateLimiter(time_scale=config.time_scale, on_wait=metrics.observe_wait)
+            graph_token = StaticTokenProvider(config.graph_token or config.token or "sim-token")
+            graph = GraphClient(sim.url, graph_token, limiter=limiter)
+            client = MdeClient(
+                sim.url,
+                StaticTokenProvider(config.token or "sim-token"),
+                limiter=limiter,
+                graph=graph,
+                on_response=metrics.observe_response,
+            )
+            stack.push_async_callback(client.aclose)
             engine = Engine.build(
                 db=db,
                 client=client,
@@ -102,7 +112,7 @@ class Stack:
             if start_engine:
                 await engine.start()
             stack.push_async_callback(engine.stop)
-            yield cls(sim=sim, client=client, limiter=limiter, db=db, engine=engine)
+            yield cls(sim=sim, client=client, limiter=limiter, db=db, engine=engine, metrics=metrics)
 
     async def record(self, request_id: int) -> RequestRecord:
         async with self.db.sessions() as session:
