@@ -129,7 +129,7 @@ async def main() -> None:
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--time-scale", type=float, default=60.0)
     parser.add_argument("--mode", choices=["ours", "baseline", "both"], default="both")
-    parser.add_argument("--database", help="database URL for ours (default: a temporary SQLite file)")
+    parser.add_argument("--database", help="PostgreSQL server URL: ours runs in a new database there (default: SQLite)")
     args = parser.parse_args()
     results = []
     if args.mode in ("baseline", "both"):

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import tempfile
+import uuid
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+
+import asyncpg
+from sqlalchemy.engine import make_url
 
 from approvals.db import Database
 from approvals.execution.flows import WorkerConfig
@@ -122,26 +126,58 @@ class SimProcess:
 
 
 @asynccontextmanager
+async def fresh_database(db_url: str | None, directory: Path) -> AsyncIterator[Database]:
+    """A database with today's schema that the benchmark owns: a temporary SQLite file, or, given a PostgreSQL
+    URL, a new database on that server, dropped afterwards (the named one is never written to: its schema may be
+    older than the code's, and its rows are someone else's)."""
+    if db_url is None or not db_url.startswith("postgresql"):
+        db = Database(db_url or f"sqlite+aiosqlite:///{directory / 'bench.db'}")
+        try:
+            await create_all(db)
+            yield db
+        finally:
+            await db.dispose()
+        return
+    url = make_url(db_url)
+    name = f"mdechatops_bench_{uuid.uuid4().hex[:12]}"
+    admin = {"host": url.host, "port": url.port, "user": url.username, "password": url.password}
+
+    async def on_server(sql: str) -> None:
+        conn = await asyncpg.connect(database=url.database, **admin)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    await on_server(f'CREATE DATABASE "{name}"')
+    db = Database(url.set(database=name).render_as_string(hide_password=False))
+    try:
+        await create_all(db)
+        yield db
+    finally:
+        await db.dispose()
+        await on_server(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@asynccontextmanager
 async def bench_engine(sim_url: str, time_scale: float, db_url: str | None = None) -> AsyncIterator[Engine]:
     """The bot's engine as the benchmarks run it: the real client on the simulator, a temporary SQLite file
     unless a database URL is given, the benchmark policy, the worker paced like the simulator's clock."""
     limiter = RateLimiter(time_scale=time_scale)
     client = MdeClient(sim_url, StaticTokenProvider("sim-token"), limiter=limiter)
     with tempfile.TemporaryDirectory() as tmp:
-        db = Database(db_url or f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}")
-        await create_all(db)
-        engine = Engine.build(
-            db=db,
-            client=client,
-            policy=Policy.from_dict(BENCH_POLICY),
-            make_surfaces=lambda _c: [],
-            limiter=limiter,
-            worker_config=bench_worker_config(time_scale),
-        )
-        await engine.start()
-        try:
-            yield engine
-        finally:
-            await engine.stop()
-            await client.aclose()
-            await db.dispose()
+        async with fresh_database(db_url, Path(tmp)) as db:
+            engine = Engine.build(
+                db=db,
+                client=client,
+                policy=Policy.from_dict(BENCH_POLICY),
+                make_surfaces=lambda _c: [],
+                limiter=limiter,
+                worker_config=bench_worker_config(time_scale),
+            )
+            await engine.start()
+            try:
+                yield engine
+            finally:
+                await engine.stop()
+                await client.aclose()

@@ -209,7 +209,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", default="1000,10000", help="comma-separated sizes, run in increasing order")
     parser.add_argument("--time-scale", type=float, default=60.0)
-    parser.add_argument("--database", help="database URL (default: a temporary SQLite file per size)")
+    parser.add_argument(
+        "--database", help="a PostgreSQL server URL: a new database is made on it per size (default: SQLite file)"
+    )
     parser.add_argument("--profile", choices=["preview", "approve"], help="print cProfile's top for one phase")
     args = parser.parse_args()
     for n in sorted(int(x) for x in args.n.split(",")):
