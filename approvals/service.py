@@ -83,7 +83,7 @@ class ChatOps:
         self._listeners: list[Callable[[], None]] = []
         self.containment = ContainmentFlows(db, self.resolver, policy, clock)
         self.reads = RequestReads(db, client, self.containment, worker=worker, limiter=limiter)
-        proposer = Proposer(db, client, policy, view=self.view, notify=self.notify, clock=clock)
+        proposer = Proposer(db, client, policy, view=self.view, notify=self.notify, flows=self.flows, clock=clock)
         self.schedules = ScheduleFlows(proposer, on_queued=on_schedule_queued or _next_tick)
         self.indicators = IndicatorFlows(proposer)
         self.doctor = doctor  # the deployment checks for the admin-only ``doctor`` command

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from approvals.verbs import Verb, is_tenant_wide
+from approvals.verbs import Effect, Verb, is_tenant_wide
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +177,7 @@ class RequestView:
     def devices_label(self) -> str:
         """What the card says under "Devices": a count, "per run" for a schedule (it acts on each run's), or
         "tenant-wide" for an indicator (it applies to every device, or the groups its card names)."""
-        if self.action == Verb.SCHEDULE:
+        if self.action.effect is Effect.ACTIVATES_SCHEDULE:
             return "per run"
         if is_tenant_wide(self.action):
             return "tenant-wide"

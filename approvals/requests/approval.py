@@ -118,7 +118,8 @@ class ApprovalFlows:
             if not moved:
                 return Verdict(False, f"Request #{request_id} was decided by someone else a moment ago.")
         await self._approved(request_id)
-        return Verdict(True, f"Request #{request_id} approved; execution is starting.", request_id)
+        follows = "execution is starting" if record.verb.runs_jobs else "the schedule change is applied"
+        return Verdict(True, f"Request #{request_id} approved; {follows}.", request_id)
 
     async def _approve(
         self,

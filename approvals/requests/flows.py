@@ -107,12 +107,17 @@ class RequestFlows:
         resolution: Resolution,
         canary: int | None,
         incident_id: str | None = None,
+        warnings: list[str] | None = None,
+        devices: int | None = None,
     ) -> RequestRecord:
-        """``create`` in the caller's transaction (a proposal that must commit with what claimed it)."""
+        """``create`` in the caller's transaction (a proposal that must commit with what claimed it).
+        A request without a device snapshot (``Proposer``) brings its card's lines as ``warnings`` and the
+        count its approval thresholds go by as ``devices``; otherwise both come from the resolution."""
         now = self.clock()
-        count = len(resolution.devices)
-        warnings = sorted({p.reason for p in resolution.protection.values() if p.level == "warn" and p.reason})
-        warnings = resolution.caveats + warnings
+        count = len(resolution.devices) if devices is None else devices
+        if warnings is None:
+            protection = sorted({p.reason for p in resolution.protection.values() if p.level == "warn" and p.reason})
+            warnings = resolution.caveats + protection
         record = await service.insert_request(
             session,
             actor=actor,

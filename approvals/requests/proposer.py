@@ -17,9 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from approvals.db import Clock, Database, utcnow
 from approvals.identity import Actor, Origin
 from approvals.policy import Policy
-from approvals.requests.flows import announce_created
+from approvals.requests.flows import RequestFlows
 from approvals.requests.models import RequestRecord
-from approvals.requests.service import insert_request
 from approvals.resolution.flows import Resolution
 from approvals.verbs import Verb
 from approvals.views import Reply, RequestView
@@ -35,6 +34,8 @@ class Proposer:
     view: Callable[[int], Awaitable[RequestView]] = field(repr=False)
     #: new events were stored: wake the delivery loops (``ChatOps.notify``)
     notify: Callable[[], None] = field(repr=False)
+    #: stores and announces the request (``ChatOps.flows``), as for a request with devices
+    flows: RequestFlows = field(repr=False)
     clock: Clock = utcnow
 
     def refusal(self, actor: Actor, origin: Origin, verb: Verb) -> Reply | None:
@@ -56,11 +57,9 @@ class Proposer:
         devices: int = 0,
         resolution: Resolution | None = None,
     ) -> RequestRecord:
-        """Store the pending request and announce it, in the caller's transaction; ``devices`` sets the
-        policy's approval thresholds (what the preview found now)."""
-        now = self.clock()
-        resolution = resolution or Resolution()
-        record = await insert_request(
+        """Store the pending request and announce it, in the caller's transaction (``RequestFlows.create_in``);
+        ``devices`` sets the policy's approval thresholds (what the preview found now)."""
+        return await self.flows.create_in(
             session,
             actor=actor,
             origin=origin,
@@ -68,15 +67,11 @@ class Proposer:
             params=params,
             reason=reason,
             target_text=target_text,
-            resolution=resolution,
-            required_approvals=self.policy.required_approvals(verb, devices),
-            created_at=now,
-            expires_at=now + self.policy.expiry_for(verb),
+            resolution=resolution or Resolution(),
             canary=None,
             warnings=lines,
+            devices=devices,
         )
-        announce_created(session, record, actor, origin, resolution)
-        return record
 
     async def created(self, request_id: int, text: str) -> Reply:
         """After the commit: wake delivery (it posts the card in the channel) and answer the requester."""

@@ -10,6 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from approvals.verbs import Verb
 from approvals.views import DecisionRow, DeviceCounts, DeviceRow, ExclusionRow, IncidentView, ProgressView, RequestView
 from bot.slack.blocks import incident_blocks, reason_modal, request_blocks
 from bot.teams import cards
@@ -73,7 +74,7 @@ def request_view(state: str = "pending", **changes: object) -> RequestView:
     """The evidence's request: 31 devices behind a tag, a Hyper-V host, four exclusions and one protected."""
     view = RequestView(
         id=1,
-        action="isolate",
+        action=Verb.ISOLATE,
         action_label="Isolate (Selective)",
         state=state,
         requester_label="alice",

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from approvals.requests.models import NOT_SUCCEEDED_DEVICE_STATES
 from approvals.requests.views import VIEW_ROWS
+from approvals.verbs import Verb
 from approvals.views import DeviceCounts, DeviceRow, ExclusionRow, OutcomeCount, ProgressView, RequestView
 
 
@@ -37,7 +38,7 @@ def huge_view(*, state: str, name_suffix: str, devices: int = 5000, exclusion_ki
     return counted(
         RequestView(
             id=7,
-            action="isolate",
+            action=Verb.ISOLATE,
             action_label="Isolate (Full)",
             state=state,
             requester_label="alice",

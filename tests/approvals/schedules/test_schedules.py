@@ -56,6 +56,17 @@ async def test_the_card_shows_tag_query_cadence_sync_and_a_preview_and_approval_
         assert f"#{schedule.id} tag 'Kerberos' · every fri 06:00 UTC --sync" in listing
 
 
+async def test_the_approvers_reply_says_the_schedule_change_is_applied_not_that_execution_starts() -> None:
+    async with Stack.start(devices=50, start_engine=False) as stack:
+        request_id = await create(stack, f'schedule tag "Kerberos" query:"{DC_QUERY}" every fri 06:00 --reason "DCs"')
+
+        reply = await stack.chatops.decide(BOB, request_id, approve=True)
+
+        assert not reply.error, reply.text
+        assert reply.text == f"Request #{request_id} approved; the schedule change is applied."
+        assert "execution" not in reply.text
+
+
 async def test_a_run_tags_exactly_the_querys_devices_with_the_bulk_endpoint(db_kind: str) -> None:
     async with Stack.start(db_kind=db_kind, devices=50, start_engine=False) as stack:
         schedule = await create_active(stack)
