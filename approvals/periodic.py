@@ -1,7 +1,8 @@
 """One background loop, written once: run a step, wait, run it again, until stopped.
 
-The scheduler (``approvals/schedules/scheduled.py``), the drift reconciler (``bot/containment_reconcile.py``)
-and delivery (``bot/delivery.py``, one loop per surface) each need the same thing, and each had its own copy:
+The scheduler (``approvals/schedules/scheduled.py``), the drift reconciler (``bot/containment_reconcile.py``),
+delivery (``bot/delivery.py``, one loop per surface) and the worker's job creation and cancels
+(``approvals/execution/flows.py``) each need the same thing, and each had its own copy:
 
 * one asyncio task, started and stopped with the engine; ``stop`` cancels it and waits until it has ended;
 * a step that can never kill the loop: a failure is logged and the step runs again later;
@@ -51,6 +52,12 @@ class Periodic:
         self._sleep = sleep
         self._wake = wake or asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        """The loop's task while started: an owner that ends several loops at once (the worker, fenced off by
+        a newer process under its identity) cancels them together instead of one ``stop`` after another."""
+        return self._task
 
     @property
     def running(self) -> bool:

@@ -36,6 +36,7 @@ from approvals.execution.storing import OnFinal, store_results
 from approvals.execution.submitting import Result, Submitter
 from approvals.outbox.models import EventKind
 from approvals.outbox.service import emit
+from approvals.periodic import Periodic
 from approvals.requests.models import RequestRecord
 from approvals.requests.states import RequestState, transition
 from approvals.verbs import Family
@@ -89,13 +90,14 @@ class Worker:
         self._on_tick = on_tick
         self._on_final = on_final
         self._wake = asyncio.Event()
-        self._prepare_wake = asyncio.Event()
-        self._cancel_wake = asyncio.Event()
         self._started_at = self.clock()
         #: set when another process started under this worker's identity: this one stops claiming
         self.superseded = False
         self._tasks: list[asyncio.Task[None]] = []
         cfg = self.config
+        #: the two loops a wake starts at once, else every ``housekeeping_s``: job creation and MDE cancels
+        self._preparing = Periodic(self._prepare_round, interval_s=cfg.housekeeping_s, name=f"{self.owner} jobs")
+        self._cancelling = Periodic(self._cancel_round, interval_s=cfg.housekeeping_s, name=f"{self.owner} cancels")
         self.progress = ProgressReports(cfg.progress_interval_s)
         self.submitter = Submitter(
             client,
@@ -130,7 +132,7 @@ class Worker:
     def wake(self) -> None:
         """New work was stored (an approval, a canary release): create jobs and claim them without waiting
         for the idle timer."""
-        self._prepare_wake.set()
+        self._preparing.wake()
         self._wake.set()
 
     def withdraw(self, request_id: int) -> None:
@@ -142,7 +144,7 @@ class Worker:
         self.submitter.restore(request_id)
 
     def wake_cancels(self) -> None:
-        self._cancel_wake.set()
+        self._cancelling.wake()
 
     def mean_action_seconds(self) -> float | None:
         recent = list(self.poller.action_seconds)
@@ -156,8 +158,12 @@ class Worker:
         if handed:
             log.warning("worker %s restarted: adopting %d job(s) its previous run had claimed", self.owner, handed)
         loops = [self._submitter(i) for i in range(max(1, self.config.concurrency // self.config.batch_size))]
-        loops += [self._preparer(), self._poller(), self._housekeeping(), self._heartbeats(), self._cancels()]
+        loops += [self._poller(), self._housekeeping(), self._heartbeats()]
         self._tasks = [asyncio.create_task(loop) for loop in loops]
+        for periodic in (self._preparing, self._cancelling):
+            await periodic.start()
+            assert periodic.task is not None
+            self._tasks.append(periodic.task)  # one list: fencing and ``stop`` end every loop together
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -166,6 +172,8 @@ class Worker:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks = []
+        for periodic in (self._preparing, self._cancelling):
+            await periodic.stop()  # already ended: only forgets its task, so ``start`` can run it again
 
     # -- loops -----------------------------------------------------------------------------------------
     async def _heartbeat(self) -> None:
@@ -203,14 +211,11 @@ class Worker:
             await asyncio.sleep(1.0)
             return None
 
-    async def _preparer(self) -> None:
-        """Create the jobs of approved requests as soon as an approval wakes this worker, else every round."""
-        while True:
-            self._prepare_wake.clear()
-            if await self._guard(self.prepare_once):
-                self._wake.set()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._prepare_wake.wait(), self.config.housekeeping_s)
+    async def _prepare_round(self) -> bool:
+        """Create the jobs of approved requests (an approval wakes this round); new jobs wake the submitters."""
+        if await self._guard(self.prepare_once):
+            self._wake.set()
+        return False
 
     async def prepare_once(self) -> list[int]:
         """One round of job creation; returns the requests whose jobs this worker created (tests call it)."""
@@ -290,14 +295,10 @@ class Worker:
         if late_cancel:
             self.wake_cancels()
 
-    async def _cancels(self) -> None:
-        """Cancel the actions of cancelled requests as soon as a cancel command stores them."""
-        while True:
-            self._cancel_wake.clear()
-            settled = await self._guard(self.canceller.run_once)
-            if not settled:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._cancel_wake.wait(), self.config.housekeeping_s)
+    async def _cancel_round(self) -> bool:
+        """Cancel the actions of cancelled requests (a cancel command wakes this round); while a round settles
+        jobs, the next one starts at once."""
+        return bool(await self._guard(self.canceller.run_once))
 
     async def _poller(self) -> None:
         while True:

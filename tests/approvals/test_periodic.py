@@ -192,3 +192,22 @@ async def test_a_second_start_runs_no_second_loop() -> None:
     assert step.count == 1 and sleep.asked.empty()
     await loop.stop()
     await loop.stop()  # stopping a stopped loop is harmless
+
+
+async def test_an_owner_may_cancel_the_task_itself_and_stop_then_forgets_it() -> None:
+    """The worker, fenced off, cancels all its loops' tasks at once; its ``stop`` comes later."""
+    loop, sleep, _step = looping()
+    assert loop.task is None
+    await loop.start()
+    await sleep.next_wait()
+    task = loop.task
+    assert task is not None and not task.done()
+    task.cancel()
+    await asyncio.wait([task], timeout=PATIENCE_S)
+    assert task.done() and not loop.running
+    await loop.stop()
+    assert loop.task is None
+    await loop.start()
+    await sleep.next_wait()
+    assert loop.running
+    await loop.stop()
