@@ -15,11 +15,12 @@ from urllib.parse import urlencode
 import httpx
 
 from approvals.policy import Policy
-from bot.server import build_app, start_site
+from approvals.service import ChatOps
 from bot.slack.enums import BlockId, InputId
 from bot.slack.surface import SlackSurface
+from bot.surfaces.base import ChatSurface
 from tests.support.mock_slack import MockSlack
-from tests.support.stack import Stack
+from tests.support.stack import Stack, served
 
 SECRET = "test-signing-secret"
 POLICY = Policy.from_dict(
@@ -116,24 +117,17 @@ async def slack_rig() -> AsyncIterator[SlackRig]:
     """The stack with the real Slack surface, served on loopback (what the ``rig`` fixtures yield)."""
     slack = MockSlack()
     await slack.start()
-    surfaces: list[SlackSurface] = []
 
-    def make(chatops):  # type: ignore[no-untyped-def]
-        surfaces.append(
-            SlackSurface(
-                chatops,
-                bot_token="xoxb-test",
-                signing_secret=SECRET,
-                api_url=slack.url + "/api/",
-                update_interval_s=0.0,
-            )
+    def make(chatops: ChatOps) -> list[ChatSurface]:
+        surface = SlackSurface(
+            chatops,
+            bot_token="xoxb-test",
+            signing_secret=SECRET,
+            api_url=slack.url + "/api/",
+            update_interval_s=0.0,
         )
-        return surfaces
+        return [surface]
 
-    async with Stack.start(make_surfaces=make, policy=POLICY) as stack:
-        app = build_app(stack.db, surfaces)
-        runner, port = await start_site(app, "127.0.0.1", 0)
-        async with httpx.AsyncClient(timeout=10) as http:
-            yield SlackRig(stack, slack, f"http://127.0.0.1:{port}", http)
-        await runner.cleanup()
+    async with served(make, policy=POLICY) as (stack, url, http):
+        yield SlackRig(stack, slack, url, http)
     await slack.stop()

@@ -11,10 +11,10 @@ from typing import Any
 import httpx
 
 from approvals.policy import Policy
-from bot.server import build_app, start_site
-from bot.teams.surface import TeamsSurface
+from approvals.service import ChatOps
+from bot.surfaces.base import ChatSurface
 from tests.support.mock_connector import MockConnector, Sent
-from tests.support.stack import Stack
+from tests.support.stack import Stack, served
 
 POLICY = Policy.from_dict(
     {
@@ -50,16 +50,10 @@ async def connector_rig() -> AsyncIterator[TeamsRig]:
     """The stack with the real Teams surface, served on loopback (what the ``rig`` fixtures yield)."""
     connector = MockConnector()
     await connector.start()
-    surfaces: list[TeamsSurface] = []
 
-    def make(chatops):  # type: ignore[no-untyped-def]
-        surfaces.append(connector.surface(chatops))
-        return surfaces
+    def make(chatops: ChatOps) -> list[ChatSurface]:
+        return [connector.surface(chatops)]
 
-    async with Stack.start(make_surfaces=make, policy=POLICY) as stack:
-        app = build_app(stack.db, surfaces)
-        runner, port = await start_site(app, "127.0.0.1", 0)
-        async with httpx.AsyncClient(timeout=15) as http:
-            yield TeamsRig(stack, connector, f"http://127.0.0.1:{port}", http)
-        await runner.cleanup()
+    async with served(make, policy=POLICY) as (stack, url, http):
+        yield TeamsRig(stack, connector, url, http)
     await connector.stop()
