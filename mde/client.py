@@ -297,39 +297,77 @@ class MdeClient(ApiClient):
 
     # -- devices ----------------------------------------------------------------------------------------
     async def iter_machines(
-        self, *, filter: str | None = None, page_size: int = MAX_PAGE
+        self, *, filter: str | None = None, page_size: int = MAX_PAGE, prefetch: bool = False
     ) -> AsyncGenerator[Machine, None]:
-        """Stream every matching machine page by page (``@odata.nextLink``, or ``$skip`` when absent)."""
+        """Stream every matching machine page by page (``@odata.nextLink``, or ``$skip`` when absent).
+
+        Lazy by default: the next page is asked for only when this one is used up, so a caller that stops
+        early (a group's id, the doctor's probe) costs no call it did not need. ``prefetch=True`` is for a
+        caller that reads the whole listing: page k+1 is requested while page k is mapped and consumed, one
+        request ahead and never more, so MDE serving a 10,000-device page overlaps our decoding (issue 18).
+        Either way each page is one limited call, and a failure (a refused nextLink, an error on the page)
+        is raised where the lazy listing raises it: after every device of the pages before it.
+        """
         page_size = max(1, min(MAX_PAGE, page_size))
         params: dict[str, Any] | None = {"$top": page_size}
         if filter:
             params = {**(params or {}), "$filter": filter}
-        path: str = "/api/machines"
         skip, linked = 0, False
-        while True:
-            try:
-                data = await self._json("GET", path, "machines_read", params=params)
-            except NotFound:
-                return  # documented: 404 when there are no (more) machines
-            values = data.get("value") or []
-            for start in range(0, len(values), PARSE_CHUNK):
-                if start:
-                    await asyncio.sleep(0)  # a 10,000-row page must not hold the event loop (chat acks wait on it)
-                with cyclic_gc_paused():
-                    machines = [Machine.from_api(item) for item in values[start : start + PARSE_CHUNK]]
-                for machine in machines:
-                    yield machine
-            next_link = data.get("@odata.nextLink")
-            if next_link:
-                path, params, linked = self._next_url(next_link), None, True
-                continue
-            # a server that pages by nextLink says it is done by leaving the link out; counting $skip from 0
-            # after following links read every page after the first again (5.5 times 100,000 devices)
-            if linked or len(values) < page_size:
-                return
-            skip += page_size
-            params = {"$top": page_size, "$skip": skip, **({"$filter": filter} if filter else {})}
-            path = "/api/machines"
+        ahead: asyncio.Task[Any] | None = None
+        try:
+            data = await self._machine_page("/api/machines", params)
+            while data is not None:
+                values = data.get("value") or []
+                refused: UntrustedNextLink | None = None
+                following: tuple[str, dict[str, Any] | None] | None = None
+                next_link = data.get("@odata.nextLink")
+                del data
+                if next_link:
+                    try:
+                        following, linked = (self._next_url(next_link), None), True
+                    except UntrustedNextLink as exc:
+                        refused = exc  # raised once this page's devices are out, as the lazy listing does
+                # a server that pages by nextLink says it is done by leaving the link out; counting $skip from 0
+                # after following links read every page after the first again (5.5 times 100,000 devices)
+                elif not linked and len(values) >= page_size:
+                    skip += page_size
+                    following = (
+                        "/api/machines",
+                        {"$top": page_size, "$skip": skip, **({"$filter": filter} if filter else {})},
+                    )
+                if prefetch and following is not None:
+                    ahead = asyncio.create_task(self._machine_page(*following))
+                for start in range(0, len(values), PARSE_CHUNK):
+                    if start or ahead is not None:
+                        # a 10,000-row page must not hold the event loop (chat acks wait on it), and the page
+                        # fetched ahead is sent and read in these gaps (the chunks themselves never await)
+                        await asyncio.sleep(0)
+                    with cyclic_gc_paused():
+                        machines = [Machine.from_api(item) for item in values[start : start + PARSE_CHUNK]]
+                    for machine in machines:
+                        yield machine
+                if refused is not None:
+                    raise refused
+                if following is None:
+                    return
+                if ahead is not None:
+                    task, ahead = ahead, None
+                    data = await task
+                else:
+                    data = await self._machine_page(*following)
+        finally:
+            if ahead is not None:  # the caller left before the page fetched ahead was used
+                ahead.cancel()
+                await asyncio.wait([ahead])
+                if not ahead.cancelled():
+                    ahead.exception()  # retrieved: an unused page's failure is nobody's error
+
+    async def _machine_page(self, path: str, params: dict[str, Any] | None) -> Any:
+        """One page of ``GET /api/machines``; None when MDE answers 404 (documented: no (more) machines)."""
+        try:
+            return await self._json("GET", path, "machines_read", params=params)
+        except NotFound:
+            return None
 
     async def list_machines(self, *, filter: str | None = None) -> list[Machine]:
         return [m async for m in self.iter_machines(filter=filter)]
@@ -367,8 +405,9 @@ class MdeClient(ApiClient):
             if m.computer_dns_name.lower() == wanted or m.computer_dns_name.lower().split(".", 1)[0] == wanted
         ]
 
-    def iter_machines_by_tag(self, tag: str) -> AsyncIterator[Machine]:
-        return self.iter_machines(filter=odata.tag_eq(tag))
+    def iter_machines_by_tag(self, tag: str, *, prefetch: bool = False) -> AsyncIterator[Machine]:
+        """The tag's devices; ``prefetch``: the caller reads them all (see ``iter_machines``)."""
+        return self.iter_machines(filter=odata.tag_eq(tag), prefetch=prefetch)
 
     async def find_machines_by_tag(self, tag: str, *, use_starts_with: bool = False) -> list[Machine]:
         data = await self._json(
@@ -403,15 +442,17 @@ class MdeClient(ApiClient):
                         break
         return self._group_ids.get(wanted)
 
-    async def iter_machines_in_group(self, group_name: str) -> AsyncIterator[Machine]:
-        """The group's devices, filtered server-side on its id; the name is compared case-insensitively."""
+    async def iter_machines_in_group(self, group_name: str, *, prefetch: bool = False) -> AsyncIterator[Machine]:
+        """The group's devices, filtered server-side on its id; the name is compared case-insensitively.
+
+        ``prefetch``: the caller reads them all (see ``iter_machines``); learning the id stays lazy."""
         wanted = group_name.strip().lower()
         for attempt in range(2):
             group_id = await self.group_id(group_name)
             if group_id is None:
                 return
             found = False
-            async for machine in self.iter_machines(filter=odata.group_id_eq(group_id)):
+            async for machine in self.iter_machines(filter=odata.group_id_eq(group_id), prefetch=prefetch):
                 if (machine.rbac_group_name or "").lower() == wanted:
                     found = True
                     yield machine

@@ -116,10 +116,10 @@ class Resolver:
         if kind is TargetKind.DEVICE:
             return await self._by_device(value, result)
         if kind is TargetKind.TAG:
-            found = [m async for m in self._client.iter_machines_by_tag(value)]
+            found = [m async for m in self._client.iter_machines_by_tag(value, prefetch=True)]
             return found or await self._nothing(value, "tag", f"No device has the tag '{value}'.")
         if kind is TargetKind.GROUP:
-            found = [m async for m in self._client.iter_machines_in_group(value)]
+            found = [m async for m in self._client.iter_machines_in_group(value, prefetch=True)]
             return found or await self._nothing(value, "group", f"No device group is named '{value}'.")
         if kind is TargetKind.IP:
             ipaddress.ip_address(value)
