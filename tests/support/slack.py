@@ -128,6 +128,8 @@ async def slack_rig() -> AsyncIterator[SlackRig]:
         )
         return [surface]
 
-    async with served(make, policy=POLICY) as (stack, url, http):
-        yield SlackRig(stack, slack, url, http)
-    await slack.stop()
+    try:
+        async with served(make, policy=POLICY) as (stack, url, http):
+            yield SlackRig(stack, slack, url, http)
+    finally:
+        await slack.stop()

@@ -54,6 +54,8 @@ async def connector_rig() -> AsyncIterator[TeamsRig]:
     def make(chatops: ChatOps) -> list[ChatSurface]:
         return [connector.surface(chatops)]
 
-    async with served(make, policy=POLICY) as (stack, url, http):
-        yield TeamsRig(stack, connector, url, http)
-    await connector.stop()
+    try:
+        async with served(make, policy=POLICY) as (stack, url, http):
+            yield TeamsRig(stack, connector, url, http)
+    finally:
+        await connector.stop()
