@@ -5,6 +5,7 @@ The simulator over HTTP for paging itself; httpx.MockTransport for the pages tha
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import aclosing
 
 import httpx
@@ -113,3 +114,23 @@ async def test_a_404_on_the_prefetched_page_ends_the_listing_as_it_does_lazily()
     async with _client(transport) as client:
         names = [m.computer_dns_name async for m in client.iter_machines(prefetch=True)]
     assert names == ["p1-0.contoso.local", "p1-1.contoso.local"] and asked == ["page 1", "page 2"]
+
+
+async def test_a_prefetched_listing_left_early_cancels_the_page_in_flight() -> None:
+    """Only a caller that reads everything asks for prefetching; one that leaves anyway leaves no request behind."""
+    never = asyncio.Event()
+    asked: list[str] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        asked.append(str(request.url))
+        if "page=2" in str(request.url):
+            await never.wait()  # page 2 is still in flight when the caller leaves
+        rows = [make_machine("1".ljust(40, "0"), "p1.contoso.local")]
+        return httpx.Response(200, json={"value": rows, "@odata.nextLink": f"{HOST}/api/machines?page=2"})
+
+    async with _client(httpx.MockTransport(handler)) as client:
+        async with aclosing(client.iter_machines(prefetch=True)) as machines:
+            async for _ in machines:
+                break
+        assert len(asked) == 2  # page 2 was in flight
+        assert asyncio.all_tasks() == {asyncio.current_task()}
