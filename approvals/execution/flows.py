@@ -219,7 +219,7 @@ class Worker:
 
     async def prepare_once(self) -> list[int]:
         """One round of job creation; returns the requests whose jobs this worker created (tests call it)."""
-        return await prepare_approved(self.db, self.clock)
+        return await prepare_approved(self.db, self.clock, on_piece=self._wake.set)
 
     async def _capacity_wait(self) -> None:
         if self.limiter is None:

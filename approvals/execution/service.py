@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, or_, select, update
+from sqlalchemy import Table, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approvals.bulk import insert_columns
@@ -27,17 +27,20 @@ LIVE_JOB_STATES = (JobState.HELD, JobState.QUEUED, JobState.SUBMITTING, JobState
 _JOBS: Table = Job.__table__  # type: ignore[assignment]
 #: jobs per insert: preparing one piece's values holds the event loop, so 100,000 go in pieces
 _INSERT_CHUNK = 20000
+#: an approved request's jobs are created while it is approved, or executing (the first piece's jobs claimed)
+CREATING_STATES = (RequestState.APPROVED.value, RequestState.EXECUTING.value)
 
 
 # -- creation: after approval, in the background -------------------------------------------------------------
 
 
 async def approved_without_jobs(session: AsyncSession, *, limit: int = 20) -> list[int]:
-    """Approved requests whose jobs are not created yet, oldest approval first."""
+    """Approved requests whose jobs are not all created yet, oldest approval first (``executing``: a creator
+    stopped between pieces, after the first piece's jobs were claimed)."""
     rows = await session.scalars(
         select(RequestRecord.id)
         .where(
-            RequestRecord.state == RequestState.APPROVED.value,
+            RequestRecord.state.in_(CREATING_STATES),
             RequestRecord.jobs_created_at.is_(None),
             RequestRecord.verb.in_(JOB_VERBS),  # a schedule request's approval activates it instead
         )
@@ -47,64 +50,67 @@ async def approved_without_jobs(session: AsyncSession, *, limit: int = 20) -> li
     return list(rows)
 
 
-async def claim_creation(session: AsyncSession, *, request_id: int, now: datetime) -> RequestRecord | None:
-    """Mark the request's jobs as created, if still approved and not created: the first statement of the
-    creating transaction, so it takes the request's row lock (the SQLite write lock) and a concurrent creator
-    or cancel waits, then finds the row changed. Returns the request if this call won."""
-    won = await session.execute(
+async def lock_creation(session: AsyncSession, *, request_id: int) -> RequestRecord | None:
+    """Take the request's row lock (the SQLite write lock) for one piece of its job creation, if its jobs are
+    still to be created: the first statement of every creating transaction, so a concurrent creator or cancel
+    waits, then finds the devices this piece marked, or the request cancelled. Returns the request if so."""
+    locked = await session.execute(
         update(RequestRecord)
         .where(
             RequestRecord.id == request_id,
-            RequestRecord.state == RequestState.APPROVED.value,
+            RequestRecord.state.in_(CREATING_STATES),
             RequestRecord.jobs_created_at.is_(None),
         )
-        .values(jobs_created_at=now)
+        .values(jobs_created_at=None)  # a write that changes nothing: only the lock is wanted
         .execution_options(synchronize_session=False)
     )
-    if not won.rowcount:  # type: ignore[attr-defined]
+    if not locked.rowcount:  # type: ignore[attr-defined]
         return None
     return await session.scalar(
         select(RequestRecord).where(RequestRecord.id == request_id).execution_options(populate_existing=True)
     )
 
 
-async def create_jobs(session: AsyncSession, *, record: RequestRecord, include_protected: bool, now: datetime) -> int:
-    """Store the work of an approved request; protected devices are skipped unless break-glass approved.
+async def create_piece(
+    session: AsyncSession, *, record: RequestRecord, include_protected: bool, now: datetime, size: int | None
+) -> tuple[int, bool]:
+    """Store the jobs of the next ``size`` devices of an approved request (all if None), riskiest first;
+    protected devices are skipped unless break-glass approved. Returns (devices or tenant-wide jobs that will
+    run, whether every job now exists: then ``jobs_created_at`` is set, in this transaction).
 
-    Set-based (a few UPDATEs and one bulk INSERT whatever the size): row-at-a-time ORM changes took seconds
-    per 10,000 devices. Returns how many devices (or tenant-wide jobs) will run.
+    A device's state goes from NULL to queued or held in the transaction that inserts its job, under the lock
+    of ``lock_creation``: the next piece, a restarted creator or another replica takes only devices still
+    NULL, so each device gets one job whatever commits or dies in between (issue 18: at 100,000 devices the
+    riskiest ones run while the rest is written). Set-based: a few statements per piece whatever its size.
     """
-    if not record.verb.runs_jobs:  # a schedule request: its approval activates the schedule instead
-        return 0
-    rows = (
-        await session.execute(
-            select(RequestDevice.machine_id, RequestDevice.protection)
-            .where(RequestDevice.request_id == record.id)
-            .order_by(RequestDevice.priority, RequestDevice.name)  # riskiest first: jobs are claimed in id order
-        )
-    ).all()
     mine = RequestDevice.request_id == record.id
-    skip = not include_protected
-    if skip:
+    waiting = mine & RequestDevice.state.is_(None)
+    if not include_protected:  # only the first piece finds any
         await session.execute(
             update(RequestDevice)
-            .where(mine, RequestDevice.protection == "protected")
+            .where(waiting, RequestDevice.protection == "protected")
             .values(state=DeviceState.SKIPPED, error="protected device: needs a break-glass approval", updated_at=now)
         )
-    runnable = [machine_id for machine_id, protection in rows if not (skip and protection == "protected")]
-    runs = mine if not skip else mine & (RequestDevice.protection != "protected")
     spec = ACTIONS.get(record.verb)
     if spec is not None and spec.tenant_wide:
         await _insert_jobs(session, [_job(record.id, JobKind.INDICATOR, [], JobState.QUEUED, now)])
-        return 1
+        await _created(session, record, now)
+        return 1, True
+    canary = record.canary or 0
+    limit = None if canary else size  # one piece: the held jobs are released all at once when the canary passes
+    order = (RequestDevice.priority, RequestDevice.name, RequestDevice.id)  # jobs are claimed in id order
+    query = select(RequestDevice.machine_id, *order).where(waiting).order_by(*order)
+    rows = (await session.execute(query if limit is None else query.limit(limit))).all()
+    done = limit is None or len(rows) < limit
+    piece = waiting if done else waiting & (tuple_(*order) <= tuple_(*rows[-1][1:]))
+    runnable = [row[0] for row in rows]
     if spec is not None and spec.tag_action is not None:
         jobs = [
             _job(record.id, JobKind.TAG_CHUNK, runnable[start : start + TAG_CHUNK], JobState.QUEUED, now)
             for start in range(0, len(runnable), TAG_CHUNK)
         ]
-        await session.execute(update(RequestDevice).where(runs).values(state=DeviceState.QUEUED, updated_at=now))
+        await session.execute(update(RequestDevice).where(piece).values(state=DeviceState.QUEUED, updated_at=now))
     else:
-        canary = record.canary or 0
         first = set(runnable[:canary])
         jobs = [
             _job(
@@ -118,7 +124,7 @@ async def create_jobs(session: AsyncSession, *, record: RequestRecord, include_p
             for machine_id in runnable
         ]
         held = DeviceState.HELD if canary else DeviceState.QUEUED
-        await session.execute(update(RequestDevice).where(runs).values(state=held, updated_at=now))
+        await session.execute(update(RequestDevice).where(piece).values(state=held, updated_at=now))
         if first:  # the canary: a handful of ids, so the IN list stays small
             await session.execute(
                 update(RequestDevice)
@@ -126,7 +132,31 @@ async def create_jobs(session: AsyncSession, *, record: RequestRecord, include_p
                 .values(state=DeviceState.QUEUED, updated_at=now)
             )
     await _insert_jobs(session, jobs)
-    return len(runnable)
+    if done:
+        await _created(session, record, now)
+    return len(runnable), done
+
+
+async def prepared_count(session: AsyncSession, *, request_id: int, runs: int) -> int:
+    """Devices that will run once every piece is written (each piece's own count is lost with a crash between
+    pieces); ``runs`` (the last piece's) for a request without devices: a tenant-wide job."""
+    count = await session.scalar(
+        select(func.count()).where(
+            RequestDevice.request_id == request_id,
+            RequestDevice.state.is_not(None),
+            RequestDevice.state != DeviceState.SKIPPED,
+        )
+    )
+    return int(count or 0) or runs
+
+
+async def _created(session: AsyncSession, record: RequestRecord, now: datetime) -> None:
+    await session.execute(
+        update(RequestRecord)
+        .where(RequestRecord.id == record.id)
+        .values(jobs_created_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def _insert_jobs(session: AsyncSession, jobs: list[dict[str, Any]]) -> None:

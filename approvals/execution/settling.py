@@ -44,13 +44,14 @@ async def release_canary(session: AsyncSession, *, request_id: int, now: datetim
 async def finalize_if_done(session: AsyncSession, *, request_id: int, now: datetime) -> RequestState | None:
     """Close a request whose jobs are all settled; returns the final state if this call closed it.
 
-    An approved request whose jobs are not created yet is not done: it has no live job because the worker
-    has not written them (a cancelled one, which will never get any, is)."""
+    An approved request whose jobs are not all created yet is not done: it has no live job because the worker
+    has not written them, or ran its first piece's jobs before writing the next (a cancelled one, which will
+    never get any more, is)."""
     record = await session.get(RequestRecord, request_id)
     if record is None or record.summarized_at is not None:
         return None
     state = RequestState(record.state)
-    if state is RequestState.APPROVED and record.jobs_created_at is None:
+    if state in (RequestState.APPROVED, RequestState.EXECUTING) and record.jobs_created_at is None:
         return None
     counts = await store.live_job_counts(session, request_id=request_id)
     if any(counts.get(s.value, 0) for s in LIVE_JOB_STATES):

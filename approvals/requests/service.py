@@ -168,11 +168,11 @@ async def progress_for(session: AsyncSession, request_id: int, eta_seconds: floa
         ).all()
     }
     preparing = 0
-    if counts.get(None):  # approved, but a worker has not created the jobs yet (no device has a state)
+    if counts.get(None):  # approved, but a worker has not created these devices' jobs yet (in pieces)
         waiting = await session.scalar(
             select(func.count()).where(
                 RequestRecord.id == request_id,
-                RequestRecord.state == RequestState.APPROVED.value,
+                RequestRecord.state.in_([RequestState.APPROVED.value, RequestState.EXECUTING.value]),
                 RequestRecord.jobs_created_at.is_(None),
             )
         )

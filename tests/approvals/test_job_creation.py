@@ -60,9 +60,12 @@ async def test_an_approval_recorded_before_a_crash_gets_its_jobs_exactly_once_af
         request_id, devices = await _approved(stack, "isolate --active-only")
         with pytest.raises(_Crash):  # the creating transaction dies after writing every job: nothing commits
             async with stack.db.transaction() as session:
-                record = await jobs.claim_creation(session, request_id=request_id, now=utcnow())
+                record = await jobs.lock_creation(session, request_id=request_id)
                 assert record is not None
-                assert await jobs.create_jobs(session, record=record, include_protected=False, now=utcnow()) > 0
+                runs, done = await jobs.create_piece(
+                    session, record=record, include_protected=False, now=utcnow(), size=None
+                )
+                assert runs > 0 and done
                 raise _Crash
         assert await _jobs(stack.db, request_id) == []
         await stack.engine.start()  # the restarted process
@@ -120,3 +123,80 @@ async def test_a_cancel_racing_job_creation_leaves_nothing_to_submit(db_kind: st
                 await session.scalars(select(RequestDevice.state).where(RequestDevice.request_id == request_id))
             )
         assert states == {"Cancelled"}, (states, devices)
+
+
+async def _device_states(db: Database, request_id: int) -> list[str | None]:
+    async with db.sessions() as session:
+        return list(await session.scalars(select(RequestDevice.state).where(RequestDevice.request_id == request_id)))
+
+
+async def test_a_crash_between_pieces_keeps_the_first_and_writes_the_rest_once_after_the_restart(
+    db_kind: str,
+) -> None:
+    async with Stack.start(db_kind=db_kind, start_engine=False) as stack:
+        request_id, devices = await _approved(stack, "isolate --active-only")
+        assert devices > 2
+        written = 0
+
+        def crash_after_first_piece() -> None:
+            nonlocal written
+            written += 1
+            raise _Crash
+
+        with pytest.raises(_Crash):  # the first piece committed; the process dies before the second begins
+            await prepare_one(stack.db, utcnow, request_id, on_piece=crash_after_first_piece, first_piece=1, piece=1)
+        assert written == 1 and len(await _jobs(stack.db, request_id)) == 1
+        assert (await _device_states(stack.db, request_id)).count(None) == devices - 1
+        with pytest.raises(_Crash):  # the second piece dies inside its transaction: nothing of it commits
+            async with stack.db.transaction() as session:
+                record = await jobs.lock_creation(session, request_id=request_id)
+                assert record is not None and record.jobs_created_at is None
+                assert await jobs.create_piece(session, record=record, include_protected=False, now=utcnow(), size=1)
+                raise _Crash
+        assert len(await _jobs(stack.db, request_id)) == 1
+        await stack.engine.start()  # the restarted process
+        assert await stack.wait_for_state(request_id, {"succeeded"}) == "succeeded"
+        machine_ids = [m for job in await _jobs(stack.db, request_id) for m in job.machine_ids]
+        assert len(machine_ids) == len(set(machine_ids)) == devices
+        mine = [a for a in stack.sim.tenant.actions.values() if marker(request_id) in a.comment]
+        assert len(mine) == len({a.machine_id for a in mine}) == devices
+
+
+async def test_pieces_write_every_job_once_riskiest_first(db_kind: str) -> None:
+    async with Stack.start(db_kind=db_kind, start_engine=False) as stack:
+        request_id, devices = await _approved(stack)
+        pieces = 0
+
+        def count() -> None:
+            nonlocal pieces
+            pieces += 1
+
+        assert await prepare_one(stack.db, utcnow, request_id, on_piece=count, first_piece=1, piece=2)
+        assert pieces == 1 + (devices - 1) // 2 + 1  # the last piece finds none left and marks them created
+        async with stack.db.sessions() as session:
+            order = list(
+                await session.scalars(
+                    select(RequestDevice.machine_id)
+                    .where(RequestDevice.request_id == request_id, RequestDevice.state.is_not(None))
+                    .order_by(RequestDevice.priority, RequestDevice.name, RequestDevice.id)
+                )
+            )
+        jobs_in_order = sorted(await _jobs(stack.db, request_id), key=lambda job: job.id)
+        assert [m for job in jobs_in_order for m in job.machine_ids] == order and len(order) == devices
+        assert not await prepare_one(stack.db, utcnow, request_id)
+
+
+async def test_a_cancel_between_pieces_stops_the_rest(db_kind: str) -> None:
+    async with Stack.start(db_kind=db_kind, start_engine=False) as stack:
+        request_id, devices = await _approved(stack, "isolate --active-only")
+
+        def stop() -> None:
+            raise _Crash
+
+        with pytest.raises(_Crash):
+            await prepare_one(stack.db, utcnow, request_id, on_piece=stop, first_piece=1, piece=1)
+        cancelled = await stack.chatops.cancel(ALICE, request_id, "wrong tag")
+        assert not cancelled.error and f"{devices} device(s) not yet submitted were stopped" in cancelled.text
+        assert not await prepare_one(stack.db, utcnow, request_id)
+        assert len(await _jobs(stack.db, request_id)) == 1
+        assert set(await _device_states(stack.db, request_id)) == {"Cancelled"}
