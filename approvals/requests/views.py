@@ -171,8 +171,9 @@ async def build_view(session: AsyncSession, request_id: int, *, eta_seconds: flo
     decisions = await decisions_for(session, request_id)
     progress = None
     if state not in (RequestState.PENDING, RequestState.REJECTED, RequestState.EXPIRED) or record.approved_at:
-        # approved, but a worker has not created the jobs yet: no device has a state
-        waiting = state is RequestState.APPROVED and record.jobs_created_at is None
+        # approved, but a worker has not created every job yet (it writes them in pieces, and the first piece
+        # may already be executing): the devices without a state are still being prepared
+        waiting = state in (RequestState.APPROVED, RequestState.EXECUTING) and record.jobs_created_at is None
         progress = progress_of(by_state, eta_seconds, preparing=by_state[None] if waiting else 0)
     return RequestView(
         id=record.id,

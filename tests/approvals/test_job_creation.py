@@ -15,6 +15,7 @@ from approvals.execution.cancels import BEFORE_SUBMISSION
 from approvals.execution.models import Job, JobState
 from approvals.execution.preparing import prepare_one
 from approvals.requests.models import RequestDevice
+from approvals.requests.states import RequestState, transition
 from tests.support.actors import ALICE, BOB, HERE
 from tests.support.stack import Stack
 
@@ -200,3 +201,20 @@ async def test_a_cancel_between_pieces_stops_the_rest(db_kind: str) -> None:
         assert not await prepare_one(stack.db, utcnow, request_id)
         assert len(await _jobs(stack.db, request_id)) == 1
         assert set(await _device_states(stack.db, request_id)) == {"Cancelled"}
+
+
+async def test_a_request_already_executing_its_first_piece_still_says_the_rest_is_being_prepared(db_kind: str) -> None:
+    async with Stack.start(db_kind=db_kind, start_engine=False) as stack:
+        request_id, devices = await _approved(stack, "isolate --active-only")
+
+        def stop() -> None:
+            raise _Crash
+
+        with pytest.raises(_Crash):  # the first piece is written; a worker claims it before the rest is
+            await prepare_one(stack.db, utcnow, request_id, on_piece=stop, first_piece=1, piece=1)
+        async with stack.db.transaction() as session:
+            assert await transition(session, request_id, RequestState.EXECUTING, now=utcnow())
+        view = await stack.chatops.view(request_id)
+        assert view.state == "executing" and view.progress is not None
+        assert view.progress.preparing == devices - 1
+        assert view.progress.sentence().startswith(f"preparing the jobs of {devices - 1} device(s)")
