@@ -52,7 +52,8 @@ STEPS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
                 "request-executing",
                 "Approved: progress counts only the devices the card lists. The click is answered at once; until a "
                 "worker has created the jobs (a moment, a few seconds at 100,000 devices) the progress line "
-                'reads "preparing the jobs of N device(s), 0 of N submitted".',
+                'reads "preparing the jobs of N device(s), 0 of N submitted". On PostgreSQL the riskiest 2,000 '
+                "devices' jobs are written first and start while the rest are prepared.",
             ),
             ("request-partially-failed", "Finished."),
             ("summary-partially-failed", "The summary in the card's thread."),
