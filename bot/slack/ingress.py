@@ -2,8 +2,9 @@
 middleware, made stricter; the surface only translates).
 
 1. The signature: ``v0=`` HMAC-SHA256 of ``v0:<X-Slack-Request-Timestamp>:<raw body>`` with the signing
-   secret, the timestamp within five minutes (slack_sdk's ``SignatureVerifier``). Checked before bolt
-   parses anything, so a malformed body from a stranger is a 401, never a 500.
+   secret, the timestamp within five minutes (slack_sdk's ``SignatureVerifier``;
+   docs.slack.dev/authentication/verifying-requests-from-slack). Checked before bolt parses anything, so a
+   malformed body from a stranger is a 401, never a 500.
 2. Each signature once: Slack signs every delivery anew, so the same signature twice is a replay. It is
    recorded in ``webhook_nonces`` (shared by every replica, like the incident webhook's) and a repeat is
    refused with 401. On PostgreSQL (several replicas) the record is written before the request runs. On
@@ -12,8 +13,8 @@ middleware, made stricter; the surface only translates).
    after 3. There, the process's own memory refuses a repeat at once (it reads what the table holds once, after a
    restart), and the record is written in the background, by one task.
 3. Each Events API event once: Slack retries a delivery (``X-Slack-Retry-Num``, same ``event_id``) when
-   the answer took over three seconds or failed. A retry of an event already taken is answered 200 and
-   not run again; a retry of one that never arrived is run.
+   the answer took over three seconds or failed (docs.slack.dev/apis/events-api, "Retries"). A retry of an
+   event already taken is answered 200 and not run again; a retry of one that never arrived is run.
 """
 
 from __future__ import annotations
