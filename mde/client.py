@@ -89,7 +89,9 @@ ROLE_FOR_PATH = {
     # get-user-related-machines.md: Machine.ReadWrite.All is the only application permission listed
     "users/machines": "Machine.ReadWrite.All",
     "runHuntingQuery": "ThreatHunting.Read.All",
-    "alerts": "Alert.Read.All",  # get-alerts.md, get-machine-related-alerts.md
+    # Alert.Read.All or Alert.ReadWrite.All: https://learn.microsoft.com/defender-endpoint/api/get-alerts,
+    # https://learn.microsoft.com/defender-endpoint/api/get-machine-related-alerts
+    "alerts": "Alert.Read.All",
 }
 #: "The maximal execution time of a single request is 200 seconds" (run-advanced-query-api.md)
 LEGACY_HUNTING_S = 200.0
@@ -627,11 +629,11 @@ class MdeClient(ApiClient):
     async def list_alerts(
         self, *, active_only: bool = True, page_size: int = MAX_PAGE, max_pages: int = 10, retry_throttled: bool = True
     ) -> list[Alert]:
-        """get-alerts.md: the tenant's alerts in one listing (``$top`` 10,000 a page, ``@odata.nextLink``
-        followed), not one call per device; ``active_only`` asks for ``status ne 'Resolved'`` (``status`` is
-        filterable; New, InProgress and Unknown stay). At most ``max_pages`` pages: a caller that only ranks
-        devices must not wait on a tenant's whole alert history. ``retry_throttled=False``: a 429 is raised at
-        once (the family still pauses) for a caller that would rather go on without the alerts."""
+        """The tenant's alerts in one listing, not one call per device (https://learn.microsoft.com/defender-endpoint/api/get-alerts):
+        ``$top`` 10,000 a page, ``@odata.nextLink`` followed; ``active_only`` asks for ``status ne 'Resolved'``
+        (``status`` is filterable; New, InProgress and Unknown stay). At most ``max_pages`` pages: a caller that
+        only ranks devices must not wait on a tenant's whole alert history. ``retry_throttled=False``: a 429 is
+        raised at once (the family still pauses) for a caller that would rather go on without the alerts."""
         params: dict[str, Any] | None = {"$top": max(1, min(MAX_PAGE, page_size))}
         if active_only:
             params = {**(params or {}), "$filter": f"status ne {odata.quote(AlertStatus.RESOLVED)}"}
@@ -646,7 +648,7 @@ class MdeClient(ApiClient):
         return out
 
     async def list_machine_alerts(self, machine_id: str) -> list[Alert]:
-        """get-machine-related-alerts.md: every alert of one device (404 for an unknown device)."""
+        """Every alert of one device (404 for an unknown device): https://learn.microsoft.com/defender-endpoint/api/get-machine-related-alerts."""
         data = await self._json("GET", f"/api/machines/{urlquote(machine_id, safe='')}/alerts", "alerts_read")
         return [Alert.from_api(a) for a in (data or {}).get("value") or []]
 

@@ -120,7 +120,8 @@ _intern = sys.intern
 
 @dataclass(frozen=True, slots=True)
 class Machine:
-    """The machine entity's fields the bot reads (machine.md).
+    """The machine entity's fields the bot reads (https://learn.microsoft.com/defender-endpoint/api/machine):
+    ``riskScore`` is None, Informational, Low, Medium or High, ``exposureLevel`` None, Low, Medium or High.
 
     No copy of the JSON is kept: nothing read it, and at 100,000 devices it was most of the bot's memory.
     """
@@ -226,7 +227,7 @@ class MachineAction:
 
 
 class AlertStatus(enum.StrEnum):
-    """alerts.md: an alert's ``status``."""
+    """An alert's ``status``: https://learn.microsoft.com/defender-endpoint/api/alerts (alerts.md)."""
 
     UNKNOWN = "Unknown"
     NEW = "New"

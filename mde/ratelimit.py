@@ -27,7 +27,9 @@ FAMILIES = (
     "files_read",
     "live_response",
     "graph_hunting",
-    "alerts_read",  # get-alerts.md, get-machine-related-alerts.md: 100/min, 1,500/h
+    # 100/min, 1,500/h ("Limitations"): https://learn.microsoft.com/defender-endpoint/api/get-alerts,
+    # https://learn.microsoft.com/defender-endpoint/api/get-machine-related-alerts
+    "alerts_read",
 )
 #: advanced hunting budgets: MDE's 45/min and 1,500/h (run-advanced-query-api.md); Graph documents "at least 45
 #: calls per minute per tenant" and no hourly figure (security-api-overview.md), so it keeps MDE's 1,500/h too

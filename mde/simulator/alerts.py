@@ -13,7 +13,8 @@ from typing import Any
 
 from mde.simulator.timefmt import iso
 
-#: get-alerts.md: "$filter on: alertCreationTime, lastUpdateTime, incidentId, InvestigationId, id, asssignedTo,
+#: https://learn.microsoft.com/defender-endpoint/api/get-alerts:
+#: "$filter on: alertCreationTime, lastUpdateTime, incidentId, InvestigationId, id, asssignedTo,
 #: detectionSource, lastEventTime, status, severity and category"
 ALERT_FIELDS = {
     "alertCreationTime": "date",

@@ -16,7 +16,9 @@ FAMILIES = (
     "files_read",  # get-file-statistics.md: 100/min, 1,500/h
     "live_response",  # run-live-response.md: 10/min (its quota is set apart in the server)
     "graph_hunting",  # security-api-overview.md (Graph): "at least 45 calls per minute per tenant"
-    "alerts_read",  # get-alerts.md, get-machine-related-alerts.md: 100/min, 1,500/h
+    # 100/min, 1,500/h ("Limitations"): https://learn.microsoft.com/defender-endpoint/api/get-alerts,
+    # https://learn.microsoft.com/defender-endpoint/api/get-machine-related-alerts
+    "alerts_read",
 )
 
 

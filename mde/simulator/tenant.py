@@ -116,7 +116,8 @@ class Tenant:
         return counts
 
 
-#: the machine entity's riskScore and exposureLevel values (defender-endpoint/api/machine.md); the mix is ours
+#: the machine entity's riskScore and exposureLevel values; the mix is ours
+#: https://learn.microsoft.com/defender-endpoint/api/machine
 RISK_SCORES = ("None", "Informational", "Low", "Medium", "High")
 RISK_WEIGHTS = (20, 10, 50, 16, 4)
 EXPOSURE_LEVELS = ("None", "Low", "Medium", "High")
