@@ -99,7 +99,8 @@ class RequestReads:
         """A verb whose result expires (collect-file's 30-minute link) gets a fresh one, in its own conversation
         only: a request number typed elsewhere must not hand out another channel's file."""
         spec = ACTIONS.get(record.verb)
-        if spec is None or spec.result is None or not await self.lives_in(record.id, origin.surface, origin.channel_id):
+        here = (record.origin_surface, record.origin_channel) == (origin.surface, origin.channel_id)
+        if spec is None or spec.result is None or not here:
             return []
         async with self.db.sessions() as session:
             devices = await requests.devices_for(session, record.id)
