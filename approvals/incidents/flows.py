@@ -174,6 +174,7 @@ class IncidentFlows:
             await session.flush()
         if survivor.id == merged.id:
             return
+        newly_merged = merged.merged_into != survivor.id
         merged.merged_into = survivor.id
         survivor.devices = [*survivor.devices, *service.unnamed(survivor.devices, merged.devices)]
         survivor.rules = sorted(set(survivor.rules or []) | set(merged.rules or []))
@@ -188,9 +189,10 @@ class IncidentFlows:
                 message_id=thread.message_id,
                 context=thread.context,
             )
-        service.emit_incident(
-            session, merged.id, "note", text=f"Merged into incident {survivor_id}; it continues here."
-        )
+        if newly_merged:  # Graph sends the redirected incident again on every update: say it once
+            service.emit_incident(
+                session, merged.id, "note", text=f"Merged into incident {survivor_id}; it continues here."
+            )
 
     async def _mark_applied(self, incident_id: int, rule: str) -> None:
         async with self.db.transaction() as session:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from approvals.incidents.models import IncidentRecord, IncidentThread, WebhookReject
+from approvals.incidents.models import IncidentEvent, IncidentRecord, IncidentThread, WebhookReject
 from tests.support.actors import BOB
 from tests.support.footprint import NOTHING, footprint
 from tests.support.incidents import load, sentinel_incident
@@ -131,6 +131,21 @@ async def test_a_redirected_incident_follows_the_survivor_and_proposes_no_releas
         threads = list(await session.scalars(select(IncidentThread).order_by(IncidentThread.id)))
     by_incident = {t.incident_id: (t.surface, t.channel_id, t.message_id) for t in threads}
     assert by_incident[survivor.id] == by_incident[old.id]  # the same war-room thread continues
+
+
+async def test_a_redirected_incident_sent_again_says_it_was_merged_once(rig: Rig) -> None:
+    body, _ = await isolated_for_graph_incident(rig)
+    merged = body | {"status": "redirected", "redirectIncidentId": "2972400"}
+    again = merged | {"lastUpdateDateTime": "2099-01-01T00:00:00Z"}
+    assert [(await rig.send(b)).status_code for b in (merged, again)] == [200, 200]
+    (old,) = await incident(rig, body["id"])
+    async with rig.stack.db.sessions() as session:
+        notes = list(
+            await session.scalars(
+                select(IncidentEvent).where(IncidentEvent.incident_id == old.id, IncidentEvent.kind == "note")
+            )
+        )
+    assert [n.payload["text"] for n in notes] == ["Merged into incident 2972400; it continues here."]
 
 
 async def test_a_forged_merge_stores_nothing_and_a_signed_one_makes_the_survivor_release_its_devices(
