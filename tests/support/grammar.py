@@ -1,9 +1,22 @@
 """The grammar's vocabulary for fuzzing: every verb, target prefix and option, and the characters that break
-naive parsers (quotes, bidi controls, NUL), so random sequences of them look like commands."""
+naive parsers (quotes, bidi controls, NUL), so random sequences of them look like commands; and the one
+sentence a mistaken command gets."""
 
 from __future__ import annotations
 
+import pytest
+
+from approvals.commands.grammar import parse
+from approvals.commands.models import ParseError
 from approvals.verbs import Verb
+
+
+def parse_error(text: str) -> str:
+    """The message of the ParseError ``text`` must raise."""
+    with pytest.raises(ParseError) as caught:
+        parse(text)
+    return caught.value.message
+
 
 WORDS = [v.value for v in Verb] + [
     "tag:",

@@ -6,10 +6,11 @@ from datetime import timedelta
 
 import pytest
 
-from approvals.commands import ParseError, Target, TargetKind
+from approvals.commands import Target, TargetKind
 from approvals.commands.grammar import parse
 from approvals.commands.help import help_text
 from approvals.commands.models import AdoptCommand, IsolatedCommand
+from tests.support.grammar import parse_error
 
 
 def test_isolated_alone_lists_everything() -> None:
@@ -37,9 +38,7 @@ def test_isolated_takes_targets_and_an_age() -> None:
     ],
 )
 def test_mistakes_are_one_sentence(text: str, message: str) -> None:
-    with pytest.raises(ParseError) as info:
-        parse(text)
-    assert info.value.message == message
+    assert parse_error(text) == message
 
 
 def test_adopt_takes_one_device_and_a_reason() -> None:

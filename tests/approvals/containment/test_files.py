@@ -10,13 +10,12 @@ import pytest
 from sqlalchemy import select
 
 from approvals.audit.models import AuditEntry
-from approvals.commands.grammar import parse
-from approvals.commands.models import ParseError
 from approvals.identity import Origin
 from bot.console.surface import ConsoleSurface
 from mde.simulator.tenant import COLLECTABLE, RARE_FILE
 from tests.support.actors import ALICE, BOB, HERE
 from tests.support.events import notes
+from tests.support.grammar import parse_error
 from tests.support.stack import Stack
 
 
@@ -34,9 +33,7 @@ from tests.support.stack import Stack
     ],
 )
 def test_bad_file_commands_get_one_clear_sentence(text: str, says: str) -> None:
-    with pytest.raises(ParseError) as caught:
-        parse(text)
-    assert says in caught.value.message
+    assert says in parse_error(text)
 
 
 async def test_quarantine_without_targets_acts_where_mde_saw_the_file(db_kind: str) -> None:
