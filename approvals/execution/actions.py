@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from approvals.verbs import ACTIONS, Verb
 from mde.client import MdeClient
 from mde.models import MachineAction
 
+#: MDE's clock and ours may differ: a listing of actions "created after" a time starts this much earlier
+CLOCK_SKEW = timedelta(minutes=5)
 #: finds the request number in an action's comment
 MARKER = re.compile(r"\[mde-chatops #(\d+)\]")
 

@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from datetime import timedelta
 
-from approvals.execution.actions import marker
+from approvals.execution.actions import CLOCK_SKEW, marker
 from approvals.execution.models import Job, JobKind
 from approvals.requests.models import RequestRecord
 from approvals.requests.states import RequestState
@@ -31,8 +30,6 @@ from mde.models import ActionStatus, MachineAction
 
 log = logging.getLogger(__name__)
 
-#: MDE's clock and ours may differ; the poller allows the same
-CLOCK_SKEW = timedelta(minutes=5)
 #: below this many look-ups in one request, per-device look-ups cost no more than a listing
 MIN_GROUP = 2
 

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from approvals.db import Database
 from approvals.execution import cancels
-from approvals.execution.actions import marker
+from approvals.execution.actions import CLOCK_SKEW, marker
 from approvals.execution.models import Job
 from approvals.execution.storing import OnFinal, settle_jobs
 from approvals.messages import describe_mde_error
@@ -120,7 +120,7 @@ class Canceller:
     async def _statuses(self, claimed: list[Job]) -> dict[str, MachineAction]:
         """Every claimed action's status with one list call (pages of 10,000), not one GET each."""
         oldest = min(j.submitted_at or self.clock() for j in claimed)
-        listed = await self.client.list_machine_actions(created_after=oldest - timedelta(minutes=5))
+        listed = await self.client.list_machine_actions(created_after=oldest - CLOCK_SKEW)
         return {a.id: a for a in listed}
 
     async def _cancel(self, job: Job, comment: str, gate: asyncio.Semaphore, work: _Round) -> None:

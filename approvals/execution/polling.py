@@ -14,6 +14,7 @@ from sqlalchemy import select
 from approvals.audit.service import audit
 from approvals.db import Clock, Database
 from approvals.execution import service as jobs
+from approvals.execution.actions import CLOCK_SKEW
 from approvals.execution.cancelling import NOT_CANCELLED
 from approvals.execution.models import Job, JobState
 from approvals.execution.storing import OnFinal, settle_jobs
@@ -111,7 +112,7 @@ class Poller:
     async def _actions(self, pending: list[Job]) -> dict[str, MachineAction]:
         """One list call from the oldest submission on; a GET for any the list did not return."""
         oldest = min(j.submitted_at or self.clock() for j in pending)
-        listed = await self.client.list_machine_actions(created_after=oldest - timedelta(minutes=5))
+        listed = await self.client.list_machine_actions(created_after=oldest - CLOCK_SKEW)
         by_id = {a.id: a for a in listed}
         for job in pending:
             if job.action_id and job.action_id not in by_id:
