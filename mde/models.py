@@ -249,7 +249,6 @@ class Alert:
     computer_dns_name: str | None = None
     alert_creation_time: datetime | None = None
     last_update_time: datetime | None = None
-    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def is_active(self) -> bool:
@@ -269,7 +268,6 @@ class Alert:
             computer_dns_name=data.get("computerDnsName"),
             alert_creation_time=parse_datetime(data.get("alertCreationTime")),
             last_update_time=parse_datetime(data.get("lastUpdateTime")),
-            raw=dict(data),
         )
 
 

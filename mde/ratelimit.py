@@ -37,6 +37,8 @@ HUNTING_FAMILIES = frozenset({"advanced_queries", "graph_hunting"})
 
 #: how often an ordinary caller looks again while a priority caller of its family waits
 PRIORITY_RECHECK_S = 0.01
+
+
 @dataclass(frozen=True, slots=True)
 class Grant:
     family: str
